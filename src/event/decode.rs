@@ -1,0 +1,428 @@
+//! Bytes to [`Event`]: UTF-8 and size checks, a single-pass JSON visitor that
+//! rejects duplicate keys and names the field at fault, then validation
+//! against the catalog and the limits.
+
+use super::limits::MAX_ID_CHARS;
+use super::{
+    Event, EventType, Limits, RejectReason, Rejection, Timestamp, TimestampError, SCHEMA_VERSION,
+};
+use crate::catalog::{Catalog, VendorSet};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+/// Decodes and validates events against one catalog and one set of limits.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    catalog: Arc<Catalog>,
+    limits: Limits,
+}
+
+impl Decoder {
+    pub fn new(catalog: Arc<Catalog>, limits: Limits) -> Self {
+        Self { catalog, limits }
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Decodes one message (one JSON object, optionally surrounded by
+    /// whitespace).
+    pub fn decode<'a>(&self, bytes: &'a [u8]) -> Result<Event<'a>, Rejection> {
+        if bytes.len() > self.limits.max_event_bytes {
+            return Err(Rejection::new(
+                RejectReason::TooLarge,
+                format!(
+                    "event is {} bytes; the limit is {}",
+                    bytes.len(),
+                    self.limits.max_event_bytes
+                ),
+            ));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            Rejection::new(
+                RejectReason::InvalidUtf8,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            )
+        })?;
+        let mut problem = Problem::None;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = RawSeed {
+            problem: &mut problem,
+        }
+        .deserialize(&mut de)
+        .and_then(|raw| de.end().map(|()| raw));
+        match parsed {
+            Ok(raw) => self.validate(raw),
+            Err(e) => Err(problem.into_rejection(&e)),
+        }
+    }
+
+    fn validate<'a>(&self, raw: RawEvent<'a>) -> Result<Event<'a>, Rejection> {
+        use RejectReason::*;
+        if let Some(v) = raw.schema_version {
+            if v != SCHEMA_VERSION {
+                return Err(Rejection::new(
+                    UnsupportedSchemaVersion,
+                    format!("schema_version: {v} is not supported; this build reads version {SCHEMA_VERSION}"),
+                ));
+            }
+        }
+        let id = raw.id.ok_or_else(|| missing("id"))?;
+        let id_chars = id.chars().count();
+        if id_chars == 0 {
+            return Err(Rejection::new(InvalidField, "id: must not be empty"));
+        }
+        if id_chars > MAX_ID_CHARS {
+            return Err(Rejection::new(
+                LimitExceeded,
+                format!("id: {id_chars} characters; the limit is {MAX_ID_CHARS}"),
+            ));
+        }
+        check_no_control("id", &id)?;
+
+        let type_name = raw.kind.ok_or_else(|| missing("type"))?;
+        let kind = EventType::parse(&type_name).ok_or_else(|| {
+            Rejection::new(
+                UnknownType,
+                format!(
+                    "type: {:?} is not an event type of schema v1",
+                    truncated(&type_name)
+                ),
+            )
+        })?;
+
+        let occurred = raw.occurred_at.ok_or_else(|| missing("occurred_at"))?;
+        let occurred_at = Timestamp::parse_rfc3339(&occurred).map_err(|e| match e {
+            TimestampError::Syntax => Rejection::new(
+                InvalidField,
+                format!("occurred_at: {:?} is not an RFC 3339 timestamp", truncated(&occurred)),
+            ),
+            TimestampError::OutOfRange => Rejection::new(
+                OutOfRange,
+                format!("occurred_at: {occurred:?} is outside the supported span 1677-09-21..2262-04-11"),
+            ),
+        })?;
+
+        let vendor_ids = raw.vendors.ok_or_else(|| missing("vendors"))?;
+        if vendor_ids.is_empty() {
+            return Err(Rejection::new(
+                InvalidField,
+                "vendors: must name at least one vendor",
+            ));
+        }
+        if vendor_ids.len() > self.limits.max_vendors {
+            return Err(Rejection::new(
+                LimitExceeded,
+                format!(
+                    "vendors: {} entries; the limit is {}",
+                    vendor_ids.len(),
+                    self.limits.max_vendors
+                ),
+            ));
+        }
+        let mut vendors = VendorSet::default();
+        for (i, v) in vendor_ids.iter().enumerate() {
+            let id = self.catalog.lookup(v).ok_or_else(|| {
+                Rejection::new(
+                    UnknownVendor,
+                    format!(
+                        "vendors[{i}]: {:?} is not in the vendor catalog",
+                        truncated(v)
+                    ),
+                )
+            })?;
+            if !vendors.insert(id) {
+                return Err(Rejection::new(
+                    InvalidField,
+                    format!("vendors[{i}]: {v:?} is listed twice"),
+                ));
+            }
+        }
+
+        let products = raw.products.unwrap_or_default();
+        if products.len() > self.limits.max_products {
+            return Err(Rejection::new(
+                LimitExceeded,
+                format!(
+                    "products: {} entries; the limit is {}",
+                    products.len(),
+                    self.limits.max_products
+                ),
+            ));
+        }
+        for (i, p) in products.iter().enumerate() {
+            let field = format!("products[{i}]");
+            check_text(&field, p, self.limits.max_product_chars)?;
+            if p.trim().is_empty() {
+                return Err(Rejection::new(
+                    InvalidField,
+                    format!("{field}: must not be blank"),
+                ));
+            }
+        }
+
+        let severity = raw
+            .severity
+            .map(|s| unit_interval("severity", s, 0.0))
+            .transpose()?;
+        let confidence = raw
+            .confidence
+            .map(|c| unit_interval("confidence", c, 0.0))
+            .transpose()?
+            .unwrap_or(1.0);
+        let value = match (kind, raw.value) {
+            (EventType::MarketSignal, None) => return Err(missing("value")),
+            (EventType::MarketSignal, Some(v)) => Some(unit_interval("value", v, -1.0)?),
+            (_, None) => None,
+            (_, Some(_)) => {
+                return Err(Rejection::new(
+                    InvalidField,
+                    format!("value: only market_signal events carry a value, not {kind}"),
+                ))
+            }
+        };
+        for (field, text) in [
+            ("actor", &raw.actor),
+            ("title", &raw.title),
+            ("source_url", &raw.source_url),
+        ] {
+            if let Some(t) = text {
+                check_text(field, t, self.limits.max_text_chars)?;
+            }
+        }
+
+        Ok(Event {
+            id,
+            kind,
+            occurred_at,
+            vendors,
+            products,
+            severity,
+            confidence,
+            value,
+            actor: raw.actor,
+            title: raw.title,
+            source_url: raw.source_url,
+        })
+    }
+}
+
+fn missing(field: &str) -> Rejection {
+    Rejection::new(
+        RejectReason::MissingField,
+        format!("{field}: required field is missing"),
+    )
+}
+
+fn unit_interval(field: &str, v: f64, low: f64) -> Result<f64, Rejection> {
+    if (low..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Rejection::new(
+            RejectReason::OutOfRange,
+            format!("{field}: {v} is outside [{low}, 1]"),
+        ))
+    }
+}
+
+fn check_text(field: &str, s: &str, max_chars: usize) -> Result<(), Rejection> {
+    let n = s.chars().count();
+    if n > max_chars {
+        return Err(Rejection::new(
+            RejectReason::LimitExceeded,
+            format!("{field}: {n} characters; the limit is {max_chars}"),
+        ));
+    }
+    check_no_control(field, s)
+}
+
+fn check_no_control(field: &str, s: &str) -> Result<(), Rejection> {
+    match s.chars().find(|c| c.is_control()) {
+        Some(c) => Err(Rejection::new(
+            RejectReason::InvalidField,
+            format!("{field}: contains the control character U+{:04X}", c as u32),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The first 64 characters, for messages that quote untrusted input.
+fn truncated(s: &str) -> Cow<'_, str> {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => Cow::Owned(format!("{}…", &s[..i])),
+        None => Cow::Borrowed(s),
+    }
+}
+
+/// What the visitor knew when parsing failed, so the caller can say which
+/// field was at fault.
+enum Problem {
+    None,
+    /// Parsing the value of this field failed.
+    InField(&'static str),
+    /// A key appeared twice.
+    DuplicateKey(String),
+}
+
+impl Problem {
+    fn into_rejection(self, e: &serde_json::Error) -> Rejection {
+        use serde_json::error::Category;
+        let detail = without_position(e);
+        match (self, e.classify()) {
+            (Problem::DuplicateKey(k), _) => Rejection::new(
+                RejectReason::MalformedJson,
+                format!("{}: duplicate key", truncated(&k)),
+            ),
+            (Problem::InField(field), Category::Data) => {
+                Rejection::new(RejectReason::InvalidField, format!("{field}: {detail}"))
+            }
+            (_, Category::Data) => Rejection::new(
+                RejectReason::MalformedJson,
+                format!("event must be a JSON object: {detail}"),
+            ),
+            _ => Rejection::new(
+                RejectReason::MalformedJson,
+                format!("{detail} at line {} column {}", e.line(), e.column()),
+            ),
+        }
+    }
+}
+
+fn without_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    s.strip_suffix(&suffix).map(str::to_owned).unwrap_or(s)
+}
+
+/// The fields of schema v1 as they arrive, before validation.
+#[derive(Default)]
+struct RawEvent<'a> {
+    id: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
+    occurred_at: Option<Cow<'a, str>>,
+    vendors: Option<Vec<Cow<'a, str>>>,
+    products: Option<Vec<Cow<'a, str>>>,
+    severity: Option<f64>,
+    confidence: Option<f64>,
+    value: Option<f64>,
+    actor: Option<Cow<'a, str>>,
+    title: Option<Cow<'a, str>>,
+    source_url: Option<Cow<'a, str>>,
+    schema_version: Option<u64>,
+}
+
+const FIELDS: [&str; 12] = [
+    "id",
+    "type",
+    "occurred_at",
+    "vendors",
+    "products",
+    "severity",
+    "confidence",
+    "value",
+    "actor",
+    "title",
+    "source_url",
+    "schema_version",
+];
+
+struct RawSeed<'p> {
+    problem: &'p mut Problem,
+}
+
+impl<'de> DeserializeSeed<'de> for RawSeed<'_> {
+    type Value = RawEvent<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RawSeed<'_> {
+    type Value = RawEvent<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut raw = RawEvent::default();
+        let mut seen = 0u16;
+        let mut unknown: Option<HashSet<Cow<'de, str>>> = None;
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            let Some(index) = FIELDS.iter().position(|f| *f == key) else {
+                if !unknown.get_or_insert_with(HashSet::new).insert(key.clone()) {
+                    *self.problem = Problem::DuplicateKey(key.into_owned());
+                    return Err(de::Error::custom("duplicate key"));
+                }
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            if seen & (1 << index) != 0 {
+                *self.problem = Problem::DuplicateKey(key.into_owned());
+                return Err(de::Error::custom("duplicate key"));
+            }
+            seen |= 1 << index;
+            *self.problem = Problem::InField(FIELDS[index]);
+            match index {
+                0 => raw.id = Some(map.next_value::<Text>()?.0),
+                1 => raw.kind = Some(map.next_value::<Text>()?.0),
+                2 => raw.occurred_at = Some(map.next_value::<Text>()?.0),
+                3 => {
+                    raw.vendors = Some(
+                        map.next_value::<Vec<Text>>()?
+                            .into_iter()
+                            .map(|t| t.0)
+                            .collect(),
+                    )
+                }
+                4 => {
+                    raw.products = map
+                        .next_value::<Option<Vec<Text>>>()?
+                        .map(|v| v.into_iter().map(|t| t.0).collect())
+                }
+                5 => raw.severity = map.next_value()?,
+                6 => raw.confidence = map.next_value()?,
+                7 => raw.value = map.next_value()?,
+                8 => raw.actor = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                9 => raw.title = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                10 => raw.source_url = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                _ => raw.schema_version = map.next_value()?,
+            }
+            *self.problem = Problem::None;
+        }
+        Ok(raw)
+    }
+}
+
+/// A JSON string that borrows from the input when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests;
