@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod engine;
 pub mod event;
 
 pub use catalog::{Catalog, Vendor, VendorId};

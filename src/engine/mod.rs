@@ -1,0 +1,408 @@
+//! The scoring engine: a pure core with no I/O.
+//!
+//! [`Engine::apply`] records an event once (by id); [`Engine::score`] and
+//! [`Engine::explain`] answer as of any time T, counting only events that
+//! occurred at or before T and decaying them to T. Nothing depends on the
+//! order events arrived in: every query is a function of the set of events
+//! applied and of T, and sums are exact (see [`fixed`]).
+//!
+//! The model, in short (`docs/scoring.md` has the worked example):
+//! - bans are standing conditions until lifted; licences relieve export bans
+//!   in part (see [`standing`]);
+//! - every other type adds `weight * severity * confidence` (times `value`
+//!   for market signals) that halves every `half_life_days`;
+//! - contributions are grouped into [`Component`]s; their sum, the pressure,
+//!   maps to a score by `100 * (1 - exp(-pressure / scale))`.
+
+mod fixed;
+pub mod model;
+mod report;
+mod standing;
+mod texts;
+
+pub use model::{BanModel, DecayModel, LicenceModel, ScoringModel};
+pub use report::{BanInForce, Contribution, Explanation, OtherContributions, Score};
+
+use crate::catalog::{Catalog, VendorId};
+use crate::event::{BanKind, Component, Event, EventType, Role, Timestamp};
+use fixed::FixedSum;
+use standing::{Governing, Standing, StandingBook};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use texts::{TextRef, Texts};
+
+/// What applying an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// First time this id was seen: it now counts.
+    Accepted,
+    /// The id was seen before: nothing changed.
+    Duplicate,
+}
+
+/// Counts since the engine was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub accepted: u64,
+    pub duplicates: u64,
+}
+
+/// Where a contribution came from, kept for explanations.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Source {
+    pub(crate) id: TextRef,
+    title: Option<TextRef>,
+    pub(crate) at: Timestamp,
+    pub(crate) kind: EventType,
+}
+
+/// An interned product name (matching is case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ProductId(u32);
+
+/// A decaying contribution to one vendor.
+#[derive(Debug, Clone, Copy)]
+struct Decaying {
+    source: Source,
+    /// Severity * confidence (* value for market signals), before weight and decay.
+    magnitude: f64,
+}
+
+#[derive(Debug, Default)]
+struct VendorState {
+    decaying: Vec<Decaying>,
+    standing: StandingBook,
+    last_event_at: Option<Timestamp>,
+}
+
+/// Event ids are remembered by their 128-bit XXH3 hash, which is already
+/// uniform: the map uses its low bits directly. Two distinct ids collide with
+/// probability about n²/2¹²⁹ (10⁻²⁶ for a million events).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+type IdSet = hashbrown::HashSet<u128, BuildHasherDefault<IdHasher>>;
+
+/// The scoring state: every event applied, arranged per vendor.
+pub struct Engine {
+    catalog: Arc<Catalog>,
+    model: ScoringModel,
+    seen: IdSet,
+    texts: Texts,
+    /// Interned products: lower-case key to id, and the display name (the
+    /// smallest spelling seen).
+    product_ids: HashMap<Box<str>, ProductId>,
+    product_names: Vec<Box<str>>,
+    vendors: Vec<VendorState>,
+    stats: EngineStats,
+}
+
+impl Engine {
+    /// A new engine. The model must have passed [`ScoringModel::validate`].
+    pub fn new(catalog: Arc<Catalog>, model: ScoringModel) -> Self {
+        let vendors = catalog.ids().map(|_| VendorState::default()).collect();
+        Self {
+            catalog,
+            model,
+            seen: IdSet::default(),
+            texts: Texts::default(),
+            product_ids: HashMap::new(),
+            product_names: Vec::new(),
+            vendors,
+            stats: EngineStats::default(),
+        }
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    pub fn model(&self) -> &ScoringModel {
+        &self.model
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// Whether an event with this id has been applied.
+    pub fn contains(&self, id: &str) -> bool {
+        self.seen.contains(&id_key(id))
+    }
+
+    /// Records an event. A second event with the same id changes nothing.
+    pub fn apply(&mut self, event: &Event<'_>) -> Applied {
+        if !self.seen.insert(id_key(&event.id)) {
+            self.stats.duplicates += 1;
+            return Applied::Duplicate;
+        }
+        self.stats.accepted += 1;
+        let source = Source {
+            id: self.texts.push(&event.id),
+            title: event.title.as_deref().map(|t| self.texts.push(t)),
+            at: event.occurred_at,
+            kind: event.kind,
+        };
+        let strength = self.model.severity(event.kind, event.severity) * event.confidence;
+        let scopes: Vec<Option<ProductId>> = match event.kind.role() {
+            Role::Decaying => Vec::new(),
+            _ if event.products.is_empty() => vec![None],
+            _ => {
+                let mut ids: Vec<_> = event
+                    .products
+                    .iter()
+                    .map(|p| Some(self.intern(p)))
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            }
+        };
+        for vendor in event.vendors.iter() {
+            let state = &mut self.vendors[vendor.index()];
+            state.last_event_at = state.last_event_at.max(Some(event.occurred_at));
+            match event.kind.role() {
+                Role::Decaying => state.decaying.push(Decaying {
+                    source,
+                    magnitude: strength * event.value.unwrap_or(1.0),
+                }),
+                role => {
+                    for &scope in &scopes {
+                        let s = Standing {
+                            source,
+                            scope,
+                            strength,
+                        };
+                        match role {
+                            Role::Ban(kind) => state.standing.add_ban(kind, s),
+                            Role::Lift(kind) => state.standing.add_lift(kind, s),
+                            _ => state.standing.add_licence(s),
+                        }
+                    }
+                }
+            }
+        }
+        Applied::Accepted
+    }
+
+    fn intern(&mut self, product: &str) -> ProductId {
+        let key = product.to_lowercase();
+        if let Some(&id) = self.product_ids.get(key.as_str()) {
+            // Show the smallest spelling seen, whatever the arrival order.
+            let name = &mut self.product_names[id.0 as usize];
+            if product < &**name {
+                *name = product.into();
+            }
+            return id;
+        }
+        let id = ProductId(self.product_names.len() as u32);
+        self.product_names.push(product.into());
+        self.product_ids.insert(key.into_boxed_str(), id);
+        id
+    }
+
+    /// The vendor's score as of `at`.
+    pub fn score(&self, vendor: VendorId, at: Timestamp) -> Score {
+        let mut sums = [FixedSum::default(); 5];
+        self.visit_terms(vendor, at, &mut |t| sums[t.component.index()].add(t.amount));
+        self.finish(sums)
+    }
+
+    /// Every vendor's score as of `at`, in catalog order.
+    pub fn scores_at(&self, at: Timestamp) -> Vec<(VendorId, Score)> {
+        self.catalog.ids().map(|v| (v, self.score(v, at))).collect()
+    }
+
+    /// When the vendor's latest event occurred (of those applied so far).
+    pub fn last_event_at(&self, vendor: VendorId) -> Option<Timestamp> {
+        self.vendors[vendor.index()].last_event_at
+    }
+
+    /// The bans in force for a vendor as of `at`.
+    pub fn bans_in_force(&self, vendor: VendorId, at: Timestamp) -> Vec<BanInForce> {
+        let mut out = Vec::new();
+        for kind in BanKind::ALL {
+            for g in self.governing(vendor, kind, at) {
+                out.push(BanInForce {
+                    kind,
+                    product: self.product_name(g.ban.scope),
+                    event_id: self.texts.get(g.ban.source.id).to_owned(),
+                    title: self.title(&g.ban.source),
+                    since: g.ban.source.at,
+                    relief: g.relief,
+                    licence_event_id: g.licence.map(|l| self.texts.get(l.id).to_owned()),
+                    contribution: g.amount,
+                });
+            }
+        }
+        out
+    }
+
+    /// The vendor's score as of `at` and what makes it up: bans in force and
+    /// the `limit` largest contributions.
+    pub fn explain(&self, vendor: VendorId, at: Timestamp, limit: usize) -> Explanation {
+        let mut sums = [FixedSum::default(); 5];
+        let mut terms = Vec::new();
+        self.visit_terms(vendor, at, &mut |t| {
+            sums[t.component.index()].add(t.amount);
+            terms.push(t);
+        });
+        let score = self.finish(sums);
+        let by_size = |a: &Term, b: &Term| {
+            b.amount
+                .abs()
+                .total_cmp(&a.amount.abs())
+                .then_with(|| self.texts.get(a.source.id).cmp(self.texts.get(b.source.id)))
+                .then_with(|| self.scope_key(a.scope).cmp(&self.scope_key(b.scope)))
+        };
+        if terms.len() > limit && limit > 0 {
+            terms.select_nth_unstable_by(limit - 1, by_size);
+        }
+        let shown = terms.len().min(limit);
+        let mut other = FixedSum::default();
+        terms[shown..].iter().for_each(|t| other.add(t.amount));
+        let mut top: Vec<Term> = terms[..shown].to_vec();
+        top.sort_by(by_size);
+        let v = self.catalog.get(vendor);
+        Explanation {
+            vendor: v.id.clone(),
+            name: v.name.clone(),
+            origin: v.origin.clone(),
+            as_of: at,
+            score: score.score,
+            pressure: score.pressure,
+            components: score.component_map(),
+            bans_in_force: self.bans_in_force(vendor, at),
+            contributions: top
+                .iter()
+                .map(|t| Contribution {
+                    event_id: self.texts.get(t.source.id).to_owned(),
+                    kind: t.source.kind,
+                    title: self.title(&t.source),
+                    component: t.component,
+                    contribution: t.amount,
+                    occurred_at: t.source.at,
+                    product: self.product_name(t.scope),
+                })
+                .collect(),
+            other_contributions: OtherContributions {
+                count: terms.len() - shown,
+                pressure: other.value(),
+            },
+            last_event_at: self.last_event_at(vendor),
+        }
+    }
+
+    fn finish(&self, sums: [FixedSum; 5]) -> Score {
+        let total: FixedSum = sums.iter().fold(FixedSum::default(), |mut acc, s| {
+            acc.add(s.value());
+            acc
+        });
+        let pressure = total.value();
+        Score {
+            score: self.model.saturate(pressure),
+            pressure,
+            components: sums.map(FixedSum::value),
+        }
+    }
+
+    /// Calls `f` with every non-zero contribution to the vendor as of `at`.
+    fn visit_terms(&self, vendor: VendorId, at: Timestamp, f: &mut impl FnMut(Term)) {
+        let state = &self.vendors[vendor.index()];
+        for d in state.decaying.iter().filter(|d| d.source.at <= at) {
+            let m = self
+                .model
+                .decay(d.source.kind)
+                .expect("decaying records have decaying types");
+            let age_days = at.seconds_since(d.source.at) / 86_400.0;
+            let amount = m.weight * d.magnitude * (-age_days / m.half_life_days).exp2();
+            if amount != 0.0 {
+                f(Term {
+                    source: d.source,
+                    component: d.source.kind.component(),
+                    amount,
+                    scope: None,
+                });
+            }
+        }
+        for kind in BanKind::ALL {
+            for g in self.governing(vendor, kind, at) {
+                if g.amount != 0.0 {
+                    let component = g.ban.source.kind.component();
+                    f(Term {
+                        source: g.ban.source,
+                        component,
+                        amount: g.amount,
+                        scope: g.ban.scope,
+                    });
+                }
+            }
+        }
+    }
+
+    fn governing(&self, vendor: VendorId, kind: BanKind, at: Timestamp) -> Vec<Governing> {
+        self.vendors[vendor.index()].standing.in_force(
+            kind,
+            at,
+            &self.model,
+            |scope| self.scope_key(scope),
+            &self.texts,
+        )
+    }
+
+    /// A sort key for a ban's scope that does not depend on arrival order.
+    fn scope_key(&self, scope: Option<ProductId>) -> String {
+        scope.map_or_else(String::new, |p| {
+            self.product_names[p.0 as usize].to_lowercase()
+        })
+    }
+
+    fn title(&self, s: &Source) -> Option<String> {
+        s.title.map(|t| self.texts.get(t).to_owned())
+    }
+
+    fn product_name(&self, scope: Option<ProductId>) -> Option<String> {
+        scope.map(|p| self.product_names[p.0 as usize].to_string())
+    }
+
+    /// Approximate bytes of event data held (ids, titles, records).
+    pub fn memory_bytes(&self) -> usize {
+        let records: usize = self
+            .vendors
+            .iter()
+            .map(|v| v.decaying.capacity() * size_of::<Decaying>())
+            .sum();
+        self.texts.bytes() + records + self.seen.capacity() * 17
+    }
+}
+
+/// One contribution, as visited.
+#[derive(Debug, Clone, Copy)]
+struct Term {
+    source: Source,
+    component: Component,
+    amount: f64,
+    scope: Option<ProductId>,
+}
+
+fn id_key(id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(id.as_bytes())
+}
+
+#[cfg(test)]
+mod tests;

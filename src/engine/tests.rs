@@ -1,0 +1,267 @@
+use super::*;
+use crate::event::{Decoder, Limits};
+
+mod properties;
+
+const DAY: i64 = 86_400_000_000_000;
+
+fn t(s: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(s).unwrap()
+}
+
+fn engine() -> Engine {
+    Engine::new(Arc::new(Catalog::default()), ScoringModel::default())
+}
+
+/// Applies events written as JSON, through the real decoder.
+fn apply(engine: &mut Engine, lines: &[&str]) {
+    let decoder = Decoder::new(engine.catalog().clone(), Limits::default());
+    for line in lines {
+        engine.apply(&decoder.decode(line.as_bytes()).unwrap());
+    }
+}
+
+fn nvidia(e: &Engine) -> VendorId {
+    e.catalog().lookup("nvidia").unwrap()
+}
+
+#[test]
+fn an_empty_engine_scores_zero() {
+    let e = engine();
+    let s = e.score(nvidia(&e), Timestamp::now());
+    assert_eq!(s.score, 0.0);
+    assert_eq!(s.components, [0.0; 5]);
+}
+
+#[test]
+fn a_decaying_contribution_halves_every_half_life() {
+    let mut e = engine();
+    apply(
+        &mut e,
+        &[
+            r#"{"id":"p","type":"procurement_pressure","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"],"severity":1}"#,
+        ],
+    );
+    let v = nvidia(&e);
+    let at0 = e.score(v, t("2025-01-01T00:00:00Z")).pressure;
+    let at90 = e.score(v, t("2025-04-01T00:00:00Z")).pressure; // 90 days later
+    assert!((at0 - 0.5).abs() < 1e-12, "{at0}");
+    assert!((at90 - 0.25).abs() < 1e-12, "{at90}");
+    assert_eq!(
+        e.score(v, t("2024-12-31T23:59:59Z")).pressure,
+        0.0,
+        "not yet occurred"
+    );
+}
+
+#[test]
+fn a_ban_holds_without_decay_until_a_matching_lift() {
+    let mut e = engine();
+    apply(
+        &mut e,
+        &[
+            r#"{"id":"ban","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"],"products":["H20"],"severity":1}"#,
+            r#"{"id":"wrong-lift","type":"export_ban_lifted","occurred_at":"2025-05-01T00:00:00Z","vendors":["nvidia"],"products":["H100"]}"#,
+            r#"{"id":"lift","type":"export_ban_lifted","occurred_at":"2026-01-01T00:00:00Z","vendors":["nvidia"],"products":["h20"]}"#,
+        ],
+    );
+    let v = nvidia(&e);
+    let before = e.score(v, t("2025-04-16T00:00:00Z"));
+    let much_later = e.score(v, t("2025-12-31T00:00:00Z"));
+    assert!((before.component(Component::ExportControls) - 1.6 * 0.35).abs() < 1e-12);
+    assert_eq!(
+        before, much_later,
+        "bans do not decay; a lift for another product changes nothing"
+    );
+    assert_eq!(e.bans_in_force(v, t("2025-12-31T00:00:00Z")).len(), 1);
+    assert_eq!(
+        e.score(v, t("2026-01-01T00:00:00Z")).score,
+        0.0,
+        "lifted, matching case-insensitively"
+    );
+    assert!(e.bans_in_force(v, t("2026-01-02T00:00:00Z")).is_empty());
+}
+
+#[test]
+fn a_lift_before_a_ban_does_not_lift_it_and_a_vendor_wide_lift_lifts_product_bans() {
+    let mut e = engine();
+    apply(
+        &mut e,
+        &[
+            r#"{"id":"early-lift","type":"purchase_ban_lifted","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"]}"#,
+            r#"{"id":"ban","type":"purchase_ban","occurred_at":"2025-09-17T00:00:00Z","vendors":["nvidia"],"products":["RTX Pro 6000D"]}"#,
+            r#"{"id":"wide-ban","type":"purchase_ban","occurred_at":"2025-11-01T00:00:00Z","vendors":["nvidia"]}"#,
+            r#"{"id":"product-lift","type":"purchase_ban_lifted","occurred_at":"2025-12-01T00:00:00Z","vendors":["nvidia"],"products":["RTX Pro 6000D"]}"#,
+            r#"{"id":"wide-lift","type":"purchase_ban_lifted","occurred_at":"2026-02-01T00:00:00Z","vendors":["nvidia"]}"#,
+        ],
+    );
+    let v = nvidia(&e);
+    let kinds = |at| {
+        e.bans_in_force(v, t(at))
+            .into_iter()
+            .map(|b| b.event_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds("2025-10-01T00:00:00Z"), ["ban"]);
+    assert_eq!(kinds("2025-11-15T00:00:00Z"), ["wide-ban", "ban"]);
+    assert_eq!(
+        kinds("2025-12-15T00:00:00Z"),
+        ["wide-ban"],
+        "a product lift leaves the vendor-wide ban"
+    );
+    assert!(kinds("2026-02-01T00:00:00Z").is_empty());
+}
+
+#[test]
+fn bans_of_one_kind_are_capped_at_a_full_ban() {
+    let mut e = engine();
+    apply(
+        &mut e,
+        &[
+            r#"{"id":"a","type":"export_ban","occurred_at":"2022-10-07T00:00:00Z","vendors":["nvidia"],"products":["A100","H100","A800","H800","L40S"],"severity":1}"#,
+            r#"{"id":"b","type":"export_ban","occurred_at":"2022-10-07T00:00:00Z","vendors":["nvidia"],"products":["A100"],"severity":0.5}"#,
+        ],
+    );
+    let s = e.score(nvidia(&e), t("2023-01-01T00:00:00Z"));
+    assert!(
+        (s.component(Component::ExportControls) - 1.6).abs() < 1e-9,
+        "5 x 0.56 capped at 1.6: {s:?}"
+    );
+    let bans = e.bans_in_force(nvidia(&e), t("2023-01-01T00:00:00Z"));
+    assert_eq!(
+        bans.len(),
+        5,
+        "one governing ban per product; a repeat does not add"
+    );
+    assert!(bans.iter().all(|b| b.event_id == "a"));
+}
+
+#[test]
+fn a_licence_relieves_earlier_bans_in_part_but_not_a_later_one() {
+    let mut e = engine();
+    apply(
+        &mut e,
+        &[
+            r#"{"id":"ban","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"],"products":["H20"],"severity":1}"#,
+            r#"{"id":"licence","type":"license_granted","occurred_at":"2025-08-01T00:00:00Z","vendors":["nvidia"],"products":["H20"],"severity":1}"#,
+        ],
+    );
+    let v = nvidia(&e);
+    let full = 1.6 * 0.35;
+    let relieved = e
+        .score(v, t("2025-09-01T00:00:00Z"))
+        .component(Component::ExportControls);
+    assert!((relieved - full * 0.4).abs() < 1e-12, "{relieved}");
+    let ban = &e.bans_in_force(v, t("2025-09-01T00:00:00Z"))[0];
+    assert_eq!(
+        (ban.relief, ban.licence_event_id.as_deref()),
+        (0.6, Some("licence"))
+    );
+
+    apply(
+        &mut e,
+        &[
+            r#"{"id":"reimposed","type":"export_ban","occurred_at":"2025-10-01T00:00:00Z","vendors":["nvidia"],"products":["H20"],"severity":1}"#,
+        ],
+    );
+    let again = e
+        .score(v, t("2025-10-02T00:00:00Z"))
+        .component(Component::ExportControls);
+    assert!(
+        (again - full).abs() < 1e-12,
+        "the later ban governs, unrelieved: {again}"
+    );
+}
+
+#[test]
+fn a_duplicate_id_changes_nothing_even_with_other_content() {
+    let mut e = engine();
+    let first = r#"{"id":"x","type":"antitrust_action","occurred_at":"2025-09-15T00:00:00Z","vendors":["nvidia"]}"#;
+    apply(&mut e, &[first]);
+    let at = t("2025-10-01T00:00:00Z");
+    let before = e.score(nvidia(&e), at);
+    apply(
+        &mut e,
+        &[
+            first,
+            r#"{"id":"x","type":"export_ban","occurred_at":"2025-09-15T00:00:00Z","vendors":["nvidia"]}"#,
+        ],
+    );
+    assert_eq!(e.score(nvidia(&e), at), before);
+    assert_eq!(
+        e.stats(),
+        EngineStats {
+            accepted: 1,
+            duplicates: 2
+        }
+    );
+}
+
+#[test]
+fn negative_market_signals_lower_pressure_and_the_score_floors_at_zero() {
+    let mut e = engine();
+    apply(
+        &mut e,
+        &[
+            r#"{"id":"m","type":"market_signal","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"],"value":-1,"severity":1}"#,
+        ],
+    );
+    let s = e.score(nvidia(&e), t("2025-01-01T00:00:00Z"));
+    assert!((s.component(Component::Market) + 0.3).abs() < 1e-12);
+    assert_eq!(s.score, 0.0);
+}
+
+#[test]
+fn a_multi_vendor_event_moves_every_vendor_it_names_and_no_other() {
+    let mut e = engine();
+    apply(
+        &mut e,
+        &[
+            r#"{"id":"m","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia","amd"],"products":["H20","MI308"]}"#,
+        ],
+    );
+    let at = t("2025-05-01T00:00:00Z");
+    let c = e.catalog().clone();
+    assert!(e.score(c.lookup("nvidia").unwrap(), at).score > 0.0);
+    assert!(e.score(c.lookup("amd").unwrap(), at).score > 0.0);
+    assert_eq!(e.score(c.lookup("intel").unwrap(), at).score, 0.0);
+}
+
+#[test]
+fn an_explanation_lists_the_largest_contributions_and_accounts_for_the_rest() {
+    let mut e = engine();
+    let lines: Vec<String> = (0..30)
+        .map(|i| format!(r#"{{"id":"e{i:02}","type":"supply_constraint","occurred_at":"2025-01-{:02}T00:00:00Z","vendors":["huawei"],"title":"SMIC capacity {i}"}}"#, i + 1))
+        .collect();
+    apply(
+        &mut e,
+        &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let huawei = e.catalog().lookup("huawei").unwrap();
+    let x = e.explain(huawei, t("2025-03-01T00:00:00Z"), 5);
+    assert_eq!(x.contributions.len(), 5);
+    assert_eq!(
+        x.contributions[0].event_id, "e29",
+        "the newest has decayed least"
+    );
+    assert_eq!(
+        x.contributions[0].title.as_deref(),
+        Some("SMIC capacity 29")
+    );
+    assert!(x
+        .contributions
+        .windows(2)
+        .all(|w| w[0].contribution >= w[1].contribution));
+    assert_eq!(x.other_contributions.count, 25);
+    let listed: f64 = x.contributions.iter().map(|c| c.contribution).sum();
+    assert!((listed + x.other_contributions.pressure - x.pressure).abs() < 1e-9);
+    assert_eq!(x.last_event_at, Some(t("2025-01-30T00:00:00Z")));
+    assert_eq!(
+        e.explain(huawei, t("2025-03-01T00:00:00Z"), 0)
+            .other_contributions
+            .count,
+        30
+    );
+    assert!(x.score > 0.0 && x.score == e.score(huawei, t("2025-03-01T00:00:00Z")).score);
+    let _ = DAY;
+}

@@ -1,0 +1,187 @@
+//! The engine's laws, checked on generated event sets.
+
+use super::*;
+use crate::catalog::VendorSet;
+use proptest::prelude::*;
+use std::borrow::Cow;
+
+const BASE: i64 = 1_735_689_600_000_000_000; // 2025-01-01T00:00:00Z
+const PRODUCTS: [&str; 3] = ["H20", "h20", "B30A"];
+
+fn arb_event(id: usize) -> impl Strategy<Value = Event<'static>> {
+    (
+        prop::sample::select(EventType::ALL.to_vec()),
+        1u8..8, // vendor mask over the first three vendors
+        prop::collection::vec(prop::sample::select(PRODUCTS.to_vec()), 0..3),
+        -720i64..720, // day offset
+        prop::option::of(0.0f64..=1.0),
+        0.0f64..=1.0,
+        -1.0f64..=1.0,
+    )
+        .prop_map(
+            move |(kind, mask, products, day, severity, confidence, value)| {
+                let catalog = Catalog::default();
+                let mut vendors = VendorSet::default();
+                for (bit, name) in ["nvidia", "amd", "huawei"].iter().enumerate() {
+                    if mask & (1 << bit) != 0 {
+                        vendors.insert(catalog.lookup(name).unwrap());
+                    }
+                }
+                Event {
+                    id: Cow::Owned(format!("ev-{id}")),
+                    kind,
+                    occurred_at: Timestamp::from_nanos(BASE + day * DAY),
+                    vendors,
+                    products: products.into_iter().map(Cow::Borrowed).collect(),
+                    severity,
+                    confidence,
+                    value: (kind == EventType::MarketSignal).then_some(value),
+                    actor: None,
+                    title: Some(Cow::Owned(format!("title {id}"))),
+                    source_url: None,
+                }
+            },
+        )
+}
+
+fn arb_events() -> impl Strategy<Value = Vec<Event<'static>>> {
+    (0usize..40).prop_flat_map(|n| (0..n).map(arb_event).collect::<Vec<_>>())
+}
+
+fn arb_at() -> impl Strategy<Value = Timestamp> {
+    (-800i64..800).prop_map(|d| Timestamp::from_nanos(BASE + d * DAY + 12 * 3_600_000_000_000))
+}
+
+fn engine_of(events: &[Event<'_>]) -> Engine {
+    let mut e = engine();
+    events.iter().for_each(|ev| {
+        e.apply(ev);
+    });
+    e
+}
+
+fn all_scores(e: &Engine, at: Timestamp) -> Vec<(VendorId, Score)> {
+    e.scores_at(at)
+}
+
+fn explanations(e: &Engine, at: Timestamp) -> Vec<Explanation> {
+    e.catalog().ids().map(|v| e.explain(v, at, 1000)).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_permutation_gives_identical_scores_and_explanations(
+        (events, shuffled) in arb_events().prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
+        at in arb_at(),
+    ) {
+        let a = engine_of(&events);
+        let b = engine_of(&shuffled);
+        prop_assert_eq!(all_scores(&a, at), all_scores(&b, at));
+        prop_assert_eq!(explanations(&a, at), explanations(&b, at));
+    }
+
+    #[test]
+    fn redelivering_any_events_changes_nothing(
+        events in arb_events(),
+        again in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
+        at in arb_at(),
+    ) {
+        let once = engine_of(&events);
+        let mut twice = engine_of(&events);
+        if !events.is_empty() {
+            for i in again {
+                prop_assert_eq!(twice.apply(i.get(&events)), Applied::Duplicate);
+            }
+        }
+        prop_assert_eq!(all_scores(&once, at), all_scores(&twice, at));
+        prop_assert_eq!(explanations(&once, at), explanations(&twice, at));
+    }
+
+    #[test]
+    fn a_ban_holds_until_a_matching_lift(
+        others in arb_events(),
+        ban_day in -300i64..300,
+        lift_after in 0i64..400,
+        query_after in 0i64..800,
+        product in prop::option::of(prop::sample::select(PRODUCTS.to_vec())),
+        purchase in any::<bool>(),
+    ) {
+        // Other events never lift or ban: they must not end the ban.
+        let others: Vec<_> = others.into_iter().filter(|e| matches!(e.kind.role(), Role::Decaying | Role::Licence)).collect();
+        let (ban_kind, lift_kind) = if purchase {
+            (EventType::PurchaseBan, EventType::PurchaseBanLifted)
+        } else {
+            (EventType::ExportBan, EventType::ExportBanLifted)
+        };
+        let mut e = engine_of(&others);
+        let nvidia = nvidia(&e);
+        let mut vendors = VendorSet::default();
+        vendors.insert(nvidia);
+        let ban_at = Timestamp::from_nanos(BASE + ban_day * DAY);
+        let products: Vec<Cow<'static, str>> = product.into_iter().map(Cow::Borrowed).collect();
+        let ban = Event { id: "the-ban".into(), kind: ban_kind, occurred_at: ban_at, vendors, products: products.clone(),
+            severity: Some(1.0), confidence: 1.0, value: None, actor: None, title: None, source_url: None };
+        e.apply(&ban);
+        let query = Timestamp::from_nanos(ban_at.nanos() + query_after * DAY);
+        let held = e.bans_in_force(nvidia, query).iter().any(|b| b.event_id == "the-ban");
+        prop_assert!(held, "the ban holds with no lift");
+
+        let lift_at = Timestamp::from_nanos(ban_at.nanos() + lift_after * DAY);
+        // A lift for the vendor as a whole, or for the same product in another case.
+        let lift_products = products.iter().map(|p| Cow::Owned(p.to_uppercase())).collect();
+        e.apply(&Event { id: "the-lift".into(), kind: lift_kind, occurred_at: lift_at, products: lift_products, ..ban });
+        let held = e.bans_in_force(nvidia, query).iter().any(|b| b.event_id == "the-ban");
+        prop_assert_eq!(held, query < lift_at, "in force exactly until the lift");
+    }
+
+    #[test]
+    fn a_decaying_contribution_halves_per_half_life(
+        kind in prop::sample::select(EventType::ALL.iter().copied().filter(|k| k.role() == Role::Decaying).collect::<Vec<_>>()),
+        severity in 0.01f64..=1.0,
+        age_days in 0.0f64..400.0,
+    ) {
+        let mut e = engine();
+        let nvidia = nvidia(&e);
+        let mut vendors = VendorSet::default();
+        vendors.insert(nvidia);
+        e.apply(&Event { id: "d".into(), kind, occurred_at: Timestamp::from_nanos(BASE), vendors, products: vec![],
+            severity: Some(severity), confidence: 1.0, value: (kind == EventType::MarketSignal).then_some(1.0),
+            actor: None, title: None, source_url: None });
+        let h = e.model().decay(kind).unwrap().half_life_days;
+        let at = |days: f64| Timestamp::from_nanos(BASE + (days * DAY as f64) as i64);
+        let now = e.score(nvidia, at(age_days)).pressure;
+        let later = e.score(nvidia, at(age_days + h)).pressure;
+        prop_assert!((later - now / 2.0).abs() <= 1e-9 * now.abs().max(1e-3), "{} then {}", now, later);
+    }
+
+    #[test]
+    fn scores_stay_within_0_and_100_and_rise_with_severity(
+        events in arb_events(),
+        which in any::<prop::sample::Index>(),
+        bump in 0.0f64..=1.0,
+        at in arb_at(),
+    ) {
+        let e = engine_of(&events);
+        for (_, s) in all_scores(&e, at) {
+            prop_assert!((0.0..=100.0).contains(&s.score), "{:?}", s);
+        }
+        // Raise the severity of one risk-raising event: no vendor's score may fall.
+        let raising = |ev: &Event| match ev.kind.role() {
+            Role::Ban(_) | Role::Decaying => ev.value.is_none_or(|v| v >= 0.0),
+            Role::Lift(_) | Role::Licence => false,
+        };
+        let candidates: Vec<usize> = (0..events.len()).filter(|i| raising(&events[*i])).collect();
+        prop_assume!(!candidates.is_empty());
+        let i = *which.get(&candidates);
+        let mut stronger = events.clone();
+        let model = ScoringModel::default();
+        let current = model.severity(stronger[i].kind, stronger[i].severity);
+        stronger[i].severity = Some(current + (1.0 - current) * bump);
+        let higher = engine_of(&stronger);
+        for ((v, a), (_, b)) in all_scores(&e, at).into_iter().zip(all_scores(&higher, at)) {
+            prop_assert!(b.score >= a.score, "vendor {}: {} fell to {}", v, a.score, b.score);
+        }
+    }
+}
