@@ -26,7 +26,7 @@ pub use report::{BanInForce, Contribution, Explanation, OtherContributions, Scor
 use crate::catalog::{Catalog, VendorId};
 use crate::event::{BanKind, Component, Event, EventType, Role, Timestamp};
 use fixed::FixedSum;
-use standing::{Governing, Standing, StandingBook};
+use standing::{InForce, Standing, StandingBook};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -219,7 +219,7 @@ impl Engine {
     /// The vendor's score as of `at`.
     pub fn score(&self, vendor: VendorId, at: Timestamp) -> Score {
         let mut sums = [FixedSum::default(); 5];
-        self.visit_terms(vendor, at, &mut |t| sums[t.component.index()].add(t.amount));
+        self.visit_terms(vendor, at, &mut sums, &mut |_| {});
         self.finish(sums)
     }
 
@@ -237,7 +237,7 @@ impl Engine {
     pub fn bans_in_force(&self, vendor: VendorId, at: Timestamp) -> Vec<BanInForce> {
         let mut out = Vec::new();
         for kind in BanKind::ALL {
-            for g in self.governing(vendor, kind, at) {
+            for g in self.governing(vendor, kind, at).governing {
                 out.push(BanInForce {
                     kind,
                     product: self.product_name(g.ban.scope),
@@ -258,10 +258,7 @@ impl Engine {
     pub fn explain(&self, vendor: VendorId, at: Timestamp, limit: usize) -> Explanation {
         let mut sums = [FixedSum::default(); 5];
         let mut terms = Vec::new();
-        self.visit_terms(vendor, at, &mut |t| {
-            sums[t.component.index()].add(t.amount);
-            terms.push(t);
-        });
+        self.visit_terms(vendor, at, &mut sums, &mut |t| terms.push(t));
         let score = self.finish(sums);
         let by_size = |a: &Term, b: &Term| {
             b.amount
@@ -321,41 +318,35 @@ impl Engine {
         }
     }
 
-    /// Calls `f` with every non-zero contribution to the vendor as of `at`.
-    fn visit_terms(&self, vendor: VendorId, at: Timestamp, f: &mut impl FnMut(Term)) {
+    /// Adds every contribution to the vendor as of `at` into `sums`, and calls
+    /// `f` with each non-zero one (for explanations).
+    fn visit_terms(&self, vendor: VendorId, at: Timestamp, sums: &mut [FixedSum; 5], f: &mut impl FnMut(Term)) {
         let state = &self.vendors[vendor.index()];
         for d in state.decaying.iter().filter(|d| d.source.at <= at) {
-            let m = self
-                .model
-                .decay(d.source.kind)
-                .expect("decaying records have decaying types");
+            let m = self.model.decay(d.source.kind).expect("decaying records have decaying types");
             let age_days = at.seconds_since(d.source.at) / 86_400.0;
             let amount = m.weight * d.magnitude * (-age_days / m.half_life_days).exp2();
+            let component = d.source.kind.component();
+            sums[component.index()].add(amount);
             if amount != 0.0 {
-                f(Term {
-                    source: d.source,
-                    component: d.source.kind.component(),
-                    amount,
-                    scope: None,
-                });
+                f(Term { source: d.source, component, amount, scope: None });
             }
         }
         for kind in BanKind::ALL {
-            for g in self.governing(vendor, kind, at) {
-                if g.amount != 0.0 {
-                    let component = g.ban.source.kind.component();
-                    f(Term {
-                        source: g.ban.source,
-                        component,
-                        amount: g.amount,
-                        scope: g.ban.scope,
-                    });
-                }
+            let in_force = self.governing(vendor, kind, at);
+            let component = match kind {
+                BanKind::Export => EventType::ExportBan,
+                BanKind::Purchase => EventType::PurchaseBan,
+            }
+            .component();
+            sums[component.index()].add(in_force.total);
+            for g in in_force.governing.into_iter().filter(|g| g.amount != 0.0) {
+                f(Term { source: g.ban.source, component, amount: g.amount, scope: g.ban.scope });
             }
         }
     }
 
-    fn governing(&self, vendor: VendorId, kind: BanKind, at: Timestamp) -> Vec<Governing> {
+    fn governing(&self, vendor: VendorId, kind: BanKind, at: Timestamp) -> InForce {
         self.vendors[vendor.index()].standing.in_force(
             kind,
             at,

@@ -39,6 +39,17 @@ pub(crate) struct StandingBook {
     licences: Vec<Standing>,
 }
 
+/// The bans of one kind in force for one vendor.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InForce {
+    /// One per scope, ordered by scope; amounts scaled down if the cap binds.
+    pub governing: Vec<Governing>,
+    /// Their pressure: the sum of the unscaled amounts, capped at `weight`.
+    /// Computed once from the unscaled sum so that it rises monotonically
+    /// with any ban's severity (rescaled parts could lose a rounding unit).
+    pub total: f64,
+}
+
 /// The ban that governs one scope, and what it adds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Governing {
@@ -70,7 +81,7 @@ impl StandingBook {
         model: &ScoringModel,
         scope_order: impl Fn(Option<ProductId>) -> String,
         texts: &Texts,
-    ) -> Vec<Governing> {
+    ) -> InForce {
         let id_of = |s: &Source| texts.get(s.id);
         let params = model.ban(kind);
         let mut wide_lift: Option<Timestamp> = None;
@@ -129,14 +140,15 @@ impl StandingBook {
             }
         }
 
-        // Sorted first, so that the sum (and the cap) do not depend on arrival order.
+        // Sorted first, so that the sum does not depend on arrival order.
         governing.sort_by_cached_key(|g| scope_order(g.ban.scope));
         let total: f64 = governing.iter().map(|g| g.amount).sum();
+        let capped = total.min(params.weight);
         if total > params.weight {
             let factor = params.weight / total;
             governing.iter_mut().for_each(|g| g.amount *= factor);
         }
-        governing
+        InForce { governing, total: capped }
     }
 
     /// The largest relief any licence gives this ban as of `at`.
