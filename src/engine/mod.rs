@@ -320,16 +320,30 @@ impl Engine {
 
     /// Adds every contribution to the vendor as of `at` into `sums`, and calls
     /// `f` with each non-zero one (for explanations).
-    fn visit_terms(&self, vendor: VendorId, at: Timestamp, sums: &mut [FixedSum; 5], f: &mut impl FnMut(Term)) {
+    fn visit_terms(
+        &self,
+        vendor: VendorId,
+        at: Timestamp,
+        sums: &mut [FixedSum; 5],
+        f: &mut impl FnMut(Term),
+    ) {
         let state = &self.vendors[vendor.index()];
         for d in state.decaying.iter().filter(|d| d.source.at <= at) {
-            let m = self.model.decay(d.source.kind).expect("decaying records have decaying types");
+            let m = self
+                .model
+                .decay(d.source.kind)
+                .expect("decaying records have decaying types");
             let age_days = at.seconds_since(d.source.at) / 86_400.0;
             let amount = m.weight * d.magnitude * (-age_days / m.half_life_days).exp2();
             let component = d.source.kind.component();
             sums[component.index()].add(amount);
             if amount != 0.0 {
-                f(Term { source: d.source, component, amount, scope: None });
+                f(Term {
+                    source: d.source,
+                    component,
+                    amount,
+                    scope: None,
+                });
             }
         }
         for kind in BanKind::ALL {
@@ -341,7 +355,12 @@ impl Engine {
             .component();
             sums[component.index()].add(in_force.total);
             for g in in_force.governing.into_iter().filter(|g| g.amount != 0.0) {
-                f(Term { source: g.ban.source, component, amount: g.amount, scope: g.ban.scope });
+                f(Term {
+                    source: g.ban.source,
+                    component,
+                    amount: g.amount,
+                    scope: g.ban.scope,
+                });
             }
         }
     }

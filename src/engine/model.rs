@@ -36,7 +36,7 @@ pub struct ScoringModel {
 #[serde(deny_unknown_fields)]
 pub struct BanModel {
     /// Pressure of a vendor-wide ban at severity 1 and confidence 1; also the
-    /// cap on the sum of all bans of this kind for one vendor.
+    /// most all bans of this kind together can add for one vendor.
     pub weight: f64,
     /// Severity assumed when the event gives none.
     pub default_severity: f64,

@@ -10,9 +10,10 @@
 //!   began at or before it; a ban imposed after the licence is not relieved.
 //!
 //! Within one scope (the vendor as a whole, or one product) the strongest ban
-//! in force governs, so a repeated announcement does not count twice. The sum
-//! over scopes is capped at the kind's `weight`: a vendor cannot be more
-//! banned than by a full ban.
+//! in force governs, so a repeated announcement does not count twice. Scopes
+//! combine as `weight * (1 - prod(1 - f_i))`, where `f_i` is each governing
+//! ban's fraction of a full ban: every further ban adds, with diminishing
+//! returns, and no vendor is more banned than by a full ban.
 
 use super::texts::Texts;
 use super::{ProductId, Source};
@@ -42,11 +43,11 @@ pub(crate) struct StandingBook {
 /// The bans of one kind in force for one vendor.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InForce {
-    /// One per scope, ordered by scope; amounts scaled down if the cap binds.
+    /// One per scope, ordered by scope; amounts scaled to add up to `total`.
     pub governing: Vec<Governing>,
-    /// Their pressure: the sum of the unscaled amounts, capped at `weight`.
-    /// Computed once from the unscaled sum so that it rises monotonically
-    /// with any ban's severity (rescaled parts could lose a rounding unit).
+    /// Their combined pressure, at most `weight`. Computed once from the
+    /// unscaled amounts so that it rises monotonically with any ban's
+    /// severity (rescaled parts could lose a rounding unit).
     pub total: f64,
 }
 
@@ -140,15 +141,30 @@ impl StandingBook {
             }
         }
 
-        // Sorted first, so that the sum does not depend on arrival order.
+        // Sorted first, so that the result does not depend on arrival order.
         governing.sort_by_cached_key(|g| scope_order(g.ban.scope));
-        let total: f64 = governing.iter().map(|g| g.amount).sum();
-        let capped = total.min(params.weight);
-        if total > params.weight {
-            let factor = params.weight / total;
+        // Scopes combine like independent chances of being blocked:
+        // weight * (1 - prod(1 - share_i)), so every further ban adds, with
+        // diminishing returns, and the total never exceeds a full ban.
+        let open: f64 = governing
+            .iter()
+            .map(|g| 1.0 - (g.amount / params.weight).clamp(0.0, 1.0))
+            .product();
+        let capped = if params.weight > 0.0 {
+            params.weight * (1.0 - open)
+        } else {
+            0.0
+        };
+        let raw: f64 = governing.iter().map(|g| g.amount).sum();
+        if raw > 0.0 {
+            // Shown contributions are scaled to add up to the combined total.
+            let factor = capped / raw;
             governing.iter_mut().for_each(|g| g.amount *= factor);
         }
-        InForce { governing, total: capped }
+        InForce {
+            governing,
+            total: capped,
+        }
     }
 
     /// The largest relief any licence gives this ban as of `at`.

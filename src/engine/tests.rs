@@ -113,7 +113,7 @@ fn a_lift_before_a_ban_does_not_lift_it_and_a_vendor_wide_lift_lifts_product_ban
 }
 
 #[test]
-fn bans_of_one_kind_are_capped_at_a_full_ban() {
+fn bans_of_one_kind_combine_with_diminishing_returns_up_to_a_full_ban() {
     let mut e = engine();
     apply(
         &mut e,
@@ -123,9 +123,16 @@ fn bans_of_one_kind_are_capped_at_a_full_ban() {
         ],
     );
     let s = e.score(nvidia(&e), t("2023-01-01T00:00:00Z"));
+    let expected = 1.6 * (1.0 - 0.65f64.powi(5));
     assert!(
-        (s.component(Component::ExportControls) - 1.6).abs() < 1e-9,
-        "5 x 0.56 capped at 1.6: {s:?}"
+        (s.component(Component::ExportControls) - expected).abs() < 1e-9,
+        "{s:?}"
+    );
+    let x = e.explain(nvidia(&e), t("2023-01-01T00:00:00Z"), 10);
+    let shown: f64 = x.contributions.iter().map(|c| c.contribution).sum();
+    assert!(
+        (shown - expected).abs() < 1e-9,
+        "contributions add up to the component"
     );
     let bans = e.bans_in_force(nvidia(&e), t("2023-01-01T00:00:00Z"));
     assert_eq!(

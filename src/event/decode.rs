@@ -29,6 +29,10 @@ impl Decoder {
         &self.catalog
     }
 
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Decodes one message (one JSON object, optionally surrounded by
     /// whitespace).
     pub fn decode<'a>(&self, bytes: &'a [u8]) -> Result<Event<'a>, Rejection> {

@@ -1,0 +1,250 @@
+//! The long-running service: build (bind the port, open the event source),
+//! then run until the shutdown future completes.
+
+use crate::config::Settings;
+use crate::engine::{Engine, Explanation};
+use crate::event::{Decoder, Timestamp};
+use crate::pipeline::{self, Outcome, Summary};
+use crate::report::ScoresReport;
+use crate::source::{FileFollower, Line, LineSplitter};
+use crate::telemetry::Metrics;
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, RwLock};
+use std::time::Duration;
+
+/// The bundled scenario `chiprisk run` serves when given no event file.
+pub const EMBEDDED_EVENTS: &str = include_str!("../examples/scenario.jsonl");
+
+/// The most bytes read from the event file under one write lock, so that
+/// HTTP readers are never kept waiting long.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// State shared by the event source and the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    scoring: RwLock<Scoring>,
+    decoder: Decoder,
+    metrics: Metrics,
+    /// False until the initial events are loaded.
+    ready: AtomicBool,
+    max_contributions: usize,
+}
+
+struct Scoring {
+    engine: Engine,
+    summary: Summary,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let catalog = Arc::new(settings.catalog()?);
+        let metrics = Metrics::new(&catalog);
+        Ok(Self {
+            shared: Arc::new(Shared {
+                scoring: RwLock::new(Scoring {
+                    engine: Engine::new(catalog.clone(), settings.scoring.clone()),
+                    summary: Summary::default(),
+                }),
+                decoder: Decoder::new(catalog, settings.limits.clone()),
+                metrics,
+                ready: AtomicBool::new(false),
+                max_contributions: settings.explain.max_contributions,
+            }),
+        })
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Acquire)
+    }
+
+    fn set_ready(&self) {
+        self.shared.ready.store(true, Ordering::Release);
+        self.shared.metrics.set_ready(true);
+    }
+
+    /// Every vendor's explained score as of `at`.
+    pub fn report(&self, at: Timestamp) -> ScoresReport {
+        let s = self.shared.scoring.read().expect("scoring lock");
+        ScoresReport::build(&s.engine, at, self.shared.max_contributions, s.summary)
+    }
+
+    /// One vendor's explained score, or `None` if the id is not in the catalog.
+    pub fn explain(&self, vendor: &str, at: Timestamp) -> Option<Explanation> {
+        let s = self.shared.scoring.read().expect("scoring lock");
+        let id = s.engine.catalog().lookup(vendor)?;
+        Some(s.engine.explain(id, at, self.shared.max_contributions))
+    }
+
+    /// The metrics text, with scores computed as of now.
+    pub fn render_metrics(&self) -> String {
+        {
+            let s = self.shared.scoring.read().expect("scoring lock");
+            self.shared
+                .metrics
+                .record_scores(&s.engine, Timestamp::now());
+        }
+        self.shared.metrics.render()
+    }
+
+    /// Feeds bytes of JSON lines from `origin` through the pipeline.
+    fn ingest(&self, origin: &str, feed: impl FnOnce(&mut dyn FnMut(u64, Line<'_>))) {
+        let shared = &*self.shared;
+        let mut guard = shared.scoring.write().expect("scoring lock");
+        let Scoring { engine, summary } = &mut *guard;
+        let limit = shared.decoder.limits().max_event_bytes;
+        let mut on_line = |line_no: u64, line: Line<'_>| {
+            let outcome = match line {
+                Line::Text(bytes) => {
+                    pipeline::process_counted(&shared.decoder, engine, &shared.metrics, bytes)
+                }
+                Line::TooLong(len) => {
+                    let o = Outcome::Rejected(pipeline::too_large(len, limit));
+                    pipeline::record(&shared.metrics, &o);
+                    o
+                }
+            };
+            if let Outcome::Rejected(r) = &outcome {
+                tracing::warn!(source = origin, line = line_no, reason = %r.reason, "rejected event: {}", r.message);
+            }
+            summary.count(&outcome);
+        };
+        feed(&mut on_line);
+    }
+}
+
+/// Where the service's events come from.
+enum EventSource {
+    Embedded,
+    File(FileFollower, Duration),
+}
+
+/// A built service: the port is bound and the event source is open.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    source: EventSource,
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let state = AppState::new(settings)?;
+        let addr: SocketAddr = settings.http.listen.parse().context("http.listen")?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("Failed to listen on {addr} (http.listen)"))?;
+        let source = match &settings.source.file {
+            Some(path) => EventSource::File(
+                FileFollower::open(path, settings.limits.max_event_bytes)?,
+                Duration::from_millis(settings.source.poll_interval_ms),
+            ),
+            None => EventSource::Embedded,
+        };
+        Ok(Self {
+            listener,
+            state,
+            source,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops the event source.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            source,
+        } = self;
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let source_state = state.clone();
+        let source_task =
+            tokio::task::spawn_blocking(move || run_source(source_state, source, stop_rx));
+        tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /api/v1/scores and the status page");
+        let served = axum::serve(listener, crate::http::router(state))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        drop(stop_tx);
+        source_task.await.context("event source task panicked")??;
+        served.context("HTTP server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Loads the source's events, marks the service ready, then (for a file)
+/// follows it until told to stop.
+fn run_source(
+    state: AppState,
+    source: EventSource,
+    stop: mpsc::Receiver<()>,
+) -> anyhow::Result<()> {
+    match source {
+        EventSource::Embedded => {
+            let mut splitter = LineSplitter::new(state.shared.decoder.limits().max_event_bytes);
+            state.ingest("embedded", |f| {
+                splitter.push(EMBEDDED_EVENTS.as_bytes(), &mut |n, l| f(n, l));
+                splitter.finish(&mut |n, l| f(n, l));
+            });
+            state.set_ready();
+            tracing::info!(
+                events = state.summary().accepted,
+                "loaded the bundled example scenario (no source.file given)"
+            );
+            let _ = stop.recv();
+        }
+        EventSource::File(mut follower, poll) => {
+            let origin = follower.path().display().to_string();
+            tracing::info!(path = %origin, "reading events");
+            loop {
+                let mut read = 0;
+                let mut result = Ok(());
+                state.ingest(&origin, |f| {
+                    result = follower
+                        .poll(BATCH_BYTES, &mut |n, l| f(n, l))
+                        .map(|n| read = n);
+                });
+                if let Err(e) = result {
+                    tracing::error!(path = %origin, "cannot read the event file: {e:#}");
+                }
+                if read > 0 {
+                    continue;
+                }
+                if !state.is_ready() {
+                    state.set_ready();
+                    let s = state.summary();
+                    tracing::info!(path = %origin, accepted = s.accepted, duplicates = s.duplicates, rejected = s.rejected, "initial events loaded; following the file for new lines");
+                }
+                match stop.recv_timeout(poll) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    _ => break,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl AppState {
+    /// Totals of what the source has delivered.
+    pub fn summary(&self) -> Summary {
+        self.shared.scoring.read().expect("scoring lock").summary
+    }
+}

@@ -1,0 +1,75 @@
+//! The command line: `run`, `replay`, `validate`, `config`.
+
+mod replay;
+mod table;
+
+pub use replay::{replay, validate, ReplayArgs, ValidateArgs};
+
+use crate::config::LogFormat;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit codes beyond 0 (success) and 2 (usage, from clap).
+pub mod exit {
+    /// `--strict` and some events were rejected; or an I/O failure.
+    pub const FAILURE: u8 = 1;
+    /// The input file cannot be opened (EX_NOINPUT).
+    pub const NO_INPUT: u8 = 66;
+    /// The configuration is invalid (EX_CONFIG).
+    pub const CONFIG: u8 = 78;
+}
+
+/// China-market risk scores for AI chip vendors, from policy and market events.
+#[derive(Debug, Parser)]
+#[command(name = "chiprisk", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML or YAML), layered over the defaults and
+    /// under CHIPRISK__SECTION__KEY environment variables.
+    #[arg(long, global = true, env = "CHIPRISK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log format (overrides log.format).
+    #[arg(
+        long,
+        global = true,
+        env = "CHIPRISK_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<LogFormatArg>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(a: LogFormatArg) -> Self {
+        match a {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve scores over HTTP (metrics, API, status page) from an event
+    /// file that is followed for new lines; with no file, from the bundled
+    /// example scenario. The default command.
+    Run {
+        /// JSON-lines event file (overrides source.file).
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+    },
+    /// Score a JSON-lines event file as of a time and print the scores.
+    Replay(ReplayArgs),
+    /// Check a JSON-lines event file without scoring it.
+    Validate(ValidateArgs),
+    /// Print the effective configuration (TOML).
+    Config,
+}

@@ -1,0 +1,84 @@
+//! The human-readable score table of `chiprisk replay`.
+
+use crate::report::ScoresReport;
+use std::io::{self, Write};
+
+pub fn write(out: &mut impl Write, report: &ScoresReport, explain: bool) -> io::Result<()> {
+    writeln!(out, "China-market risk as of {}", report.as_of)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<16} {:<6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>5}",
+        "VENDOR", "ORIGIN", "SCORE", "EXPORT", "CHINA", "COMPET", "SUPPLY", "MARKET", "BANS"
+    )?;
+    let ranked = report.ranked();
+    for x in &ranked {
+        let c = |k: &str| x.components.get(k).copied().unwrap_or(0.0);
+        writeln!(
+            out,
+            "{:<16} {:<6} {:>6.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>5}",
+            x.vendor,
+            x.origin,
+            x.score,
+            c("export_controls"),
+            c("china_policy"),
+            c("competition"),
+            c("supply"),
+            c("market"),
+            x.bans_in_force.len()
+        )?;
+    }
+    if !explain {
+        return Ok(());
+    }
+    for x in ranked
+        .iter()
+        .filter(|x| !x.contributions.is_empty() || !x.bans_in_force.is_empty())
+    {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} ({}): {:.1}, pressure {:.3}",
+            x.name, x.vendor, x.score, x.pressure
+        )?;
+        for b in &x.bans_in_force {
+            let relief = if b.relief > 0.0 {
+                format!(", {:.0}% relieved by a licence", b.relief * 100.0)
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "  ban in force: {} ban on {} since {}{}: {}",
+                b.kind,
+                b.product.as_deref().unwrap_or("all products"),
+                b.since,
+                relief,
+                b.title.as_deref().unwrap_or(&b.event_id)
+            )?;
+        }
+        for c in &x.contributions {
+            writeln!(
+                out,
+                "  {:+8.3}  {:<15} {:<20} {}  {}{}",
+                c.contribution,
+                c.component.as_str(),
+                c.kind.as_str(),
+                c.occurred_at.to_datetime().format("%Y-%m-%d"),
+                c.title.as_deref().unwrap_or(&c.event_id),
+                c.product
+                    .as_deref()
+                    .map(|p| format!(" [{p}]"))
+                    .unwrap_or_default()
+            )?;
+        }
+        if x.other_contributions.count > 0 {
+            writeln!(
+                out,
+                "  {:+8.3}  ({} smaller contributions)",
+                x.other_contributions.pressure, x.other_contributions.count
+            )?;
+        }
+    }
+    Ok(())
+}

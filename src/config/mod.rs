@@ -1,0 +1,181 @@
+//! Typed, layered configuration: built-in defaults, then an optional file
+//! (`--config`, TOML or YAML), then `CHIPRISK__SECTION__KEY` environment
+//! variables. Unknown keys and invalid values stop start-up (exit code 78)
+//! with a message naming the key. The field comments below are the
+//! configuration reference; `chiprisk config` prints the effective values.
+
+use crate::catalog::{default_vendors, Catalog, Vendor};
+use crate::engine::ScoringModel;
+use crate::event::Limits;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Everything chiprisk can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub source: SourceSettings,
+    pub log: LogSettings,
+    pub explain: ExplainSettings,
+    /// Bounds on one event (bytes, array lengths, string lengths).
+    pub limits: Limits,
+    /// Weights, default severities and half-lives of the scoring model.
+    pub scoring: ScoringModel,
+    /// The vendor catalog: id, display name, origin (ISO country code).
+    pub vendors: Vec<Vendor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address the HTTP server (metrics, API, status page) listens on.
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    /// JSON-lines file of events that `chiprisk run` reads and follows for
+    /// appended lines. Unset: the bundled example scenario.
+    pub file: Option<PathBuf>,
+    /// How often to look for appended lines, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (for terminals) or `json` (for log collectors).
+    pub format: LogFormat,
+    /// Default filter (`info`, `chiprisk=debug`, ...); `CHIPRISK_LOG` or
+    /// `RUST_LOG` override it.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainSettings {
+    /// Most contributions listed per vendor in explanations; the rest are
+    /// summed under `other_contributions`.
+    pub max_contributions: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            http: HttpSettings {
+                listen: "127.0.0.1:9464".into(),
+            },
+            source: SourceSettings {
+                file: None,
+                poll_interval_ms: 500,
+            },
+            log: LogSettings {
+                format: LogFormat::Text,
+                level: "info".into(),
+            },
+            explain: ExplainSettings {
+                max_contributions: 25,
+            },
+            limits: Limits::default(),
+            scoring: ScoringModel::default(),
+            vendors: default_vendors(),
+        }
+    }
+}
+
+/// Configuration that cannot be used. Exit code 78 (EX_CONFIG).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Loads defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let defaults = config::Config::try_from(&Settings::default())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        let mut builder = config::Config::builder().add_source(defaults);
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(path));
+        }
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("CHIPRISK__"))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("CHIPRISK")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Cross-field checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.http
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| {
+                ConfigError(format!(
+                    "http.listen = {:?} is not an address like 127.0.0.1:9464",
+                    self.http.listen
+                ))
+            })?;
+        if self.source.poll_interval_ms == 0 || self.source.poll_interval_ms > 60_000 {
+            return Err(ConfigError(
+                "source.poll_interval_ms must be within 1..=60000".into(),
+            ));
+        }
+        if self.explain.max_contributions > 10_000 {
+            return Err(ConfigError(
+                "explain.max_contributions must be at most 10000".into(),
+            ));
+        }
+        self.limits.validate().map_err(ConfigError)?;
+        self.scoring.validate().map_err(ConfigError)?;
+        self.catalog()?;
+        Ok(())
+    }
+
+    /// The vendor catalog these settings describe.
+    pub fn catalog(&self) -> Result<Catalog, ConfigError> {
+        Catalog::new(self.vendors.clone()).map_err(|e| ConfigError(format!("vendors: {e}")))
+    }
+
+    /// The effective configuration as TOML, for `chiprisk config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("settings serialize to TOML")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,63 @@
+//! `/api/v1/scores` and `/api/v1/scores/{vendor}`: explained scores as JSON.
+//! `?at=RFC3339` answers as of another time (backtesting).
+
+use crate::app::AppState;
+use crate::event::Timestamp;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Deserialize)]
+pub struct AsOf {
+    at: Option<String>,
+}
+
+impl AsOf {
+    fn resolve(&self) -> Result<Timestamp, Response> {
+        match &self.at {
+            None => Ok(Timestamp::now()),
+            Some(s) => s
+                .parse()
+                .map_err(|e: String| error(StatusCode::BAD_REQUEST, &format!("at: {e}"))),
+        }
+    }
+}
+
+pub async fn scores(State(state): State<AppState>, Query(q): Query<AsOf>) -> Response {
+    match q.resolve() {
+        Ok(at) => Json(state.report(at)).into_response(),
+        Err(r) => r,
+    }
+}
+
+pub async fn vendor_score(
+    State(state): State<AppState>,
+    Path(vendor): Path<String>,
+    Query(q): Query<AsOf>,
+) -> Response {
+    let at = match q.resolve() {
+        Ok(at) => at,
+        Err(r) => return r,
+    };
+    match state.explain(&vendor, at) {
+        Some(x) => Json(x).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "unknown vendor; see /api/v1/scores for the catalog",
+        ),
+    }
+}
+
+pub async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such resource; try /api/v1/scores, /metrics or /",
+    )
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}

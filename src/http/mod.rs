@@ -1,0 +1,49 @@
+//! The HTTP surface: metrics, health, the scores API and the status page.
+//! Read-only: GET and HEAD only.
+
+mod api;
+mod status_page;
+
+use crate::app::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+pub use status_page::escape_html;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(status_page::page))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/scores", get(api::scores))
+        .route("/api/v1/scores/{vendor}", get(api::vendor_score))
+        .fallback(api::not_found)
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let body = state.render_metrics();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.is_ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "loading events\n")
+    }
+}

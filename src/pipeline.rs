@@ -1,0 +1,87 @@
+//! The one step every shell runs per message: decode, validate, apply.
+
+use crate::engine::{Applied, Engine};
+use crate::event::{Decoder, EventType, RejectReason, Rejection};
+use crate::telemetry::{EventOutcome, Metrics};
+use std::time::Instant;
+
+/// What one message did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Decoded and applied (or recognised as a duplicate).
+    Applied { kind: EventType, applied: Applied },
+    /// Refused at the edge; the engine is untouched.
+    Rejected(Rejection),
+}
+
+/// Decodes one message and applies it to the engine.
+pub fn process(decoder: &Decoder, engine: &mut Engine, bytes: &[u8]) -> Outcome {
+    match decoder.decode(bytes) {
+        Ok(event) => Outcome::Applied {
+            kind: event.kind,
+            applied: engine.apply(&event),
+        },
+        Err(rejection) => Outcome::Rejected(rejection),
+    }
+}
+
+/// The rejection for a message longer than the limit, whose bytes were not kept.
+pub fn too_large(len: usize, limit: usize) -> Rejection {
+    Rejection::new(
+        RejectReason::TooLarge,
+        format!("event is {len} bytes; the limit is {limit}"),
+    )
+}
+
+/// [`process`], timed and counted.
+pub fn process_counted(
+    decoder: &Decoder,
+    engine: &mut Engine,
+    metrics: &Metrics,
+    bytes: &[u8],
+) -> Outcome {
+    let started = Instant::now();
+    let outcome = process(decoder, engine, bytes);
+    metrics.observe_processing(started.elapsed());
+    record(metrics, &outcome);
+    outcome
+}
+
+/// Counts an outcome in the metrics.
+pub fn record(metrics: &Metrics, outcome: &Outcome) {
+    match outcome {
+        Outcome::Applied {
+            kind,
+            applied: Applied::Accepted,
+        } => metrics.event_applied(*kind, EventOutcome::Accepted),
+        Outcome::Applied {
+            kind,
+            applied: Applied::Duplicate,
+        } => metrics.event_applied(*kind, EventOutcome::Duplicate),
+        Outcome::Rejected(r) => metrics.event_rejected(r.reason),
+    }
+}
+
+/// Running totals, as `chiprisk replay` reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+}
+
+impl Summary {
+    pub fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Applied {
+                applied: Applied::Accepted,
+                ..
+            } => self.accepted += 1,
+            Outcome::Applied {
+                applied: Applied::Duplicate,
+                ..
+            } => self.duplicates += 1,
+            Outcome::Rejected(_) => self.rejected += 1,
+        }
+    }
+}

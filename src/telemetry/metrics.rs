@@ -1,0 +1,225 @@
+//! Every metric chiprisk exports, registered in one place. Callers use the
+//! typed methods; label values come only from enums and the vendor catalog.
+
+use crate::catalog::Catalog;
+use crate::engine::Engine;
+use crate::event::{BanKind, Component, EventType, RejectReason, Timestamp};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use std::time::Duration;
+
+/// What happened to one event, for `chiprisk_events_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    Accepted,
+    Duplicate,
+}
+
+impl EventOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventOutcome::Accepted => "accepted",
+            EventOutcome::Duplicate => "duplicate",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    score: GaugeVec,
+    component: GaugeVec,
+    bans: IntGaugeVec,
+    last_event: GaugeVec,
+    events: IntCounterVec,
+    rejected: IntCounterVec,
+    processing: Histogram,
+    ready: IntGauge,
+    events_held: IntGauge,
+    scored_at: Gauge,
+}
+
+impl Metrics {
+    /// Registers every metric; label sets are created up front so that every
+    /// series exists (at zero) from the first scrape.
+    pub fn new(catalog: &Catalog) -> Self {
+        let registry = Registry::new();
+        let reg = |c: Box<dyn prometheus::core::Collector>| {
+            registry.register(c).expect("metric names are unique")
+        };
+        let score = GaugeVec::new(
+            Opts::new(
+                "chiprisk_vendor_risk_score",
+                "China-market risk score of the vendor, 0 to 100, as of now",
+            ),
+            &["vendor"],
+        )
+        .unwrap();
+        let component = GaugeVec::new(
+            Opts::new(
+                "chiprisk_vendor_risk_component_pressure",
+                "Pressure of one score component for the vendor, as of now (the score saturates their sum)",
+            ),
+            &["vendor", "component"],
+        )
+        .unwrap();
+        let bans = IntGaugeVec::new(
+            Opts::new(
+                "chiprisk_vendor_bans_in_force",
+                "Bans in force against the vendor, by kind (one per product or vendor-wide)",
+            ),
+            &["vendor", "kind"],
+        )
+        .unwrap();
+        let last_event = GaugeVec::new(
+            Opts::new(
+                "chiprisk_vendor_last_event_timestamp_seconds",
+                "Event time (occurred_at) of the vendor's latest event, in Unix seconds",
+            ),
+            &["vendor"],
+        )
+        .unwrap();
+        let events = IntCounterVec::new(
+            Opts::new(
+                "chiprisk_events_total",
+                "Decoded events by type and outcome (accepted, duplicate)",
+            ),
+            &["type", "outcome"],
+        )
+        .unwrap();
+        let rejected = IntCounterVec::new(
+            Opts::new(
+                "chiprisk_events_rejected_total",
+                "Events refused at decoding, by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap();
+        let processing = Histogram::with_opts(
+            HistogramOpts::new(
+                "chiprisk_event_processing_duration_seconds",
+                "Time to decode, validate and apply one event",
+            )
+            .buckets(vec![1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 2e-3, 1e-2, 5e-2]),
+        )
+        .unwrap();
+        let ready = IntGauge::new(
+            "chiprisk_ready",
+            "1 once the initial events are loaded and scores are live",
+        )
+        .unwrap();
+        let events_held = IntGauge::new(
+            "chiprisk_engine_events",
+            "Distinct events held by the scoring engine",
+        )
+        .unwrap();
+        let scored_at = Gauge::new(
+            "chiprisk_scores_as_of_timestamp_seconds",
+            "Time the exported scores were computed for",
+        )
+        .unwrap();
+        let build = IntGaugeVec::new(
+            Opts::new("chiprisk_build_info", "Build information; always 1"),
+            &["version"],
+        )
+        .unwrap();
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+
+        for v in catalog.vendors() {
+            score.with_label_values(&[&v.id]);
+            for c in Component::ALL {
+                component.with_label_values(&[&v.id, c.as_str()]);
+            }
+            for k in BanKind::ALL {
+                bans.with_label_values(&[&v.id, k.as_str()]);
+            }
+        }
+        for t in EventType::ALL {
+            for o in [EventOutcome::Accepted, EventOutcome::Duplicate] {
+                events.with_label_values(&[t.as_str(), o.as_str()]);
+            }
+        }
+        for r in RejectReason::ALL {
+            rejected.with_label_values(&[r.as_str()]);
+        }
+        reg(Box::new(score.clone()));
+        reg(Box::new(component.clone()));
+        reg(Box::new(bans.clone()));
+        reg(Box::new(last_event.clone()));
+        reg(Box::new(events.clone()));
+        reg(Box::new(rejected.clone()));
+        reg(Box::new(processing.clone()));
+        reg(Box::new(ready.clone()));
+        reg(Box::new(events_held.clone()));
+        reg(Box::new(scored_at.clone()));
+        reg(Box::new(build));
+        Self {
+            registry,
+            score,
+            component,
+            bans,
+            last_event,
+            events,
+            rejected,
+            processing,
+            ready,
+            events_held,
+            scored_at,
+        }
+    }
+
+    pub fn event_applied(&self, kind: EventType, outcome: EventOutcome) {
+        self.events
+            .with_label_values(&[kind.as_str(), outcome.as_str()])
+            .inc();
+    }
+
+    pub fn event_rejected(&self, reason: RejectReason) {
+        self.rejected.with_label_values(&[reason.as_str()]).inc();
+    }
+
+    pub fn observe_processing(&self, took: Duration) {
+        self.processing.observe(took.as_secs_f64());
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
+    /// Sets the score gauges from the engine as of `at`.
+    pub fn record_scores(&self, engine: &Engine, at: Timestamp) {
+        let catalog = engine.catalog();
+        for (vendor, s) in engine.scores_at(at) {
+            let id = &catalog.get(vendor).id;
+            self.score.with_label_values(&[id]).set(s.score);
+            for c in Component::ALL {
+                self.component
+                    .with_label_values(&[id, c.as_str()])
+                    .set(s.component(c));
+            }
+            let bans = engine.bans_in_force(vendor, at);
+            for k in BanKind::ALL {
+                let n = bans.iter().filter(|b| b.kind == k).count();
+                self.bans.with_label_values(&[id, k.as_str()]).set(n as i64);
+            }
+            if let Some(t) = engine.last_event_at(vendor) {
+                self.last_event
+                    .with_label_values(&[id])
+                    .set(t.as_unix_seconds());
+            }
+        }
+        let stats = engine.stats();
+        self.events_held.set(stats.accepted as i64);
+        self.scored_at.set(at.as_unix_seconds());
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("the text format is UTF-8")
+    }
+}

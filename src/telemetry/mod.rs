@@ -1,0 +1,7 @@
+//! Logs and metrics.
+
+mod logging;
+mod metrics;
+
+pub use logging::init_logging;
+pub use metrics::{EventOutcome, Metrics};
