@@ -42,7 +42,8 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn serve(settings: Settings) -> anyhow::Result<u8> {
+    let shutdown = chiprisk::shutdown_signal();
     let app = Application::build(&settings).await?;
-    app.run(chiprisk::shutdown_signal()).await?;
+    app.run(shutdown).await?;
     Ok(0)
 }

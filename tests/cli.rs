@@ -1,0 +1,238 @@
+//! The command line, as a user runs it.
+
+mod helpers;
+
+use assert_cmd::Command;
+use helpers::example_scenario;
+use predicates::prelude::*;
+use std::io::{Read, Write};
+
+fn chiprisk() -> Command {
+    let mut c = Command::cargo_bin("chiprisk").unwrap();
+    c.env_remove("CHIPRISK_CONFIG").env("CHIPRISK_LOG", "warn");
+    c
+}
+
+fn file(lines: &[&str]) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+    f
+}
+
+const BAN: &str = r#"{"id":"ban","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"],"products":["H20"],"title":"H20 licence requirement"}"#;
+const PRESSURE: &str = r#"{"id":"p","type":"procurement_pressure","occurred_at":"2025-08-12T00:00:00Z","vendors":["nvidia"]}"#;
+
+#[test]
+fn replay_prints_the_json_contract() {
+    let f = file(&[BAN, PRESSURE, BAN]);
+    let out = chiprisk()
+        .args([
+            "replay",
+            f.path().to_str().unwrap(),
+            "--format",
+            "json",
+            "--at",
+            "2025-09-01T00:00:00Z",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "2 accepted, 1 duplicates, 0 rejected",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["as_of"], "2025-09-01T00:00:00Z");
+    assert_eq!(
+        v["summary"],
+        serde_json::json!({"accepted": 2, "duplicates": 1, "rejected": 0})
+    );
+    let nvidia = &v["vendors"][0];
+    assert_eq!(nvidia["vendor"], "nvidia");
+    assert!(nvidia["score"].as_f64().unwrap() > 0.0);
+    assert!(nvidia["components"]["export_controls"].as_f64().unwrap() > 0.0);
+    assert_eq!(nvidia["bans_in_force"][0]["product"], "H20");
+    assert_eq!(nvidia["contributions"].as_array().unwrap().len(), 2);
+    assert_eq!(v["vendors"].as_array().unwrap().len(), 11);
+}
+
+#[test]
+fn replay_as_of_a_time_ignores_later_events() {
+    let f = file(&[BAN]);
+    let out = chiprisk()
+        .args([
+            "replay",
+            f.path().to_str().unwrap(),
+            "--format",
+            "json",
+            "--at",
+            "2025-04-14T00:00:00Z",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["vendors"][0]["score"], 0.0);
+}
+
+#[test]
+fn bad_lines_are_reported_with_file_and_line_and_processing_goes_on() {
+    let f = file(&[
+        BAN,
+        "{oops",
+        "",
+        r#"{"id":"x","type":"export_ban","occurred_at":"2025-01-01T00:00:00Z","vendors":["tsmc"]}"#,
+        PRESSURE,
+    ]);
+    let name = f.path().display().to_string();
+    chiprisk()
+        .args(["replay", &name, "--at", "2025-09-01T00:00:00Z"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "{name}:2: malformed_json:"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "{name}:4: unknown_vendor: vendors[0]: \"tsmc\""
+        )))
+        .stderr(predicate::str::contains(
+            "2 accepted, 0 duplicates, 2 rejected",
+        ))
+        .stdout(predicate::str::contains("nvidia"));
+}
+
+#[test]
+fn strict_replay_fails_when_anything_was_rejected() {
+    let f = file(&[BAN, "[]"]);
+    chiprisk()
+        .args(["replay", f.path().to_str().unwrap(), "--strict"])
+        .assert()
+        .code(1);
+    let f = file(&[BAN]);
+    chiprisk()
+        .args(["replay", f.path().to_str().unwrap(), "--strict"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn replay_reads_stdin_and_explains() {
+    chiprisk()
+        .args(["replay", "-", "--explain", "--at", "2025-09-01T00:00:00Z"])
+        .write_stdin(format!("{BAN}\n{PRESSURE}"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "ban in force: export ban on H20 since 2025-04-15T00:00:00Z",
+        ))
+        .stdout(predicate::str::contains("procurement_pressure"));
+}
+
+#[test]
+fn the_bundled_scenario_replays_cleanly_apart_from_its_duplicate() {
+    chiprisk()
+        .args(["replay", example_scenario().to_str().unwrap(), "--strict"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("1 duplicates, 0 rejected"));
+}
+
+#[test]
+fn a_missing_input_file_exits_66_with_a_clear_message() {
+    chiprisk()
+        .args(["replay", "/no/such/file.jsonl"])
+        .assert()
+        .code(66)
+        .stderr(predicate::str::contains("cannot open /no/such/file.jsonl"));
+}
+
+#[test]
+fn validate_checks_without_scoring_and_fails_on_bad_lines() {
+    let good = file(&[BAN, PRESSURE]);
+    chiprisk()
+        .args(["validate", good.path().to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("2 accepted"));
+    let bad = file(&[
+        BAN,
+        r#"{"id":"y","type":"market_signal","occurred_at":"2025-01-01T00:00:00Z","vendors":["amd"]}"#,
+    ]);
+    chiprisk()
+        .args(["validate", bad.path().to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            ":2: missing_field: value: required field is missing",
+        ));
+}
+
+#[test]
+fn config_prints_the_effective_configuration_with_overrides() {
+    chiprisk()
+        .arg("config")
+        .env("CHIPRISK__HTTP__LISTEN", "0.0.0.0:9999")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("listen = \"0.0.0.0:9999\""))
+        .stdout(predicate::str::contains("[scoring.export_ban]"))
+        .stdout(predicate::str::contains("id = \"cambricon\""));
+}
+
+#[test]
+fn invalid_configuration_exits_78_naming_the_key() {
+    chiprisk()
+        .arg("config")
+        .env("CHIPRISK__SCORING__SCALE", "0")
+        .assert()
+        .code(78)
+        .stderr(predicate::str::contains("scoring.scale"));
+    let mut cfg = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    writeln!(cfg, "[htp]\nlisten = \"x\"").unwrap();
+    chiprisk()
+        .args(["--config", cfg.path().to_str().unwrap(), "config"])
+        .assert()
+        .code(78)
+        .stderr(predicate::str::contains("htp"));
+}
+
+#[test]
+fn run_serves_until_sigterm() {
+    use std::process::{Command as Std, Stdio};
+    let bin = assert_cmd::cargo::cargo_bin("chiprisk");
+    let mut child = Std::new(bin)
+        .args(["run"])
+        .env("CHIPRISK__HTTP__LISTEN", "127.0.0.1:0")
+        .env("CHIPRISK_LOG", "info")
+        .env("CHIPRISK_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signal handlers are installed before the "serving" line is logged.
+    use std::io::{BufRead, BufReader};
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut logs = String::new();
+    while !logs.contains("serving /metrics") {
+        assert!(
+            stderr.read_line(&mut logs).unwrap() > 0,
+            "exited early: {logs}"
+        );
+    }
+    Std::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    stderr.read_to_string(&mut logs).unwrap();
+    assert!(child.wait().unwrap().success(), "{logs}");
+    assert!(
+        logs.contains("\"message\":\"loaded the bundled example scenario"),
+        "{logs}"
+    );
+    assert!(logs.contains("SIGTERM received"), "{logs}");
+}

@@ -1,0 +1,112 @@
+//! Shared test helpers: start the whole app on port 0, find tools.
+#![allow(dead_code)]
+
+use chiprisk::app::Application;
+use chiprisk::config::Settings;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.expect("json body")
+    }
+
+    /// Stops the app through its shutdown future and waits for it to end.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+}
+
+/// Starts the app on 127.0.0.1:0 with the given event file (or the bundled
+/// scenario) and waits until it is ready.
+pub async fn spawn_app(events: Option<&Path>) -> TestApp {
+    let mut settings = Settings::default();
+    settings.http.listen = "127.0.0.1:0".into();
+    settings.source.file = events.map(Path::to_owned);
+    settings.source.poll_interval_ms = 20;
+    spawn_with(settings).await
+}
+
+pub async fn spawn_with(settings: Settings) -> TestApp {
+    let app = Application::build(&settings).await.expect("app builds");
+    let addr = app.local_addr();
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    let t = TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        stop: Some(tx),
+        task: Some(task),
+    };
+    wait_until(|| async { t.get("/readyz").await.status() == 200 }).await;
+    t
+}
+
+/// Polls `check` every 20 ms for up to 10 s.
+pub async fn wait_until<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("condition not met within 10 s");
+}
+
+/// The path of an external tool, or `None` to skip. When the project's test
+/// script runs (CHIPRISK_REQUIRE_TOOLS=1), a missing tool fails the test.
+pub fn tool(name: &str, candidates: &[&str]) -> Option<PathBuf> {
+    let found = candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(name))
+                    .find(|p| p.is_file())
+            })
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var("CHIPRISK_REQUIRE_TOOLS").is_err(),
+            "{name} is required (CHIPRISK_REQUIRE_TOOLS is set); scripts/test installs it"
+        );
+        eprintln!("skipping: {name} is not installed (scripts/test installs it)");
+    }
+    found
+}
+
+pub fn example_scenario() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenario.jsonl")
+}

@@ -1,0 +1,148 @@
+//! The HTTP surface, against the whole app started on port 0.
+
+mod helpers;
+
+use helpers::{example_scenario, spawn_app, wait_until};
+use std::io::Write;
+
+#[tokio::test]
+async fn with_no_event_file_the_bundled_scenario_is_served() {
+    let app = spawn_app(None).await;
+    let body = app.json("/api/v1/scores").await;
+    let vendors = body["vendors"].as_array().unwrap();
+    assert_eq!(vendors.len(), 11);
+    let nvidia = &vendors[0];
+    assert_eq!(nvidia["vendor"], "nvidia");
+    assert!(nvidia["score"].as_f64().unwrap() > 50.0, "{nvidia}");
+    assert!(!nvidia["bans_in_force"].as_array().unwrap().is_empty());
+    assert!(!nvidia["contributions"].as_array().unwrap().is_empty());
+    assert!(body["summary"]["accepted"].as_u64().unwrap() > 40);
+    assert_eq!(
+        body["summary"]["duplicates"], 1,
+        "the scenario redelivers one event"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = spawn_app(None).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_vendor_is_explained_and_an_unknown_vendor_is_a_404() {
+    let app = spawn_app(None).await;
+    let x = app.json("/api/v1/scores/nvidia").await;
+    assert_eq!(x["vendor"], "nvidia");
+    let c = &x["contributions"][0];
+    for field in ["event_id", "type", "title", "component", "contribution"] {
+        assert!(!c[field].is_null(), "{field} missing in {c}");
+    }
+    let r = app.get("/api/v1/scores/tsmc").await;
+    assert_eq!(r.status(), 404);
+    assert!(r.json::<serde_json::Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown vendor"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn scores_can_be_asked_as_of_an_earlier_time_and_bad_times_are_a_400() {
+    let app = spawn_app(None).await;
+    let before = app
+        .json("/api/v1/scores/nvidia?at=2022-01-01T00:00:00Z")
+        .await;
+    assert_eq!(before["score"], 0.0);
+    assert_eq!(before["as_of"], "2022-01-01T00:00:00Z");
+    let r = app.get("/api/v1/scores?at=last-tuesday").await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("at:"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_expose_scores_events_and_rejections() {
+    let app = spawn_app(None).await;
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    for needle in [
+        "chiprisk_vendor_risk_score{vendor=\"nvidia\"}",
+        "chiprisk_vendor_risk_component_pressure{component=\"export_controls\",vendor=\"nvidia\"}",
+        "chiprisk_vendor_bans_in_force{kind=\"export\",vendor=\"nvidia\"}",
+        "chiprisk_events_total{outcome=\"accepted\",type=\"export_ban\"}",
+        "chiprisk_events_total{outcome=\"duplicate\",type=\"export_ban\"} 1",
+        "chiprisk_events_rejected_total{reason=\"malformed_json\"} 0",
+        "chiprisk_event_processing_duration_seconds_bucket",
+        "chiprisk_build_info{version=",
+        "chiprisk_ready 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_get_and_head_are_allowed_and_unknown_paths_are_404() {
+    let app = spawn_app(None).await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/scores"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let r = app.client.head(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get("/nope/../../etc/passwd?x=%00").await.status(), 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn appended_lines_are_scored_and_bad_lines_are_counted_by_reason() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, r#"{{"id":"a","type":"procurement_pressure","occurred_at":"2025-01-01T00:00:00Z","vendors":["intel"]}}"#).unwrap();
+    let app = spawn_app(Some(file.path())).await;
+    let score = |v: serde_json::Value| v["vendors"][2]["score"].as_f64().unwrap();
+    let first = score(app.json("/api/v1/scores").await);
+    assert!(first > 0.0);
+
+    writeln!(file, "not json").unwrap();
+    writeln!(file, r#"{{"id":"b","type":"purchase_ban","occurred_at":"2025-11-05T00:00:00Z","vendors":["intel"],"title":"<b>x</b>"}}"#).unwrap();
+    wait_until(|| async { app.json("/api/v1/scores").await["summary"]["accepted"] == 2 }).await;
+    let body = app.json("/api/v1/scores").await;
+    assert!(score(body.clone()) > first);
+    assert_eq!(body["summary"]["rejected"], 1);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("chiprisk_events_rejected_total{reason=\"malformed_json\"} 1"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_status_page_lists_every_vendor_and_escapes_event_text() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::copy(example_scenario(), file.path()).unwrap();
+    writeln!(file, r#"{{"id":"xss","type":"purchase_ban","occurred_at":"2025-11-05T00:00:00Z","vendors":["hygon"],"title":"<script>alert(1)</script>"}}"#).unwrap();
+    let app = spawn_app(Some(file.path())).await;
+    let r = app.get("/").await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<table id=\"scores\">"));
+    for vendor in ["nvidia", "amd", "intel", "huawei", "cambricon", "metax"] {
+        assert!(
+            html.contains(&format!("data-vendor=\"{vendor}\"")),
+            "{vendor}"
+        );
+    }
+    assert!(!html.contains("<script>"), "event text must be escaped");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    app.stop().await;
+}

@@ -1,0 +1,89 @@
+//! Checks by real tools we did not write: promtool parses /metrics, and
+//! headless Chromium renders the status page.
+
+mod helpers;
+
+use helpers::{spawn_app, tool};
+use std::process::Command;
+
+#[tokio::test]
+async fn promtool_accepts_the_metrics_exposition() {
+    let Some(promtool) = tool("promtool", &["/usr/bin/promtool"]) else {
+        return;
+    };
+    let app = spawn_app(None).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    app.stop().await;
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{report}"
+    );
+    assert!(
+        report.trim().is_empty(),
+        "promtool found lint problems:\n{report}"
+    );
+}
+
+#[tokio::test]
+async fn headless_chromium_renders_the_score_table() {
+    let Some(chromium) = tool("chromium", &["/usr/bin/chromium"]) else {
+        return;
+    };
+    let app = spawn_app(None).await;
+    let url = app.url("/");
+    let profile = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-quic",
+                "--no-first-run",
+                &format!("--user-data-dir={}", profile.path().display()),
+                "--dump-dom",
+                &url,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    app.stop().await;
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("<table id=\"scores\">"),
+        "no score table in the rendered page:\n{dom}"
+    );
+    assert!(dom.contains("data-vendor=\"nvidia\""));
+    assert!(dom.contains("class=\"num score\""));
+    assert!(dom.contains("What drives each score"));
+}
