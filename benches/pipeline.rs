@@ -1,1 +1,71 @@
-fn main() {}
+//! Decode + validate + apply throughput on ~300-byte synthetic events.
+//! `cargo bench --bench pipeline`; numbers go to BENCHMARKS.md.
+
+use chiprisk::engine::{Engine, ScoringModel};
+use chiprisk::event::{Decoder, Limits, Timestamp};
+use chiprisk::synthetic::Generator;
+use chiprisk::Catalog;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::sync::Arc;
+
+fn events(n: usize) -> Vec<String> {
+    let mut g = Generator::new(42);
+    (0..n).map(|_| g.event()).collect()
+}
+
+fn pipeline(c: &mut Criterion) {
+    let catalog = Arc::new(Catalog::default());
+    let decoder = Decoder::new(catalog.clone(), Limits::default());
+    let batch = events(100_000);
+    let bytes: usize = batch.iter().map(String::len).sum();
+
+    let mut group = c.benchmark_group("pipeline");
+    group.throughput(Throughput::Elements(batch.len() as u64));
+    group.sample_size(10);
+    group.bench_function(format!("decode+validate ({} B/event)", bytes / batch.len()), |b| {
+        b.iter(|| {
+            for e in &batch {
+                criterion::black_box(decoder.decode(e.as_bytes()).is_ok());
+            }
+        })
+    });
+    group.bench_function("decode+validate+apply", |b| {
+        b.iter_batched(
+            || Engine::new(catalog.clone(), ScoringModel::default()),
+            |mut engine| {
+                for e in &batch {
+                    chiprisk::pipeline::process(&decoder, &mut engine, e.as_bytes());
+                }
+                engine
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("redelivered duplicates", |b| {
+        let mut engine = Engine::new(catalog.clone(), ScoringModel::default());
+        for e in &batch {
+            chiprisk::pipeline::process(&decoder, &mut engine, e.as_bytes());
+        }
+        b.iter(|| {
+            for e in &batch {
+                chiprisk::pipeline::process(&decoder, &mut engine, e.as_bytes());
+            }
+        })
+    });
+    group.finish();
+
+    let mut engine = Engine::new(catalog.clone(), ScoringModel::default());
+    for e in &batch {
+        chiprisk::pipeline::process(&decoder, &mut engine, e.as_bytes());
+    }
+    let at = Timestamp::parse_rfc3339("2027-01-01T00:00:00Z").unwrap();
+    let mut group = c.benchmark_group("queries over 100k events");
+    group.sample_size(10);
+    group.bench_function("scores_at (all vendors)", |b| b.iter(|| criterion::black_box(engine.scores_at(at))));
+    let nvidia = catalog.lookup("nvidia").unwrap();
+    group.bench_function("explain (one vendor, top 25)", |b| b.iter(|| criterion::black_box(engine.explain(nvidia, at, 25))));
+    group.finish();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);

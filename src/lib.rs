@@ -17,6 +17,7 @@ pub mod http;
 pub mod pipeline;
 pub mod report;
 pub mod source;
+pub mod synthetic;
 pub mod telemetry;
 
 pub use catalog::{Catalog, Vendor, VendorId};
