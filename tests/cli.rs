@@ -236,3 +236,34 @@ fn run_serves_until_sigterm() {
     );
     assert!(logs.contains("SIGTERM received"), "{logs}");
 }
+
+#[test]
+fn the_worked_example_in_docs_scoring_md_scores_57_2() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/worked-example.jsonl");
+    let out = chiprisk()
+        .args([
+            "replay",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+            "--at",
+            "2025-10-01T00:00:00Z",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let nvidia = &v["vendors"][0];
+    let close = |x: &serde_json::Value, want: f64| (x.as_f64().unwrap() - want).abs() < 5e-4;
+    assert!(
+        (nvidia["score"].as_f64().unwrap() - 57.219).abs() < 1e-3,
+        "{}",
+        nvidia["score"]
+    );
+    assert!(close(&nvidia["components"]["export_controls"], 0.3226));
+    assert!(close(&nvidia["components"]["china_policy"], 0.5265));
+    assert_eq!(nvidia["bans_in_force"][0]["relief"], 0.36);
+}

@@ -159,7 +159,6 @@ fn for_each_line(
             Ok(n) => splitter.push(&buf[..n], &mut on_line),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                drop(on_line);
                 let _ = err.flush();
                 eprintln!("chiprisk: cannot read {name}: {e}");
                 return Some(exit::FAILURE);

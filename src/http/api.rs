@@ -16,20 +16,29 @@ pub struct AsOf {
 }
 
 impl AsOf {
-    fn resolve(&self) -> Result<Timestamp, Response> {
+    fn resolve(&self) -> Result<Timestamp, BadRequest> {
         match &self.at {
             None => Ok(Timestamp::now()),
             Some(s) => s
                 .parse()
-                .map_err(|e: String| error(StatusCode::BAD_REQUEST, &format!("at: {e}"))),
+                .map_err(|e: String| BadRequest(format!("at: {e}"))),
         }
+    }
+}
+
+/// A request the API cannot answer; becomes a 400 with a JSON message.
+pub struct BadRequest(String);
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        error(StatusCode::BAD_REQUEST, &self.0)
     }
 }
 
 pub async fn scores(State(state): State<AppState>, Query(q): Query<AsOf>) -> Response {
     match q.resolve() {
         Ok(at) => Json(state.report(at)).into_response(),
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -40,7 +49,7 @@ pub async fn vendor_score(
 ) -> Response {
     let at = match q.resolve() {
         Ok(at) => at,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match state.explain(&vendor, at) {
         Some(x) => Json(x).into_response(),

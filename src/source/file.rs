@@ -106,7 +106,7 @@ mod tests {
         assert_eq!(collect(&mut f).len(), 2);
         file.as_file().set_len(0).unwrap();
         file.as_file_mut().seek(SeekFrom::Start(0)).unwrap();
-        write!(file, "new\n").unwrap();
+        writeln!(file, "new").unwrap();
         assert_eq!(collect(&mut f), ["new"]);
     }
 
