@@ -61,9 +61,15 @@ impl VendorSet {
 
     /// The vendors in catalog order.
     pub fn iter(self) -> impl Iterator<Item = VendorId> {
-        (0..MAX_VENDORS as u8)
-            .filter(move |i| self.0 & (1u128 << i) != 0)
-            .map(VendorId)
+        let mut rest = self.0;
+        std::iter::from_fn(move || {
+            if rest == 0 {
+                return None;
+            }
+            let bit = rest.trailing_zeros() as u8;
+            rest &= rest - 1;
+            Some(VendorId(bit))
+        })
     }
 }
 
