@@ -34,6 +34,12 @@ impl LineSplitter {
     pub fn push(&mut self, mut data: &[u8], f: &mut impl FnMut(u64, Line<'_>)) {
         while !data.is_empty() {
             match data.iter().position(|b| *b == b'\n') {
+                Some(i) if self.pending.is_empty() && self.overflow.is_none() => {
+                    // The whole line is in this chunk: hand it over without copying.
+                    self.line_no += 1;
+                    deliver(self.line_no, &data[..i], self.limit, f);
+                    data = &data[i + 1..];
+                }
                 Some(i) => {
                     self.extend(&data[..i]);
                     self.emit(f);
@@ -77,16 +83,18 @@ impl LineSplitter {
             f(self.line_no, Line::TooLong(n));
             return;
         }
-        let mut line = self.pending.as_slice();
-        if let Some(stripped) = line.strip_suffix(b"\r") {
-            line = stripped;
-        }
-        if line.len() > self.limit {
-            f(self.line_no, Line::TooLong(line.len()));
-        } else if !line.iter().all(u8::is_ascii_whitespace) {
-            f(self.line_no, Line::Text(line));
-        }
+        deliver(self.line_no, &self.pending, self.limit, f);
         self.pending.clear();
+    }
+}
+
+/// Strips a trailing '\r', skips blank lines, and reports over-long ones.
+fn deliver(line_no: u64, line: &[u8], limit: usize, f: &mut impl FnMut(u64, Line<'_>)) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.len() > limit {
+        f(line_no, Line::TooLong(line.len()));
+    } else if !line.iter().all(u8::is_ascii_whitespace) {
+        f(line_no, Line::Text(line));
     }
 }
 
