@@ -21,6 +21,25 @@ fn file(lines: &[&str]) -> tempfile::NamedTempFile {
     f
 }
 
+/// Runs `replay --format json --at AT` on a file and parses its output.
+fn replay_json(path: &std::path::Path, at: &str) -> serde_json::Value {
+    let out = chiprisk()
+        .args([
+            "replay",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+            "--at",
+            at,
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
 const BAN: &str = r#"{"id":"ban","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"],"products":["H20"],"title":"H20 licence requirement"}"#;
 const PRESSURE: &str = r#"{"id":"p","type":"procurement_pressure","occurred_at":"2025-08-12T00:00:00Z","vendors":["nvidia"]}"#;
 
@@ -62,21 +81,7 @@ fn replay_prints_the_json_contract() {
 #[test]
 fn replay_as_of_a_time_ignores_later_events() {
     let f = file(&[BAN]);
-    let out = chiprisk()
-        .args([
-            "replay",
-            f.path().to_str().unwrap(),
-            "--format",
-            "json",
-            "--at",
-            "2025-04-14T00:00:00Z",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = replay_json(f.path(), "2025-04-14T00:00:00Z");
     assert_eq!(v["vendors"][0]["score"], 0.0);
 }
 
@@ -241,21 +246,7 @@ fn run_serves_until_sigterm() {
 fn the_worked_example_in_docs_scoring_md_scores_57_2() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/worked-example.jsonl");
-    let out = chiprisk()
-        .args([
-            "replay",
-            path.to_str().unwrap(),
-            "--format",
-            "json",
-            "--at",
-            "2025-10-01T00:00:00Z",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = replay_json(&path, "2025-10-01T00:00:00Z");
     let nvidia = &v["vendors"][0];
     let close = |x: &serde_json::Value, want: f64| (x.as_f64().unwrap() - want).abs() < 5e-4;
     assert!(

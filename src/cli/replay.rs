@@ -12,7 +12,7 @@ use crate::source::{Line, LineSplitter};
 use clap::{Args, ValueEnum};
 use std::collections::HashSet;
 use std::io::{self, BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Debug, Args)]
@@ -52,7 +52,7 @@ pub fn replay(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<u8> {
     let mut engine = Engine::new(catalog, settings.scoring.clone());
     let mut summary = Summary::default();
     let read = for_each_line(
-        args,
+        &args.file,
         &decoder,
         |bytes| pipeline::process(&decoder, &mut engine, bytes),
         &mut summary,
@@ -89,13 +89,6 @@ pub fn validate(settings: &Settings, args: &ValidateArgs) -> anyhow::Result<u8> 
     let decoder = Decoder::new(catalog, settings.limits.clone());
     let mut seen = HashSet::new();
     let mut summary = Summary::default();
-    let replay_like = ReplayArgs {
-        file: args.file.clone(),
-        at: Timestamp::now(),
-        format: Format::Table,
-        explain: false,
-        strict: true,
-    };
     let check = |bytes: &[u8]| match decoder.decode(bytes) {
         Ok(e) => Outcome::Applied {
             kind: e.kind,
@@ -107,7 +100,7 @@ pub fn validate(settings: &Settings, args: &ValidateArgs) -> anyhow::Result<u8> 
         },
         Err(r) => Outcome::Rejected(r),
     };
-    if let Some(code) = for_each_line(&replay_like, &decoder, check, &mut summary) {
+    if let Some(code) = for_each_line(&args.file, &decoder, check, &mut summary) {
         return Ok(code);
     }
     print_summary(&summary);
@@ -121,16 +114,16 @@ pub fn validate(settings: &Settings, args: &ValidateArgs) -> anyhow::Result<u8> 
 /// Reads the file line by line through `step`, reporting rejections.
 /// Returns an exit code if the input could not be read.
 fn for_each_line(
-    args: &ReplayArgs,
+    file: &Path,
     decoder: &Decoder,
     mut step: impl FnMut(&[u8]) -> Outcome,
     summary: &mut Summary,
 ) -> Option<u8> {
-    let name = args.file.display().to_string();
+    let name = file.display().to_string();
     let mut input: Box<dyn Read> = if name == "-" {
         Box::new(io::stdin().lock())
     } else {
-        match std::fs::File::open(&args.file) {
+        match std::fs::File::open(file) {
             Ok(f) => Box::new(f),
             Err(e) => {
                 eprintln!("chiprisk: cannot open {name}: {e}");
