@@ -389,16 +389,6 @@ impl Engine {
     fn product_name(&self, scope: Option<ProductId>) -> Option<String> {
         scope.map(|p| self.product_names[p.0 as usize].to_string())
     }
-
-    /// Approximate bytes of event data held (ids, titles, records).
-    pub fn memory_bytes(&self) -> usize {
-        let records: usize = self
-            .vendors
-            .iter()
-            .map(|v| v.decaying.capacity() * size_of::<Decaying>())
-            .sum();
-        self.texts.bytes() + records + self.seen.capacity() * 17
-    }
 }
 
 /// One contribution, as visited.

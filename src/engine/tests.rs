@@ -272,3 +272,11 @@ fn an_explanation_lists_the_largest_contributions_and_accounts_for_the_rest() {
     assert!(x.score > 0.0 && x.score == e.score(huawei, t("2025-03-01T00:00:00Z")).score);
     let _ = DAY;
 }
+
+#[test]
+fn records_stay_compact() {
+    // 1M events must fit in the memory goal (BENCHMARKS.md): keep the
+    // per-event record small.
+    assert!(size_of::<Decaying>() <= 40, "{}", size_of::<Decaying>());
+    assert!(size_of::<Source>() <= 32, "{}", size_of::<Source>());
+}

@@ -33,7 +33,7 @@ impl LineSplitter {
     /// Feeds bytes; calls `f(line_number, line)` for each complete line.
     pub fn push(&mut self, mut data: &[u8], f: &mut impl FnMut(u64, Line<'_>)) {
         while !data.is_empty() {
-            match data.iter().position(|b| *b == b'\n') {
+            match memchr::memchr(b'\n', data) {
                 Some(i) if self.pending.is_empty() && self.overflow.is_none() => {
                     // The whole line is in this chunk: hand it over without copying.
                     self.line_no += 1;

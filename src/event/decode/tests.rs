@@ -323,3 +323,31 @@ fn deep_nesting_never_overflows_the_stack() {
     assert_eq!(r.reason, InvalidField, "{r}");
     assert!(r.message.starts_with("vendors:"), "{r}");
 }
+
+#[test]
+fn c1_control_characters_are_refused_but_other_non_ascii_text_is_fine() {
+    let d = decoder();
+    let with_title = |t: &str| {
+        format!(
+            r#"{{"id":"a","type":"export_ban","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"],"title":"{t}"}}"#
+        )
+    };
+    let r = d
+        .decode(with_title(r"next\u0085line").as_bytes())
+        .unwrap_err();
+    assert_eq!(r.reason, InvalidField);
+    assert!(r.message.contains("U+0085"), "{r}");
+    let r = d.decode(with_title(r"del\u007f").as_bytes()).unwrap_err();
+    assert!(r.message.contains("U+007F"), "{r}");
+    let text = with_title("© 华为 Ascend — ½");
+    let ok = d.decode(text.as_bytes()).unwrap();
+    assert_eq!(ok.title.as_deref(), Some("© 华为 Ascend — ½"));
+    let long_id = format!(
+        r#"{{"id":"{}","type":"export_ban","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"]}}"#,
+        "华".repeat(128)
+    );
+    assert!(
+        d.decode(long_id.as_bytes()).is_ok(),
+        "128 characters is within the limit, whatever the bytes"
+    );
+}
