@@ -2,10 +2,11 @@
 //! then run until the shutdown future completes.
 
 use crate::config::Settings;
-use crate::engine::{Engine, Explanation};
+use crate::engine::Explanation;
 use crate::event::{Decoder, Timestamp};
 use crate::pipeline::{self, Outcome, Summary};
 use crate::report::ScoresReport;
+use crate::scoreboard::Scoreboard;
 use crate::source::{FileFollower, Line, LineSplitter};
 use crate::telemetry::Metrics;
 use anyhow::Context;
@@ -29,7 +30,7 @@ pub struct AppState {
 }
 
 struct Shared {
-    scoring: RwLock<Scoring>,
+    scoring: RwLock<Scoreboard>,
     decoder: Decoder,
     metrics: Metrics,
     /// False until the initial events are loaded.
@@ -37,21 +38,16 @@ struct Shared {
     max_contributions: usize,
 }
 
-struct Scoring {
-    engine: Engine,
-    summary: Summary,
-}
-
 impl AppState {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         let catalog = Arc::new(settings.catalog()?);
-        let metrics = Metrics::new(&catalog);
+        let metrics = Metrics::new();
         Ok(Self {
             shared: Arc::new(Shared {
-                scoring: RwLock::new(Scoring {
-                    engine: Engine::new(catalog.clone(), settings.scoring.clone()),
-                    summary: Summary::default(),
-                }),
+                scoring: RwLock::new(Scoreboard::single(
+                    catalog.clone(),
+                    settings.scoring.clone(),
+                )),
                 decoder: Decoder::new(catalog, settings.limits.clone()),
                 metrics,
                 ready: AtomicBool::new(false),
@@ -72,23 +68,20 @@ impl AppState {
     /// Every vendor's explained score as of `at`.
     pub fn report(&self, at: Timestamp) -> ScoresReport {
         let s = self.shared.scoring.read().expect("scoring lock");
-        ScoresReport::build(&s.engine, at, self.shared.max_contributions, s.summary)
+        s.report(at, self.shared.max_contributions)
     }
 
     /// One vendor's explained score, or `None` if the id is not in the catalog.
     pub fn explain(&self, vendor: &str, at: Timestamp) -> Option<Explanation> {
         let s = self.shared.scoring.read().expect("scoring lock");
-        let id = s.engine.catalog().lookup(vendor)?;
-        Some(s.engine.explain(id, at, self.shared.max_contributions))
+        s.explain(vendor, at, self.shared.max_contributions)
     }
 
     /// The metrics text, with scores computed as of now.
     pub fn render_metrics(&self) -> String {
         {
             let s = self.shared.scoring.read().expect("scoring lock");
-            self.shared
-                .metrics
-                .record_scores(&s.engine, Timestamp::now());
+            self.shared.metrics.record_scores(&s, Timestamp::now());
         }
         self.shared.metrics.render()
     }
@@ -97,7 +90,9 @@ impl AppState {
     fn ingest(&self, origin: &str, feed: impl FnOnce(&mut dyn FnMut(u64, Line<'_>))) {
         let shared = &*self.shared;
         let mut guard = shared.scoring.write().expect("scoring lock");
-        let Scoring { engine, summary } = &mut *guard;
+        let board = &mut *guard;
+        let mut summary = board.summary;
+        let engine = &mut board.shard_mut(0).expect("file sources use shard 0").engine;
         let limit = shared.decoder.limits().max_event_bytes;
         let mut on_line = |line_no: u64, line: Line<'_>| {
             let outcome = match line {
@@ -116,6 +111,7 @@ impl AppState {
             summary.count(&outcome);
         };
         feed(&mut on_line);
+        board.summary = summary;
     }
 }
 

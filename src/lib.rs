@@ -16,6 +16,7 @@ pub mod event;
 pub mod http;
 pub mod pipeline;
 pub mod report;
+pub mod scoreboard;
 pub mod source;
 pub mod synthetic;
 pub mod telemetry;

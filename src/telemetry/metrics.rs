@@ -1,9 +1,8 @@
 //! Every metric chiprisk exports, registered in one place. Callers use the
 //! typed methods; label values come only from enums and the vendor catalog.
 
-use crate::catalog::Catalog;
-use crate::engine::Engine;
 use crate::event::{BanKind, Component, EventType, RejectReason, Timestamp};
+use crate::scoreboard::Scoreboard;
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -41,9 +40,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric; label sets are created up front so that every
-    /// series exists (at zero) from the first scrape.
-    pub fn new(catalog: &Catalog) -> Self {
+    /// Registers every metric; event and rejection series are created up
+    /// front so that they exist (at zero) from the first scrape.
+    pub fn new() -> Self {
         let registry = Registry::new();
         let reg = |c: Box<dyn prometheus::core::Collector>| {
             registry.register(c).expect("metric names are unique")
@@ -126,15 +125,6 @@ impl Metrics {
         .unwrap();
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
 
-        for v in catalog.vendors() {
-            score.with_label_values(&[&v.id]);
-            for c in Component::ALL {
-                component.with_label_values(&[&v.id, c.as_str()]);
-            }
-            for k in BanKind::ALL {
-                bans.with_label_values(&[&v.id, k.as_str()]);
-            }
-        }
         for t in EventType::ALL {
             for o in [EventOutcome::Accepted, EventOutcome::Duplicate] {
                 events.with_label_values(&[t.as_str(), o.as_str()]);
@@ -187,10 +177,15 @@ impl Metrics {
         self.ready.set(i64::from(ready));
     }
 
-    /// Sets the score gauges from the engine as of `at`.
-    pub fn record_scores(&self, engine: &Engine, at: Timestamp) {
-        let catalog = engine.catalog();
-        for (vendor, s) in engine.scores_at(at) {
+    /// Sets the score gauges as of `at` for the vendors this process owns;
+    /// series of vendors owned elsewhere (another replica) are removed.
+    pub fn record_scores(&self, board: &Scoreboard, at: Timestamp) {
+        let catalog = board.catalog();
+        for g in [&self.score, &self.component, &self.last_event] {
+            g.reset();
+        }
+        self.bans.reset();
+        for (vendor, s, engine) in board.scores_at(at) {
             let id = &catalog.get(vendor).id;
             self.score.with_label_values(&[id]).set(s.score);
             for c in Component::ALL {
@@ -209,8 +204,7 @@ impl Metrics {
                     .set(t.as_unix_seconds());
             }
         }
-        let stats = engine.stats();
-        self.events_held.set(stats.accepted as i64);
+        self.events_held.set(board.events_held() as i64);
         self.scored_at.set(at.as_unix_seconds());
     }
 
@@ -221,5 +215,11 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut buf)
             .expect("text encoding cannot fail");
         String::from_utf8(buf).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
     }
 }
