@@ -14,6 +14,7 @@ pub mod config;
 pub mod engine;
 pub mod event;
 pub mod http;
+pub mod kafka;
 pub mod pipeline;
 pub mod report;
 pub mod scoreboard;

@@ -7,6 +7,7 @@
 use crate::catalog::{default_vendors, Catalog, Vendor};
 use crate::engine::ScoringModel;
 use crate::event::Limits;
+use crate::kafka::KafkaSettings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,8 @@ pub struct Settings {
     pub source: SourceSettings,
     pub log: LogSettings,
     pub explain: ExplainSettings,
+    /// Kafka source and sinks; off unless `kafka.brokers` is set.
+    pub kafka: KafkaSettings,
     /// Bounds on one event (bytes, array lengths, string lengths).
     pub limits: Limits,
     /// Weights, default severities and half-lives of the scoring model.
@@ -85,6 +88,7 @@ impl Default for Settings {
             explain: ExplainSettings {
                 max_contributions: 25,
             },
+            kafka: KafkaSettings::default(),
             limits: Limits::default(),
             scoring: ScoringModel::default(),
             vendors: default_vendors(),
@@ -161,6 +165,7 @@ impl Settings {
             ));
         }
         self.limits.validate().map_err(ConfigError)?;
+        self.kafka.validate().map_err(ConfigError)?;
         self.scoring.validate().map_err(ConfigError)?;
         self.catalog()?;
         Ok(())
@@ -171,9 +176,12 @@ impl Settings {
         Catalog::new(self.vendors.clone()).map_err(|e| ConfigError(format!("vendors: {e}")))
     }
 
-    /// The effective configuration as TOML, for `chiprisk config`.
+    /// The effective configuration as TOML, for `chiprisk config`, with
+    /// secrets redacted.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("settings serialize to TOML")
+        let mut printable = self.clone();
+        printable.kafka = self.kafka.redacted();
+        toml::to_string_pretty(&printable).expect("settings serialize to TOML")
     }
 }
 

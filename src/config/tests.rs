@@ -83,3 +83,27 @@ fn the_printed_configuration_loads_back_unchanged() {
         Settings::default()
     );
 }
+
+#[test]
+fn kafka_is_switched_on_by_brokers_alone_and_secrets_never_print() {
+    let s = Settings::load_from(
+        None,
+        env(&[
+            ("CHIPRISK__KAFKA__BROKERS", "127.0.0.1:9092"),
+            ("CHIPRISK__KAFKA__PROPERTIES__SASL_PASSWORD", "hunter2"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.kafka.brokers.as_deref(), Some("127.0.0.1:9092"));
+    assert_eq!(s.kafka.topics, ["chiprisk.events"]);
+    assert_eq!(s.kafka.properties["sasl_password"], "hunter2");
+    let printed = s.to_toml();
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(printed.contains("<redacted>"));
+}
+
+#[test]
+fn the_drain_timeout_must_be_shorter_than_the_session_timeout() {
+    let e = Settings::load_from(None, env(&[("CHIPRISK__KAFKA__DRAIN_TIMEOUT_MS", "60000")])).unwrap_err().to_string();
+    assert!(e.contains("kafka.drain_timeout_ms"), "{e}");
+}

@@ -1,0 +1,22 @@
+//! The Kafka shell: consume events in a consumer group, route them by vendor,
+//! score, publish score updates and dead letters.
+//!
+//! Two stages run in one consumer (see [`processor`]):
+//! 1. **route**: messages of `kafka.topics` are decoded and validated; a
+//!    rejected message goes to the dead-letter topic; an accepted one is
+//!    copied, unchanged, to the partitions of `kafka.repartition_topic` that
+//!    own its vendors ([`ownership`]).
+//! 2. **score**: each assigned partition of the repartition topic is a shard
+//!    of the scoreboard. On assignment it is read from the beginning: up to
+//!    the group's committed offset silently (catch-up, nothing published),
+//!    then live (score updates published).
+//!
+//! Delivery guarantee (see [`runner`]): at least once into Kafka, exactly
+//! once in the scores, because the engine ignores an event id it has seen.
+
+pub mod ownership;
+pub mod processor;
+pub mod runner;
+mod settings;
+
+pub use settings::{is_secret, KafkaSettings};

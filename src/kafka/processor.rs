@@ -1,0 +1,252 @@
+//! The per-message step of the Kafka pipeline, without I/O: given a message
+//! and the scoreboard, decide what to apply and what to publish. The runner
+//! does the I/O; tests call this directly.
+
+use super::ownership;
+use crate::catalog::{Catalog, VendorId, VendorSet};
+use crate::engine::Applied;
+use crate::event::{Decoder, RejectReason, Timestamp};
+use crate::pipeline::Outcome;
+use crate::scoreboard::Scoreboard;
+use crate::telemetry::{EventOutcome, Metrics};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// A consumed message, borrowed from the consumer.
+#[derive(Debug, Clone, Copy)]
+pub struct InMessage<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: &'a [u8],
+}
+
+/// A record to produce.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// An accepted event, copied to the repartition partition that owns
+    /// some of its vendors.
+    Route { partition: i32, key: String, payload: Vec<u8> },
+    /// A rejected message with its original bytes.
+    DeadLetter {
+        payload: Vec<u8>,
+        reason: RejectReason,
+        message: String,
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+    /// A vendor's new score (key = vendor id, JSON).
+    ScoreUpdate { key: String, payload: Vec<u8> },
+}
+
+/// Where a repartition partition stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Replaying history up to (not including) this offset: nothing is published.
+    CatchingUp { until: i64 },
+    Live,
+}
+
+/// The JSON of a score update.
+#[derive(Debug, Serialize)]
+struct ScoreUpdate<'a> {
+    vendor: &'a str,
+    score: f64,
+    pressure: f64,
+    components: BTreeMap<&'static str, f64>,
+    as_of: Timestamp,
+    event_id: &'a str,
+    title: Option<&'a str>,
+}
+
+pub struct Processor {
+    decoder: Decoder,
+    catalog: Arc<Catalog>,
+    repartition_topic: String,
+    partitions: i32,
+    phases: HashMap<i32, Phase>,
+    /// Vendors whose score changed in live partitions since the last flush,
+    /// with the triggering event (id, title).
+    touched: BTreeMap<VendorId, (String, Option<String>)>,
+    /// The last score published per vendor.
+    published: HashMap<VendorId, f64>,
+}
+
+impl Processor {
+    pub fn new(decoder: Decoder, repartition_topic: String, partitions: i32) -> Self {
+        let catalog = decoder.catalog().clone();
+        Self {
+            decoder,
+            catalog,
+            repartition_topic,
+            partitions,
+            phases: HashMap::new(),
+            touched: BTreeMap::new(),
+            published: HashMap::new(),
+        }
+    }
+
+    pub fn repartition_topic(&self) -> &str {
+        &self.repartition_topic
+    }
+
+    /// A repartition partition was assigned: a fresh shard that catches up
+    /// to `committed` (the group's committed offset, if any).
+    pub fn assign(&mut self, board: &mut Scoreboard, partition: i32, committed: Option<i64>) {
+        board.add_shard(partition, ownership::owned_by(&self.catalog, partition, self.partitions));
+        let phase = match committed {
+            Some(until) if until > 0 => Phase::CatchingUp { until },
+            _ => Phase::Live,
+        };
+        self.phases.insert(partition, phase);
+    }
+
+    /// A repartition partition was revoked: its shard goes.
+    pub fn revoke(&mut self, board: &mut Scoreboard, partition: i32) {
+        board.remove_shard(partition);
+        self.phases.remove(&partition);
+        let owned = ownership::owned_by(&self.catalog, partition, self.partitions);
+        self.published.retain(|v, _| !owned.contains(*v));
+        self.touched.retain(|v, _| !owned.contains(*v));
+    }
+
+    /// Partitions still catching up.
+    pub fn catching_up(&self) -> usize {
+        self.phases.values().filter(|p| matches!(p, Phase::CatchingUp { .. })).count()
+    }
+
+    pub fn phase(&self, partition: i32) -> Option<Phase> {
+        self.phases.get(&partition).copied()
+    }
+
+    /// The step: one consumed message in, records to produce out.
+    pub fn process(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'_>) -> Vec<Output> {
+        if msg.topic == self.repartition_topic {
+            self.score(board, metrics, msg)
+        } else {
+            self.route(board, metrics, msg)
+        }
+    }
+
+    /// Stage 1: validate, then route by vendor or dead-letter.
+    fn route(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'_>) -> Vec<Output> {
+        match self.decoder.decode(msg.payload) {
+            Err(r) => {
+                metrics.event_rejected(r.reason);
+                board.summary.count(&Outcome::Rejected(r.clone()));
+                tracing::warn!(topic = msg.topic, partition = msg.partition, offset = msg.offset, reason = %r.reason, "rejected event: {}", r.message);
+                vec![Output::DeadLetter {
+                    payload: msg.payload.to_vec(),
+                    reason: r.reason,
+                    message: r.message,
+                    topic: msg.topic.to_owned(),
+                    partition: msg.partition,
+                    offset: msg.offset,
+                }]
+            }
+            Ok(event) => {
+                let mut by_partition: BTreeMap<i32, VendorSet> = BTreeMap::new();
+                for v in event.vendors.iter() {
+                    let p = ownership::owner(&self.catalog.get(v).id, self.partitions);
+                    by_partition.entry(p).or_default().insert(v);
+                }
+                by_partition
+                    .into_iter()
+                    .map(|(partition, vendors)| Output::Route {
+                        partition,
+                        key: self.catalog.get(vendors.iter().next().expect("non-empty")).id.clone(),
+                        payload: msg.payload.to_vec(),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Stage 2: apply to the partition's shard, for the vendors it owns.
+    fn score(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'_>) -> Vec<Output> {
+        let Some(phase) = self.phases.get(&msg.partition).copied() else {
+            return Vec::new();
+        };
+        let Some(shard) = board.shard_mut(msg.partition) else {
+            return Vec::new();
+        };
+        let mut outputs = Vec::new();
+        match self.decoder.decode(msg.payload) {
+            // Stage 1 validated it; a failure here means the topic was written
+            // by someone else, or the limits changed. Dead-letter it too.
+            Err(r) => {
+                metrics.event_rejected(r.reason);
+                outputs.push(Output::DeadLetter {
+                    payload: msg.payload.to_vec(),
+                    reason: r.reason,
+                    message: r.message,
+                    topic: msg.topic.to_owned(),
+                    partition: msg.partition,
+                    offset: msg.offset,
+                });
+            }
+            Ok(mut event) => {
+                let mut mine = VendorSet::default();
+                for v in event.vendors.iter().filter(|v| shard.owned.contains(*v)) {
+                    mine.insert(v);
+                }
+                if !mine.is_empty() {
+                    event.vendors = mine;
+                    let applied = shard.engine.apply(&event);
+                    let outcome = match applied {
+                        Applied::Accepted => EventOutcome::Accepted,
+                        Applied::Duplicate => EventOutcome::Duplicate,
+                    };
+                    metrics.event_applied(event.kind, outcome);
+                    board.summary.count(&Outcome::Applied { kind: event.kind, applied });
+                    if phase == Phase::Live && applied == Applied::Accepted {
+                        for v in mine.iter() {
+                            self.touched.insert(v, (event.id.to_string(), event.title.as_deref().map(str::to_owned)));
+                        }
+                    }
+                }
+            }
+        }
+        if let Phase::CatchingUp { until } = phase {
+            if msg.offset + 1 >= until {
+                self.phases.insert(msg.partition, Phase::Live);
+                tracing::info!(topic = msg.topic, partition = msg.partition, offset = msg.offset, "caught up; partition is live");
+            }
+        }
+        outputs
+    }
+
+    /// Score updates for the vendors whose score changed since the last
+    /// flush, as of `at`.
+    pub fn flush_updates(&mut self, board: &Scoreboard, at: Timestamp) -> Vec<Output> {
+        let mut out = Vec::new();
+        for (vendor, (event_id, title)) in std::mem::take(&mut self.touched) {
+            let Some(engine) = board.owner(vendor) else { continue };
+            let s = engine.score(vendor, at);
+            if self.published.get(&vendor) == Some(&s.score) {
+                continue;
+            }
+            self.published.insert(vendor, s.score);
+            let id = &self.catalog.get(vendor).id;
+            let update = ScoreUpdate {
+                vendor: id,
+                score: s.score,
+                pressure: s.pressure,
+                components: s.component_map(),
+                as_of: at,
+                event_id: &event_id,
+                title: title.as_deref(),
+            };
+            out.push(Output::ScoreUpdate {
+                key: id.clone(),
+                payload: serde_json::to_vec(&update).expect("score updates serialize"),
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

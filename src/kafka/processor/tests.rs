@@ -1,0 +1,149 @@
+use super::*;
+use crate::engine::{Engine, ScoringModel};
+use crate::event::Limits;
+
+const EVENTS: &str = "chiprisk.events";
+const BY_VENDOR: &str = "chiprisk.events.by-vendor";
+const PARTITIONS: i32 = 4;
+
+fn processor() -> Processor {
+    let decoder = Decoder::new(Arc::new(Catalog::default()), Limits::default());
+    Processor::new(decoder, BY_VENDOR.into(), PARTITIONS)
+}
+
+fn board() -> Scoreboard {
+    Scoreboard::empty(Arc::new(Catalog::default()), ScoringModel::default())
+}
+
+fn msg<'a>(topic: &'a str, partition: i32, offset: i64, payload: &'a str) -> InMessage<'a> {
+    InMessage { topic, partition, offset, payload: payload.as_bytes() }
+}
+
+const MULTI: &str = r#"{"id":"m","type":"purchase_ban","occurred_at":"2025-11-05T00:00:00Z","vendors":["nvidia","amd","intel","huawei"],"title":"State data centres"}"#;
+
+#[test]
+fn an_accepted_event_is_routed_once_to_each_partition_owning_its_vendors() {
+    let mut p = processor();
+    let mut b = board();
+    let out = p.process(&mut b, &Metrics::new(), &msg(EVENTS, 0, 7, MULTI));
+    let partitions: Vec<i32> = out
+        .iter()
+        .map(|o| match o {
+            Output::Route { partition, payload, .. } => {
+                assert_eq!(payload, MULTI.as_bytes(), "routed unchanged");
+                *partition
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let mut expected: Vec<i32> =
+        ["nvidia", "amd", "intel", "huawei"].iter().map(|v| ownership::owner(v, PARTITIONS)).collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(partitions, expected);
+}
+
+#[test]
+fn a_rejected_message_is_dead_lettered_with_its_bytes_reason_and_origin() {
+    let mut p = processor();
+    let mut b = board();
+    let out = p.process(&mut b, &Metrics::new(), &msg(EVENTS, 2, 41, "{not json"));
+    match &out[..] {
+        [Output::DeadLetter { payload, reason, topic, partition, offset, .. }] => {
+            assert_eq!(payload, b"{not json");
+            assert_eq!(*reason, RejectReason::MalformedJson);
+            assert_eq!((topic.as_str(), *partition, *offset), (EVENTS, 2, 41));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(b.summary.rejected, 1);
+}
+
+#[test]
+fn catch_up_publishes_nothing_and_the_partition_goes_live_at_the_committed_offset() {
+    let mut p = processor();
+    let mut b = board();
+    let nvidia_partition = ownership::owner("nvidia", PARTITIONS);
+    p.assign(&mut b, nvidia_partition, Some(2));
+    let m = Metrics::new();
+    let e0 = r#"{"id":"a","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"]}"#;
+    let e1 = r#"{"id":"b","type":"antitrust_action","occurred_at":"2025-09-15T00:00:00Z","vendors":["nvidia"]}"#;
+    let e2 = r#"{"id":"c","type":"procurement_pressure","occurred_at":"2025-10-01T00:00:00Z","vendors":["nvidia"],"title":"Customs checks"}"#;
+    p.process(&mut b, &m, &msg(BY_VENDOR, nvidia_partition, 0, e0));
+    assert_eq!(p.phase(nvidia_partition), Some(Phase::CatchingUp { until: 2 }));
+    p.process(&mut b, &m, &msg(BY_VENDOR, nvidia_partition, 1, e1));
+    assert_eq!(p.phase(nvidia_partition), Some(Phase::Live));
+    assert!(p.flush_updates(&b, Timestamp::now()).is_empty(), "nothing published for history");
+
+    p.process(&mut b, &m, &msg(BY_VENDOR, nvidia_partition, 2, e2));
+    let updates = p.flush_updates(&b, Timestamp::now());
+    match &updates[..] {
+        [Output::ScoreUpdate { key, payload }] => {
+            assert_eq!(key, "nvidia");
+            let v: serde_json::Value = serde_json::from_slice(payload).unwrap();
+            assert_eq!(v["event_id"], "c");
+            assert_eq!(v["title"], "Customs checks");
+            assert!(v["score"].as_f64().unwrap() > 0.0);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A redelivered event changes nothing and publishes nothing.
+    p.process(&mut b, &m, &msg(BY_VENDOR, nvidia_partition, 3, e2));
+    assert!(p.flush_updates(&b, Timestamp::now()).is_empty());
+}
+
+/// Routes events through stage 1, then feeds each repartition partition to
+/// the replica it is assigned to, as Kafka would.
+fn run_replicas(events: &[String], assignment: &[Vec<i32>]) -> Vec<(String, f64)> {
+    let m = Metrics::new();
+    let mut router = processor();
+    let mut scratch = board();
+    let mut partitions: BTreeMap<i32, Vec<Vec<u8>>> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        for o in router.process(&mut scratch, &m, &msg(EVENTS, 0, i as i64, e)) {
+            if let Output::Route { partition, payload, .. } = o {
+                partitions.entry(partition).or_default().push(payload);
+            }
+        }
+    }
+    let at = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+    let mut scores = Vec::new();
+    for owned in assignment {
+        let mut p = processor();
+        let mut b = board();
+        for &part in owned {
+            p.assign(&mut b, part, None);
+            for (offset, payload) in partitions.get(&part).into_iter().flatten().enumerate() {
+                let payload = std::str::from_utf8(payload).unwrap();
+                p.process(&mut b, &m, &msg(BY_VENDOR, part, offset as i64, payload));
+            }
+        }
+        scores.extend(b.report(at, 25).vendors.into_iter().map(|x| (x.vendor, x.score)));
+    }
+    scores.sort_by(|a, b| a.0.cmp(&b.0));
+    scores
+}
+
+#[test]
+fn two_replicas_over_four_partitions_export_together_what_one_replay_scores() {
+    let mut g = crate::synthetic::Generator::new(3);
+    let mut events: Vec<String> = (0..3000).map(|_| g.event()).collect();
+    events.push(MULTI.into());
+    events.extend(events[..100].to_vec()); // redeliveries
+
+    // The reference: every event through one engine.
+    let catalog = Arc::new(Catalog::default());
+    let decoder = Decoder::new(catalog.clone(), Limits::default());
+    let mut engine = Engine::new(catalog.clone(), ScoringModel::default());
+    for e in &events {
+        crate::pipeline::process(&decoder, &mut engine, e.as_bytes());
+    }
+    let at = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+    let mut reference: Vec<(String, f64)> =
+        engine.scores_at(at).into_iter().map(|(v, s)| (catalog.get(v).id.clone(), s.score)).collect();
+    reference.sort_by(|a, b| a.0.cmp(&b.0));
+
+    assert_eq!(run_replicas(&events, &[vec![0, 1], vec![2, 3]]), reference);
+    assert_eq!(run_replicas(&events, &[vec![0, 1, 2, 3]]), reference, "after one replica stops");
+    assert_eq!(run_replicas(&events, &[vec![3], vec![1], vec![0, 2]]), reference);
+}

@@ -1,0 +1,116 @@
+//! `kafka.*` configuration.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Kafka source and sinks. Setting `brokers` switches `chiprisk run` from
+/// the event file to Kafka.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Bootstrap servers (`host:port,host:port`). Unset: Kafka is off.
+    pub brokers: Option<String>,
+    /// Topics of raw events to consume.
+    pub topics: Vec<String>,
+    /// Consumer group; replicas in one group share the work.
+    pub group_id: String,
+    /// Score updates (JSON, key = vendor id). Empty: not published.
+    pub output_topic: String,
+    /// Rejected messages with their original bytes and reason headers.
+    /// Empty: rejected messages are only counted and logged.
+    pub dead_letter_topic: String,
+    /// Internal topic of accepted events routed by vendor (see README,
+    /// "Scaling out"). Needs unlimited retention.
+    pub repartition_topic: String,
+    /// Partitions of the repartition topic when chiprisk creates it; the
+    /// most replicas that can share the scoring. Never change it afterwards.
+    pub repartition_partitions: i32,
+    /// Create missing topics at start (Admin API).
+    pub create_topics: bool,
+    /// Replication factor of topics chiprisk creates.
+    pub replication_factor: i32,
+    /// Most messages processed between two offset stores.
+    pub batch_size: usize,
+    /// On shutdown or revocation, time allowed to finish the batch and commit;
+    /// must be shorter than `session_timeout_ms`.
+    pub drain_timeout_ms: u64,
+    /// Consumer session timeout.
+    pub session_timeout_ms: u64,
+    /// Extra librdkafka properties (`security.protocol`, `sasl.mechanism`, ...).
+    /// Values of secret-looking keys (password, secret, token, ...) are
+    /// redacted wherever chiprisk prints them.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// librdkafka properties read from files at start, for secrets
+    /// (`sasl.password = "/var/run/secrets/kafka/password"`). Never printed.
+    #[serde(default)]
+    pub properties_from_files: BTreeMap<String, PathBuf>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: None,
+            topics: vec!["chiprisk.events".into()],
+            group_id: "chiprisk".into(),
+            output_topic: "chiprisk.scores".into(),
+            dead_letter_topic: "chiprisk.dead-letter".into(),
+            repartition_topic: "chiprisk.events.by-vendor".into(),
+            repartition_partitions: 12,
+            create_topics: true,
+            replication_factor: 1,
+            batch_size: 500,
+            drain_timeout_ms: 5_000,
+            session_timeout_ms: 30_000,
+            properties: BTreeMap::new(),
+            properties_from_files: BTreeMap::new(),
+        }
+    }
+}
+
+/// librdkafka properties whose values are secrets.
+pub fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "secret", "sasl.jaas", "ssl.key.pem", "token"].iter().any(|s| k.contains(s))
+}
+
+impl KafkaSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
+            return Err("kafka.brokers must not be empty when set".into());
+        }
+        if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
+            return Err("kafka.topics must name at least one topic".into());
+        }
+        if self.group_id.trim().is_empty() || self.repartition_topic.trim().is_empty() {
+            return Err("kafka.group_id and kafka.repartition_topic must not be empty".into());
+        }
+        if !(1..=10_000).contains(&self.repartition_partitions) {
+            return Err("kafka.repartition_partitions must be within 1..=10000".into());
+        }
+        if self.batch_size == 0 || self.batch_size > 100_000 {
+            return Err("kafka.batch_size must be within 1..=100000".into());
+        }
+        if self.drain_timeout_ms >= self.session_timeout_ms {
+            return Err(format!(
+                "kafka.drain_timeout_ms ({}) must be shorter than kafka.session_timeout_ms ({})",
+                self.drain_timeout_ms, self.session_timeout_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl KafkaSettings {
+    /// A copy safe to print: secret property values replaced.
+    pub fn redacted(&self) -> Self {
+        let mut copy = self.clone();
+        for (k, v) in copy.properties.iter_mut() {
+            if is_secret(k) {
+                *v = "<redacted>".into();
+            }
+        }
+        copy
+    }
+}
