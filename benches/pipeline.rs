@@ -22,16 +22,13 @@ fn pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(batch.len() as u64));
     group.sample_size(10);
-    group.bench_function(
-        format!("decode+validate ({} B/event)", bytes / batch.len()),
-        |b| {
-            b.iter(|| {
-                for e in &batch {
-                    criterion::black_box(decoder.decode(e.as_bytes()).is_ok());
-                }
-            })
-        },
-    );
+    group.bench_function(format!("decode+validate ({} B/event)", bytes / batch.len()), |b| {
+        b.iter(|| {
+            for e in &batch {
+                criterion::black_box(decoder.decode(e.as_bytes()).is_ok());
+            }
+        })
+    });
     group.bench_function("decode+validate+apply", |b| {
         b.iter_batched(
             || Engine::new(catalog.clone(), ScoringModel::default()),
@@ -64,9 +61,7 @@ fn pipeline(c: &mut Criterion) {
     let at = Timestamp::parse_rfc3339("2027-01-01T00:00:00Z").unwrap();
     let mut group = c.benchmark_group("queries over 100k events");
     group.sample_size(10);
-    group.bench_function("scores_at (all vendors)", |b| {
-        b.iter(|| criterion::black_box(engine.scores_at(at)))
-    });
+    group.bench_function("scores_at (all vendors)", |b| b.iter(|| criterion::black_box(engine.scores_at(at))));
     let nvidia = catalog.lookup("nvidia").unwrap();
     group.bench_function("explain (one vendor, top 25)", |b| {
         b.iter(|| criterion::black_box(engine.explain(nvidia, at, 25)))

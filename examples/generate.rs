@@ -3,14 +3,8 @@
 use std::io::{BufWriter, Write};
 
 fn main() -> std::io::Result<()> {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let seed: u64 = std::env::args()
-        .nth(2)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1);
+    let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let seed: u64 = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(1);
     let mut g = chiprisk::synthetic::Generator::new(seed);
     let mut out = BufWriter::new(std::io::stdout().lock());
     for _ in 0..n {

@@ -4,6 +4,7 @@
 use crate::config::Settings;
 use crate::engine::Explanation;
 use crate::event::{Decoder, Timestamp};
+use crate::kafka::runner::KafkaRunner;
 use crate::pipeline::{self, Outcome, Summary};
 use crate::report::ScoresReport;
 use crate::scoreboard::Scoreboard;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, RwLock};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// The bundled scenario `chiprisk run` serves when given no event file.
 pub const EMBEDDED_EVENTS: &str = include_str!("../examples/scenario.jsonl");
@@ -32,28 +34,54 @@ pub struct AppState {
 struct Shared {
     scoring: RwLock<Scoreboard>,
     decoder: Decoder,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     /// False until the initial events are loaded.
     ready: AtomicBool,
     max_contributions: usize,
 }
 
 impl AppState {
+    /// State for `settings`: Kafka mode (no shards until partitions are
+    /// assigned) if `kafka.brokers` is set, else one shard for every vendor.
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         let catalog = Arc::new(settings.catalog()?);
-        let metrics = Metrics::new();
+        let board = if settings.kafka.brokers.is_some() {
+            Scoreboard::empty(catalog.clone(), settings.scoring.clone())
+        } else {
+            Scoreboard::single(catalog.clone(), settings.scoring.clone())
+        };
+        let metrics = Arc::new(Metrics::new());
         Ok(Self {
             shared: Arc::new(Shared {
-                scoring: RwLock::new(Scoreboard::single(
-                    catalog.clone(),
-                    settings.scoring.clone(),
-                )),
+                scoring: RwLock::new(board),
                 decoder: Decoder::new(catalog, settings.limits.clone()),
                 metrics,
                 ready: AtomicBool::new(false),
                 max_contributions: settings.explain.max_contributions,
             }),
         })
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    pub(crate) fn metrics_arc(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    pub(crate) fn decoder(&self) -> &Decoder {
+        &self.shared.decoder
+    }
+
+    pub(crate) fn board_write(&self) -> std::sync::RwLockWriteGuard<'_, Scoreboard> {
+        self.shared.scoring.write().expect("scoring lock")
+    }
+
+    /// Readiness for sources that can fall behind again (Kafka).
+    pub(crate) fn set_live(&self, live: bool) {
+        self.shared.ready.store(live, Ordering::Release);
+        self.shared.metrics.set_ready(live);
     }
 
     pub fn is_ready(&self) -> bool {
@@ -96,9 +124,7 @@ impl AppState {
         let limit = shared.decoder.limits().max_event_bytes;
         let mut on_line = |line_no: u64, line: Line<'_>| {
             let outcome = match line {
-                Line::Text(bytes) => {
-                    pipeline::process_counted(&shared.decoder, engine, &shared.metrics, bytes)
-                }
+                Line::Text(bytes) => pipeline::process_counted(&shared.decoder, engine, &shared.metrics, bytes),
                 Line::TooLong(len) => {
                     let o = Outcome::Rejected(pipeline::too_large(len, limit));
                     pipeline::record(&shared.metrics, &o);
@@ -119,6 +145,7 @@ impl AppState {
 enum EventSource {
     Embedded,
     File(FileFollower, Duration),
+    Kafka(KafkaRunner),
 }
 
 /// A built service: the port is bound and the event source is open.
@@ -136,49 +163,62 @@ impl Application {
             .await
             .with_context(|| format!("Failed to listen on {addr} (http.listen)"))?;
         let source = match &settings.source.file {
+            _ if settings.kafka.brokers.is_some() => {
+                EventSource::Kafka(KafkaRunner::build(&settings.kafka, state.clone())?)
+            }
             Some(path) => EventSource::File(
                 FileFollower::open(path, settings.limits.max_event_bytes)?,
                 Duration::from_millis(settings.source.poll_interval_ms),
             ),
             None => EventSource::Embedded,
         };
-        Ok(Self {
-            listener,
-            state,
-            source,
-        })
+        Ok(Self { listener, state, source })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then stops the event source.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            state,
-            source,
-        } = self;
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let source_state = state.clone();
-        let source_task =
-            tokio::task::spawn_blocking(move || run_source(source_state, source, stop_rx));
+    /// Serves until `shutdown` completes, then stops the event source. If
+    /// the source fails (Kafka deliveries), serving stops and the error is
+    /// returned, so that the process exits and is restarted.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { listener, state, source } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let source_task: tokio::task::JoinHandle<anyhow::Result<()>> = match source {
+            EventSource::Kafka(runner) => tokio::spawn(runner.run(stop_rx)),
+            other => {
+                let (tx, rx) = mpsc::channel::<()>();
+                let mut stop = stop_rx;
+                tokio::spawn(async move {
+                    let _ = stop.changed().await;
+                    drop(tx);
+                });
+                let source_state = state.clone();
+                tokio::task::spawn_blocking(move || run_source(source_state, other, rx))
+            }
+        };
+        let source_ended = Arc::new(tokio::sync::Notify::new());
+        let ended = source_ended.clone();
+        let source_task = tokio::spawn(async move {
+            let result = source_task.await;
+            ended.notify_one();
+            result
+        });
         tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /api/v1/scores and the status page");
-        let served = axum::serve(listener, crate::http::router(state))
-            .with_graceful_shutdown(shutdown)
-            .await;
-        drop(stop_tx);
-        source_task.await.context("event source task panicked")??;
+        let stop_serving = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = source_ended.notified() => {}
+            }
+        };
+        let served = axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(stop_serving).await;
+        let _ = stop_tx.send(true);
+        source_task.await?.context("event source task panicked")?.context("event source failed")?;
         served.context("HTTP server failed")?;
         tracing::info!("stopped");
         Ok(())
@@ -187,11 +227,7 @@ impl Application {
 
 /// Loads the source's events, marks the service ready, then (for a file)
 /// follows it until told to stop.
-fn run_source(
-    state: AppState,
-    source: EventSource,
-    stop: mpsc::Receiver<()>,
-) -> anyhow::Result<()> {
+fn run_source(state: AppState, source: EventSource, stop: mpsc::Receiver<()>) -> anyhow::Result<()> {
     match source {
         EventSource::Embedded => {
             let mut splitter = LineSplitter::new(state.shared.decoder.limits().max_event_bytes);
@@ -206,6 +242,7 @@ fn run_source(
             );
             let _ = stop.recv();
         }
+        EventSource::Kafka(_) => unreachable!("Kafka runs as an async task"),
         EventSource::File(mut follower, poll) => {
             let origin = follower.path().display().to_string();
             tracing::info!(path = %origin, "reading events");
@@ -213,9 +250,7 @@ fn run_source(
                 let mut read = 0;
                 let mut result = Ok(());
                 state.ingest(&origin, |f| {
-                    result = follower
-                        .poll(BATCH_BYTES, &mut |n, l| f(n, l))
-                        .map(|n| read = n);
+                    result = follower.poll(BATCH_BYTES, &mut |n, l| f(n, l)).map(|n| read = n);
                 });
                 if let Err(e) = result {
                     tracing::error!(path = %origin, "cannot read the event file: {e:#}");

@@ -107,9 +107,7 @@ impl Catalog {
         }
         for (i, v) in vendors.iter().enumerate() {
             let id_ok = (1..=32).contains(&v.id.len())
-                && v.id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                && v.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !id_ok {
                 return Err(CatalogError::BadId(v.id.clone()));
             }
@@ -117,10 +115,7 @@ impl Catalog {
                 return Err(CatalogError::Duplicate(v.id.clone()));
             }
             if v.origin.len() != 2 || !v.origin.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(CatalogError::BadOrigin {
-                    id: v.id.clone(),
-                    origin: v.origin.clone(),
-                });
+                return Err(CatalogError::BadOrigin { id: v.id.clone(), origin: v.origin.clone() });
             }
             if v.name.is_empty() || v.name.chars().count() > 64 {
                 return Err(CatalogError::BadName(v.id.clone()));
@@ -131,10 +126,7 @@ impl Catalog {
 
     /// Finds a vendor by its id.
     pub fn lookup(&self, id: &str) -> Option<VendorId> {
-        self.vendors
-            .iter()
-            .position(|v| v.id == id)
-            .map(|i| VendorId(i as u8))
+        self.vendors.iter().position(|v| v.id == id).map(|i| VendorId(i as u8))
     }
 
     pub fn get(&self, id: VendorId) -> &Vendor {
@@ -175,11 +167,7 @@ pub fn default_vendors() -> Vec<Vendor> {
         ("metax", "MetaX", "CN"),
     ]
     .into_iter()
-    .map(|(id, name, origin)| Vendor {
-        id: id.into(),
-        name: name.into(),
-        origin: origin.into(),
-    })
+    .map(|(id, name, origin)| Vendor { id: id.into(), name: name.into(), origin: origin.into() })
     .collect()
 }
 
@@ -210,24 +198,11 @@ mod tests {
 
     #[test]
     fn catalog_rejects_duplicates_bad_ids_and_bad_origins() {
-        let v = |id: &str, origin: &str| Vendor {
-            id: id.into(),
-            name: "X".into(),
-            origin: origin.into(),
-        };
+        let v = |id: &str, origin: &str| Vendor { id: id.into(), name: "X".into(), origin: origin.into() };
         assert_eq!(Catalog::new(vec![]), Err(CatalogError::Empty));
-        assert_eq!(
-            Catalog::new(vec![v("a", "US"), v("a", "US")]),
-            Err(CatalogError::Duplicate("a".into()))
-        );
-        assert_eq!(
-            Catalog::new(vec![v("A b", "US")]),
-            Err(CatalogError::BadId("A b".into()))
-        );
-        assert!(matches!(
-            Catalog::new(vec![v("a", "usa")]),
-            Err(CatalogError::BadOrigin { .. })
-        ));
+        assert_eq!(Catalog::new(vec![v("a", "US"), v("a", "US")]), Err(CatalogError::Duplicate("a".into())));
+        assert_eq!(Catalog::new(vec![v("A b", "US")]), Err(CatalogError::BadId("A b".into())));
+        assert!(matches!(Catalog::new(vec![v("a", "usa")]), Err(CatalogError::BadOrigin { .. })));
         let many: Vec<_> = (0..129).map(|i| v(&format!("v{i}"), "US")).collect();
         assert_eq!(Catalog::new(many), Err(CatalogError::TooMany(129)));
     }

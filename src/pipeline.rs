@@ -17,29 +17,18 @@ pub enum Outcome {
 /// Decodes one message and applies it to the engine.
 pub fn process(decoder: &Decoder, engine: &mut Engine, bytes: &[u8]) -> Outcome {
     match decoder.decode(bytes) {
-        Ok(event) => Outcome::Applied {
-            kind: event.kind,
-            applied: engine.apply(&event),
-        },
+        Ok(event) => Outcome::Applied { kind: event.kind, applied: engine.apply(&event) },
         Err(rejection) => Outcome::Rejected(rejection),
     }
 }
 
 /// The rejection for a message longer than the limit, whose bytes were not kept.
 pub fn too_large(len: usize, limit: usize) -> Rejection {
-    Rejection::new(
-        RejectReason::TooLarge,
-        format!("event is {len} bytes; the limit is {limit}"),
-    )
+    Rejection::new(RejectReason::TooLarge, format!("event is {len} bytes; the limit is {limit}"))
 }
 
 /// [`process`], timed and counted.
-pub fn process_counted(
-    decoder: &Decoder,
-    engine: &mut Engine,
-    metrics: &Metrics,
-    bytes: &[u8],
-) -> Outcome {
+pub fn process_counted(decoder: &Decoder, engine: &mut Engine, metrics: &Metrics, bytes: &[u8]) -> Outcome {
     let started = Instant::now();
     let outcome = process(decoder, engine, bytes);
     metrics.observe_processing(started.elapsed());
@@ -50,14 +39,8 @@ pub fn process_counted(
 /// Counts an outcome in the metrics.
 pub fn record(metrics: &Metrics, outcome: &Outcome) {
     match outcome {
-        Outcome::Applied {
-            kind,
-            applied: Applied::Accepted,
-        } => metrics.event_applied(*kind, EventOutcome::Accepted),
-        Outcome::Applied {
-            kind,
-            applied: Applied::Duplicate,
-        } => metrics.event_applied(*kind, EventOutcome::Duplicate),
+        Outcome::Applied { kind, applied: Applied::Accepted } => metrics.event_applied(*kind, EventOutcome::Accepted),
+        Outcome::Applied { kind, applied: Applied::Duplicate } => metrics.event_applied(*kind, EventOutcome::Duplicate),
         Outcome::Rejected(r) => metrics.event_rejected(r.reason),
     }
 }
@@ -73,14 +56,8 @@ pub struct Summary {
 impl Summary {
     pub fn count(&mut self, outcome: &Outcome) {
         match outcome {
-            Outcome::Applied {
-                applied: Applied::Accepted,
-                ..
-            } => self.accepted += 1,
-            Outcome::Applied {
-                applied: Applied::Duplicate,
-                ..
-            } => self.duplicates += 1,
+            Outcome::Applied { applied: Applied::Accepted, .. } => self.accepted += 1,
+            Outcome::Applied { applied: Applied::Duplicate, .. } => self.duplicates += 1,
             Outcome::Rejected(_) => self.rejected += 1,
         }
     }

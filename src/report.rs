@@ -16,22 +16,9 @@ pub struct ScoresReport {
 }
 
 impl ScoresReport {
-    pub fn build(
-        engine: &Engine,
-        at: Timestamp,
-        max_contributions: usize,
-        summary: Summary,
-    ) -> Self {
-        let vendors = engine
-            .catalog()
-            .ids()
-            .map(|v| engine.explain(v, at, max_contributions))
-            .collect();
-        Self {
-            as_of: at,
-            vendors,
-            summary,
-        }
+    pub fn build(engine: &Engine, at: Timestamp, max_contributions: usize, summary: Summary) -> Self {
+        let vendors = engine.catalog().ids().map(|v| engine.explain(v, at, max_contributions)).collect();
+        Self { as_of: at, vendors, summary }
     }
 
     /// The vendors, highest score first (catalog order among equals).

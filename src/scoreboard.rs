@@ -29,12 +29,7 @@ pub struct Scoreboard {
 impl Scoreboard {
     /// No shards yet (a consumer before its first assignment).
     pub fn empty(catalog: Arc<Catalog>, model: ScoringModel) -> Self {
-        Self {
-            catalog,
-            model,
-            shards: BTreeMap::new(),
-            summary: Summary::default(),
-        }
+        Self { catalog, model, shards: BTreeMap::new(), summary: Summary::default() }
     }
 
     /// One shard, 0, that owns every vendor.
@@ -72,50 +67,29 @@ impl Scoreboard {
 
     /// The engine that scores this vendor here, if any.
     pub fn owner(&self, vendor: VendorId) -> Option<&Engine> {
-        self.shards
-            .values()
-            .find(|s| s.owned.contains(vendor))
-            .map(|s| &s.engine)
+        self.shards.values().find(|s| s.owned.contains(vendor)).map(|s| &s.engine)
     }
 
     /// Scores of the vendors this process owns, in catalog order.
     pub fn scores_at(&self, at: Timestamp) -> Vec<(VendorId, Score, &Engine)> {
-        self.catalog
-            .ids()
-            .filter_map(|v| self.owner(v).map(|e| (v, e.score(v, at), e)))
-            .collect()
+        self.catalog.ids().filter_map(|v| self.owner(v).map(|e| (v, e.score(v, at), e))).collect()
     }
 
     /// The report over the vendors this process owns.
     pub fn report(&self, at: Timestamp, max_contributions: usize) -> ScoresReport {
-        let vendors = self
-            .catalog
-            .ids()
-            .filter_map(|v| self.owner(v).map(|e| e.explain(v, at, max_contributions)))
-            .collect();
-        ScoresReport {
-            as_of: at,
-            vendors,
-            summary: self.summary,
-        }
+        let vendors =
+            self.catalog.ids().filter_map(|v| self.owner(v).map(|e| e.explain(v, at, max_contributions))).collect();
+        ScoresReport { as_of: at, vendors, summary: self.summary }
     }
 
     /// `None` if the vendor is not in the catalog or not owned here.
-    pub fn explain(
-        &self,
-        vendor: &str,
-        at: Timestamp,
-        max_contributions: usize,
-    ) -> Option<Explanation> {
+    pub fn explain(&self, vendor: &str, at: Timestamp, max_contributions: usize) -> Option<Explanation> {
         let id = self.catalog.lookup(vendor)?;
         self.owner(id).map(|e| e.explain(id, at, max_contributions))
     }
 
     /// Distinct events held over all shards.
     pub fn events_held(&self) -> u64 {
-        self.shards
-            .values()
-            .map(|s| s.engine.stats().accepted)
-            .sum()
+        self.shards.values().map(|s| s.engine.stats().accepted).sum()
     }
 }

@@ -17,24 +17,8 @@ const VENDORS: [&str; 11] = [
     "biren",
     "metax",
 ];
-const PRODUCTS: [&str; 8] = [
-    "H20",
-    "H200",
-    "B30A",
-    "RTX Pro 6000D",
-    "MI308",
-    "Gaudi 3",
-    "Ascend 910C",
-    "MLU590",
-];
-const ACTORS: [&str; 6] = [
-    "US Commerce (BIS)",
-    "CAC",
-    "SAMR",
-    "MIIT",
-    "Alibaba Cloud",
-    "Tencent Cloud",
-];
+const PRODUCTS: [&str; 8] = ["H20", "H200", "B30A", "RTX Pro 6000D", "MI308", "Gaudi 3", "Ascend 910C", "MLU590"];
+const ACTORS: [&str; 6] = ["US Commerce (BIS)", "CAC", "SAMR", "MIIT", "Alibaba Cloud", "Tencent Cloud"];
 
 /// A deterministic generator (SplitMix64), so runs are repeatable.
 pub struct Generator {
@@ -44,10 +28,7 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(seed: u64) -> Self {
-        Self {
-            state: seed,
-            next_id: 0,
-        }
+        Self { state: seed, next_id: 0 }
     }
 
     fn next(&mut self) -> u64 {
@@ -83,15 +64,10 @@ impl Generator {
         };
         // Two years of event time, second resolution.
         let secs = 1_735_689_600 + (self.next() % (2 * 365 * 86_400)) as i64;
-        let at = chrono::DateTime::from_timestamp(secs, 0)
-            .expect("in range")
-            .format("%Y-%m-%dT%H:%M:%SZ");
+        let at = chrono::DateTime::from_timestamp(secs, 0).expect("in range").format("%Y-%m-%dT%H:%M:%SZ");
         let v1 = self.pick(&VENDORS);
         let mut s = String::with_capacity(360);
-        let _ = write!(
-            s,
-            r#"{{"id":"syn-{id:010}","type":"{kind}","occurred_at":"{at}","vendors":["{v1}""#
-        );
+        let _ = write!(s, r#"{{"id":"syn-{id:010}","type":"{kind}","occurred_at":"{at}","vendors":["{v1}""#);
         if self.next() % 4 == 0 {
             let v2 = self.pick(&VENDORS);
             if v2 != v1 {
@@ -132,8 +108,7 @@ mod tests {
         for _ in 0..2000 {
             let e = g.event();
             total += e.len();
-            d.decode(e.as_bytes())
-                .unwrap_or_else(|r| panic!("{e}: {r}"));
+            d.decode(e.as_bytes()).unwrap_or_else(|r| panic!("{e}: {r}"));
         }
         let mean = total / 2000;
         assert!((250..=350).contains(&mean), "mean {mean} bytes");

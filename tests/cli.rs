@@ -24,14 +24,7 @@ fn file(lines: &[&str]) -> tempfile::NamedTempFile {
 /// Runs `replay --format json --at AT` on a file and parses its output.
 fn replay_json(path: &std::path::Path, at: &str) -> serde_json::Value {
     let out = chiprisk()
-        .args([
-            "replay",
-            path.to_str().unwrap(),
-            "--format",
-            "json",
-            "--at",
-            at,
-        ])
+        .args(["replay", path.to_str().unwrap(), "--format", "json", "--at", at])
         .assert()
         .success()
         .get_output()
@@ -41,34 +34,23 @@ fn replay_json(path: &std::path::Path, at: &str) -> serde_json::Value {
 }
 
 const BAN: &str = r#"{"id":"ban","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"],"products":["H20"],"title":"H20 licence requirement"}"#;
-const PRESSURE: &str = r#"{"id":"p","type":"procurement_pressure","occurred_at":"2025-08-12T00:00:00Z","vendors":["nvidia"]}"#;
+const PRESSURE: &str =
+    r#"{"id":"p","type":"procurement_pressure","occurred_at":"2025-08-12T00:00:00Z","vendors":["nvidia"]}"#;
 
 #[test]
 fn replay_prints_the_json_contract() {
     let f = file(&[BAN, PRESSURE, BAN]);
     let out = chiprisk()
-        .args([
-            "replay",
-            f.path().to_str().unwrap(),
-            "--format",
-            "json",
-            "--at",
-            "2025-09-01T00:00:00Z",
-        ])
+        .args(["replay", f.path().to_str().unwrap(), "--format", "json", "--at", "2025-09-01T00:00:00Z"])
         .assert()
         .success()
-        .stderr(predicate::str::contains(
-            "2 accepted, 1 duplicates, 0 rejected",
-        ))
+        .stderr(predicate::str::contains("2 accepted, 1 duplicates, 0 rejected"))
         .get_output()
         .stdout
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["as_of"], "2025-09-01T00:00:00Z");
-    assert_eq!(
-        v["summary"],
-        serde_json::json!({"accepted": 2, "duplicates": 1, "rejected": 0})
-    );
+    assert_eq!(v["summary"], serde_json::json!({"accepted": 2, "duplicates": 1, "rejected": 0}));
     let nvidia = &v["vendors"][0];
     assert_eq!(nvidia["vendor"], "nvidia");
     assert!(nvidia["score"].as_f64().unwrap() > 0.0);
@@ -99,30 +81,18 @@ fn bad_lines_are_reported_with_file_and_line_and_processing_goes_on() {
         .args(["replay", &name, "--at", "2025-09-01T00:00:00Z"])
         .assert()
         .success()
-        .stderr(predicate::str::contains(format!(
-            "{name}:2: malformed_json:"
-        )))
-        .stderr(predicate::str::contains(format!(
-            "{name}:4: unknown_vendor: vendors[0]: \"tsmc\""
-        )))
-        .stderr(predicate::str::contains(
-            "2 accepted, 0 duplicates, 2 rejected",
-        ))
+        .stderr(predicate::str::contains(format!("{name}:2: malformed_json:")))
+        .stderr(predicate::str::contains(format!("{name}:4: unknown_vendor: vendors[0]: \"tsmc\"")))
+        .stderr(predicate::str::contains("2 accepted, 0 duplicates, 2 rejected"))
         .stdout(predicate::str::contains("nvidia"));
 }
 
 #[test]
 fn strict_replay_fails_when_anything_was_rejected() {
     let f = file(&[BAN, "[]"]);
-    chiprisk()
-        .args(["replay", f.path().to_str().unwrap(), "--strict"])
-        .assert()
-        .code(1);
+    chiprisk().args(["replay", f.path().to_str().unwrap(), "--strict"]).assert().code(1);
     let f = file(&[BAN]);
-    chiprisk()
-        .args(["replay", f.path().to_str().unwrap(), "--strict"])
-        .assert()
-        .success();
+    chiprisk().args(["replay", f.path().to_str().unwrap(), "--strict"]).assert().success();
 }
 
 #[test]
@@ -132,9 +102,7 @@ fn replay_reads_stdin_and_explains() {
         .write_stdin(format!("{BAN}\n{PRESSURE}"))
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "ban in force: export ban on H20 since 2025-04-15T00:00:00Z",
-        ))
+        .stdout(predicate::str::contains("ban in force: export ban on H20 since 2025-04-15T00:00:00Z"))
         .stdout(predicate::str::contains("procurement_pressure"));
 }
 
@@ -165,17 +133,13 @@ fn validate_checks_without_scoring_and_fails_on_bad_lines() {
         .success()
         .stdout(predicate::str::is_empty())
         .stderr(predicate::str::contains("2 accepted"));
-    let bad = file(&[
-        BAN,
-        r#"{"id":"y","type":"market_signal","occurred_at":"2025-01-01T00:00:00Z","vendors":["amd"]}"#,
-    ]);
+    let bad =
+        file(&[BAN, r#"{"id":"y","type":"market_signal","occurred_at":"2025-01-01T00:00:00Z","vendors":["amd"]}"#]);
     chiprisk()
         .args(["validate", bad.path().to_str().unwrap()])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(
-            ":2: missing_field: value: required field is missing",
-        ));
+        .stderr(predicate::str::contains(":2: missing_field: value: required field is missing"));
 }
 
 #[test]
@@ -224,36 +188,22 @@ fn run_serves_until_sigterm() {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut logs = String::new();
     while !logs.contains("serving /metrics") {
-        assert!(
-            stderr.read_line(&mut logs).unwrap() > 0,
-            "exited early: {logs}"
-        );
+        assert!(stderr.read_line(&mut logs).unwrap() > 0, "exited early: {logs}");
     }
-    Std::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Std::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     stderr.read_to_string(&mut logs).unwrap();
     assert!(child.wait().unwrap().success(), "{logs}");
-    assert!(
-        logs.contains("\"message\":\"loaded the bundled example scenario"),
-        "{logs}"
-    );
+    assert!(logs.contains("\"message\":\"loaded the bundled example scenario"), "{logs}");
     assert!(logs.contains("SIGTERM received"), "{logs}");
 }
 
 #[test]
 fn the_worked_example_in_docs_scoring_md_scores_57_2() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/worked-example.jsonl");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/worked-example.jsonl");
     let v = replay_json(&path, "2025-10-01T00:00:00Z");
     let nvidia = &v["vendors"][0];
     let close = |x: &serde_json::Value, want: f64| (x.as_f64().unwrap() - want).abs() < 5e-4;
-    assert!(
-        (nvidia["score"].as_f64().unwrap() - 57.219).abs() < 1e-3,
-        "{}",
-        nvidia["score"]
-    );
+    assert!((nvidia["score"].as_f64().unwrap() - 57.219).abs() < 1e-3, "{}", nvidia["score"]);
     assert!(close(&nvidia["components"]["export_controls"], 0.3226));
     assert!(close(&nvidia["components"]["china_policy"], 0.5265));
     assert_eq!(nvidia["bans_in_force"][0]["relief"], 0.36);

@@ -17,10 +17,7 @@ async fn with_no_event_file_the_bundled_scenario_is_served() {
     assert!(!nvidia["bans_in_force"].as_array().unwrap().is_empty());
     assert!(!nvidia["contributions"].as_array().unwrap().is_empty());
     assert!(body["summary"]["accepted"].as_u64().unwrap() > 40);
-    assert_eq!(
-        body["summary"]["duplicates"], 1,
-        "the scenario redelivers one event"
-    );
+    assert_eq!(body["summary"]["duplicates"], 1, "the scenario redelivers one event");
     app.stop().await;
 }
 
@@ -43,19 +40,14 @@ async fn one_vendor_is_explained_and_an_unknown_vendor_is_a_404() {
     }
     let r = app.get("/api/v1/scores/tsmc").await;
     assert_eq!(r.status(), 404);
-    assert!(r.json::<serde_json::Value>().await.unwrap()["error"]
-        .as_str()
-        .unwrap()
-        .contains("unknown vendor"));
+    assert!(r.json::<serde_json::Value>().await.unwrap()["error"].as_str().unwrap().contains("unknown vendor"));
     app.stop().await;
 }
 
 #[tokio::test]
 async fn scores_can_be_asked_as_of_an_earlier_time_and_bad_times_are_a_400() {
     let app = spawn_app(None).await;
-    let before = app
-        .json("/api/v1/scores/nvidia?at=2022-01-01T00:00:00Z")
-        .await;
+    let before = app.json("/api/v1/scores/nvidia?at=2022-01-01T00:00:00Z").await;
     assert_eq!(before["score"], 0.0);
     assert_eq!(before["as_of"], "2022-01-01T00:00:00Z");
     let r = app.get("/api/v1/scores?at=last-tuesday").await;
@@ -69,10 +61,7 @@ async fn metrics_expose_scores_events_and_rejections() {
     let app = spawn_app(None).await;
     let r = app.get("/metrics").await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = r.text().await.unwrap();
     for needle in [
         "chiprisk_vendor_risk_score{vendor=\"nvidia\"}",
@@ -93,12 +82,7 @@ async fn metrics_expose_scores_events_and_rejections() {
 #[tokio::test]
 async fn only_get_and_head_are_allowed_and_unknown_paths_are_404() {
     let app = spawn_app(None).await;
-    let r = app
-        .client
-        .post(app.url("/api/v1/scores"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.post(app.url("/api/v1/scores")).send().await.unwrap();
     assert_eq!(r.status(), 405);
     let r = app.client.head(app.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -109,7 +93,11 @@ async fn only_get_and_head_are_allowed_and_unknown_paths_are_404() {
 #[tokio::test]
 async fn appended_lines_are_scored_and_bad_lines_are_counted_by_reason() {
     let mut file = tempfile::NamedTempFile::new().unwrap();
-    writeln!(file, r#"{{"id":"a","type":"procurement_pressure","occurred_at":"2025-01-01T00:00:00Z","vendors":["intel"]}}"#).unwrap();
+    writeln!(
+        file,
+        r#"{{"id":"a","type":"procurement_pressure","occurred_at":"2025-01-01T00:00:00Z","vendors":["intel"]}}"#
+    )
+    .unwrap();
     let app = spawn_app(Some(file.path())).await;
     let score = |v: serde_json::Value| v["vendors"][2]["score"].as_f64().unwrap();
     let first = score(app.json("/api/v1/scores").await);
@@ -137,10 +125,7 @@ async fn the_status_page_lists_every_vendor_and_escapes_event_text() {
     let html = r.text().await.unwrap();
     assert!(html.contains("<table id=\"scores\">"));
     for vendor in ["nvidia", "amd", "intel", "huawei", "cambricon", "metax"] {
-        assert!(
-            html.contains(&format!("data-vendor=\"{vendor}\"")),
-            "{vendor}"
-        );
+        assert!(html.contains(&format!("data-vendor=\"{vendor}\"")), "{vendor}");
     }
     assert!(!html.contains("<script>"), "event text must be escaped");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));

@@ -22,26 +22,11 @@ async fn promtool_accepts_the_metrics_exposition() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{report}"
-    );
-    assert!(
-        report.trim().is_empty(),
-        "promtool found lint problems:\n{report}"
-    );
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "promtool check metrics failed:\n{report}");
+    assert!(report.trim().is_empty(), "promtool found lint problems:\n{report}");
 }
 
 #[tokio::test]
@@ -73,16 +58,9 @@ async fn headless_chromium_renders_the_score_table() {
     .await
     .unwrap();
     app.stop().await;
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
     let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        dom.contains("<table id=\"scores\">"),
-        "no score table in the rendered page:\n{dom}"
-    );
+    assert!(dom.contains("<table id=\"scores\">"), "no score table in the rendered page:\n{dom}");
     assert!(dom.contains("data-vendor=\"nvidia\""));
     assert!(dom.contains("class=\"num score\""));
     assert!(dom.contains("What drives each score"));

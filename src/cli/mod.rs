@@ -29,12 +29,7 @@ pub struct Cli {
     pub config: Option<PathBuf>,
 
     /// Log format (overrides log.format).
-    #[arg(
-        long,
-        global = true,
-        env = "CHIPRISK_LOG_FORMAT",
-        value_name = "FORMAT"
-    )]
+    #[arg(long, global = true, env = "CHIPRISK_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormatArg>,
 
     #[command(subcommand)]

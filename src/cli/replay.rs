@@ -51,21 +51,12 @@ pub fn replay(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<u8> {
     let decoder = Decoder::new(catalog.clone(), settings.limits.clone());
     let mut engine = Engine::new(catalog, settings.scoring.clone());
     let mut summary = Summary::default();
-    let read = for_each_line(
-        &args.file,
-        &decoder,
-        |bytes| pipeline::process(&decoder, &mut engine, bytes),
-        &mut summary,
-    );
+    let read =
+        for_each_line(&args.file, &decoder, |bytes| pipeline::process(&decoder, &mut engine, bytes), &mut summary);
     if let Some(code) = read {
         return Ok(code);
     }
-    let report = ScoresReport::build(
-        &engine,
-        args.at,
-        settings.explain.max_contributions,
-        summary,
-    );
+    let report = ScoresReport::build(&engine, args.at, settings.explain.max_contributions, summary);
     let mut out = BufWriter::new(io::stdout().lock());
     match args.format {
         Format::Json => {
@@ -76,11 +67,7 @@ pub fn replay(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<u8> {
     }
     out.flush()?;
     print_summary(&summary);
-    Ok(if args.strict && summary.rejected > 0 {
-        exit::FAILURE
-    } else {
-        0
-    })
+    Ok(if args.strict && summary.rejected > 0 { exit::FAILURE } else { 0 })
 }
 
 /// Runs `validate`; returns the exit code (1 if anything was rejected).
@@ -104,11 +91,7 @@ pub fn validate(settings: &Settings, args: &ValidateArgs) -> anyhow::Result<u8> 
         return Ok(code);
     }
     print_summary(&summary);
-    Ok(if summary.rejected > 0 {
-        exit::FAILURE
-    } else {
-        0
-    })
+    Ok(if summary.rejected > 0 { exit::FAILURE } else { 0 })
 }
 
 /// Reads the file line by line through `step`, reporting rejections.
@@ -164,8 +147,5 @@ fn for_each_line(
 }
 
 fn print_summary(s: &Summary) {
-    eprintln!(
-        "chiprisk: {} accepted, {} duplicates, {} rejected",
-        s.accepted, s.duplicates, s.rejected
-    );
+    eprintln!("chiprisk: {} accepted, {} duplicates, {} rejected", s.accepted, s.duplicates, s.rejected);
 }

@@ -31,16 +31,9 @@ pub fn write(out: &mut impl Write, report: &ScoresReport, explain: bool) -> io::
     if !explain {
         return Ok(());
     }
-    for x in ranked
-        .iter()
-        .filter(|x| !x.contributions.is_empty() || !x.bans_in_force.is_empty())
-    {
+    for x in ranked.iter().filter(|x| !x.contributions.is_empty() || !x.bans_in_force.is_empty()) {
         writeln!(out)?;
-        writeln!(
-            out,
-            "{} ({}): {:.1}, pressure {:.3}",
-            x.name, x.vendor, x.score, x.pressure
-        )?;
+        writeln!(out, "{} ({}): {:.1}, pressure {:.3}", x.name, x.vendor, x.score, x.pressure)?;
         for b in &x.bans_in_force {
             let relief = if b.relief > 0.0 {
                 format!(", {:.0}% relieved by a licence", b.relief * 100.0)
@@ -66,10 +59,7 @@ pub fn write(out: &mut impl Write, report: &ScoresReport, explain: bool) -> io::
                 c.kind.as_str(),
                 c.occurred_at.to_datetime().format("%Y-%m-%d"),
                 c.title.as_deref().unwrap_or(&c.event_id),
-                c.product
-                    .as_deref()
-                    .map(|p| format!(" [{p}]"))
-                    .unwrap_or_default()
+                c.product.as_deref().map(|p| format!(" [{p}]")).unwrap_or_default()
             )?;
         }
         if x.other_contributions.count > 0 {

@@ -74,20 +74,10 @@ pub struct ExplainSettings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            http: HttpSettings {
-                listen: "127.0.0.1:9464".into(),
-            },
-            source: SourceSettings {
-                file: None,
-                poll_interval_ms: 500,
-            },
-            log: LogSettings {
-                format: LogFormat::Text,
-                level: "info".into(),
-            },
-            explain: ExplainSettings {
-                max_contributions: 25,
-            },
+            http: HttpSettings { listen: "127.0.0.1:9464".into() },
+            source: SourceSettings { file: None, poll_interval_ms: 500 },
+            log: LogSettings { format: LogFormat::Text, level: "info".into() },
+            explain: ExplainSettings { max_contributions: 25 },
             kafka: KafkaSettings::default(),
             limits: Limits::default(),
             scoring: ScoringModel::default(),
@@ -112,22 +102,15 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let defaults = config::Config::try_from(&Settings::default())
-            .map_err(|e| ConfigError(e.to_string()))?;
+        let defaults = config::Config::try_from(&Settings::default()).map_err(|e| ConfigError(e.to_string()))?;
         let mut builder = config::Config::builder().add_source(defaults);
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(ConfigError(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
             }
             builder = builder.add_source(config::File::from(path));
         }
-        let env: config::Map<String, String> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("CHIPRISK__"))
-            .collect();
+        let env: config::Map<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("CHIPRISK__")).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("CHIPRISK")
                 .prefix_separator("__")
@@ -135,34 +118,22 @@ impl Settings {
                 .try_parsing(true)
                 .source(Some(env)),
         );
-        let settings: Settings = builder
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| ConfigError(e.to_string()))?;
+        let settings: Settings =
+            builder.build().and_then(|c| c.try_deserialize()).map_err(|e| ConfigError(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
     }
 
     /// Cross-field checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.http
-            .listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|_| {
-                ConfigError(format!(
-                    "http.listen = {:?} is not an address like 127.0.0.1:9464",
-                    self.http.listen
-                ))
-            })?;
+        self.http.listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            ConfigError(format!("http.listen = {:?} is not an address like 127.0.0.1:9464", self.http.listen))
+        })?;
         if self.source.poll_interval_ms == 0 || self.source.poll_interval_ms > 60_000 {
-            return Err(ConfigError(
-                "source.poll_interval_ms must be within 1..=60000".into(),
-            ));
+            return Err(ConfigError("source.poll_interval_ms must be within 1..=60000".into()));
         }
         if self.explain.max_contributions > 10_000 {
-            return Err(ConfigError(
-                "explain.max_contributions must be at most 10000".into(),
-            ));
+            return Err(ConfigError("explain.max_contributions must be at most 10000".into()));
         }
         self.limits.validate().map_err(ConfigError)?;
         self.kafka.validate().map_err(ConfigError)?;

@@ -2,10 +2,7 @@ use super::*;
 use std::io::Write;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[test]
@@ -18,25 +15,15 @@ fn defaults_load_with_no_file_and_no_environment() {
 #[test]
 fn a_file_then_the_environment_override_the_defaults() {
     let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    writeln!(
-        f,
-        "[http]\nlisten = \"0.0.0.0:9000\"\n[scoring.export_ban]\nweight = 2.0"
-    )
-    .unwrap();
+    writeln!(f, "[http]\nlisten = \"0.0.0.0:9000\"\n[scoring.export_ban]\nweight = 2.0").unwrap();
     let s = Settings::load_from(
         Some(f.path()),
-        env(&[
-            ("CHIPRISK__HTTP__LISTEN", "127.0.0.1:9999"),
-            ("CHIPRISK__SCORING__MARKET_SIGNAL__HALF_LIFE_DAYS", "7"),
-        ]),
+        env(&[("CHIPRISK__HTTP__LISTEN", "127.0.0.1:9999"), ("CHIPRISK__SCORING__MARKET_SIGNAL__HALF_LIFE_DAYS", "7")]),
     )
     .unwrap();
     assert_eq!(s.http.listen, "127.0.0.1:9999");
     assert_eq!(s.scoring.export_ban.weight, 2.0);
-    assert_eq!(
-        s.scoring.export_ban.default_severity, 0.8,
-        "untouched keys keep their defaults"
-    );
+    assert_eq!(s.scoring.export_ban.default_severity, 0.8, "untouched keys keep their defaults");
     assert_eq!(s.scoring.market_signal.half_life_days, 7.0);
 }
 
@@ -44,33 +31,21 @@ fn a_file_then_the_environment_override_the_defaults() {
 fn unknown_keys_are_refused_with_their_name() {
     let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     writeln!(f, "[http]\nlisten_addr = \"0.0.0.0:9000\"").unwrap();
-    let e = Settings::load_from(Some(f.path()), env(&[]))
-        .unwrap_err()
-        .to_string();
+    let e = Settings::load_from(Some(f.path()), env(&[])).unwrap_err().to_string();
     assert!(e.contains("listen_addr"), "{e}");
-    let e = Settings::load_from(None, env(&[("CHIPRISK__SCORING__EXPORT_BAN__WIEGHT", "1")]))
-        .unwrap_err()
-        .to_string();
+    let e = Settings::load_from(None, env(&[("CHIPRISK__SCORING__EXPORT_BAN__WIEGHT", "1")])).unwrap_err().to_string();
     assert!(e.contains("wieght"), "{e}");
 }
 
 #[test]
 fn invalid_values_are_refused_with_their_key() {
-    let e = Settings::load_from(None, env(&[("CHIPRISK__HTTP__LISTEN", "nowhere")]))
-        .unwrap_err()
-        .to_string();
+    let e = Settings::load_from(None, env(&[("CHIPRISK__HTTP__LISTEN", "nowhere")])).unwrap_err().to_string();
     assert!(e.contains("http.listen"), "{e}");
-    let e = Settings::load_from(None, env(&[("CHIPRISK__SCORING__SCALE", "-1")]))
-        .unwrap_err()
-        .to_string();
+    let e = Settings::load_from(None, env(&[("CHIPRISK__SCORING__SCALE", "-1")])).unwrap_err().to_string();
     assert!(e.contains("scoring.scale"), "{e}");
-    let e = Settings::load_from(None, env(&[("CHIPRISK__LOG__FORMAT", "xml")]))
-        .unwrap_err()
-        .to_string();
+    let e = Settings::load_from(None, env(&[("CHIPRISK__LOG__FORMAT", "xml")])).unwrap_err().to_string();
     assert!(e.contains("xml"), "{e}");
-    let e = Settings::load_from(Some(Path::new("/nonexistent.toml")), env(&[]))
-        .unwrap_err()
-        .to_string();
+    let e = Settings::load_from(Some(Path::new("/nonexistent.toml")), env(&[])).unwrap_err().to_string();
     assert!(e.contains("does not exist"), "{e}");
 }
 
@@ -78,10 +53,7 @@ fn invalid_values_are_refused_with_their_key() {
 fn the_printed_configuration_loads_back_unchanged() {
     let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     write!(f, "{}", Settings::default().to_toml()).unwrap();
-    assert_eq!(
-        Settings::load_from(Some(f.path()), env(&[])).unwrap(),
-        Settings::default()
-    );
+    assert_eq!(Settings::load_from(Some(f.path()), env(&[])).unwrap(), Settings::default());
 }
 
 #[test]

@@ -163,11 +163,7 @@ impl Engine {
             Role::Decaying => Vec::new(),
             _ if event.products.is_empty() => vec![None],
             _ => {
-                let mut ids: Vec<_> = event
-                    .products
-                    .iter()
-                    .map(|p| Some(self.intern(p)))
-                    .collect();
+                let mut ids: Vec<_> = event.products.iter().map(|p| Some(self.intern(p))).collect();
                 ids.sort_unstable();
                 ids.dedup();
                 ids
@@ -177,17 +173,12 @@ impl Engine {
             let state = &mut self.vendors[vendor.index()];
             state.last_event_at = state.last_event_at.max(Some(event.occurred_at));
             match event.kind.role() {
-                Role::Decaying => state.decaying.push(Decaying {
-                    source,
-                    magnitude: strength * event.value.unwrap_or(1.0),
-                }),
+                Role::Decaying => {
+                    state.decaying.push(Decaying { source, magnitude: strength * event.value.unwrap_or(1.0) })
+                }
                 role => {
                     for &scope in &scopes {
-                        let s = Standing {
-                            source,
-                            scope,
-                            strength,
-                        };
+                        let s = Standing { source, scope, strength };
                         match role {
                             Role::Ban(kind) => state.standing.add_ban(kind, s),
                             Role::Lift(kind) => state.standing.add_lift(kind, s),
@@ -297,10 +288,7 @@ impl Engine {
                     product: self.product_name(t.scope),
                 })
                 .collect(),
-            other_contributions: OtherContributions {
-                count: terms.len() - shown,
-                pressure: other.value(),
-            },
+            other_contributions: OtherContributions { count: terms.len() - shown, pressure: other.value() },
             last_event_at: self.last_event_at(vendor),
         }
     }
@@ -311,39 +299,21 @@ impl Engine {
             acc
         });
         let pressure = total.value();
-        Score {
-            score: self.model.saturate(pressure),
-            pressure,
-            components: sums.map(FixedSum::value),
-        }
+        Score { score: self.model.saturate(pressure), pressure, components: sums.map(FixedSum::value) }
     }
 
     /// Adds every contribution to the vendor as of `at` into `sums`, and calls
     /// `f` with each non-zero one (for explanations).
-    fn visit_terms(
-        &self,
-        vendor: VendorId,
-        at: Timestamp,
-        sums: &mut [FixedSum; 5],
-        f: &mut impl FnMut(Term),
-    ) {
+    fn visit_terms(&self, vendor: VendorId, at: Timestamp, sums: &mut [FixedSum; 5], f: &mut impl FnMut(Term)) {
         let state = &self.vendors[vendor.index()];
         for d in state.decaying.iter().filter(|d| d.source.at <= at) {
-            let m = self
-                .model
-                .decay(d.source.kind)
-                .expect("decaying records have decaying types");
+            let m = self.model.decay(d.source.kind).expect("decaying records have decaying types");
             let age_days = at.seconds_since(d.source.at) / 86_400.0;
             let amount = m.weight * d.magnitude * (-age_days / m.half_life_days).exp2();
             let component = d.source.kind.component();
             sums[component.index()].add(amount);
             if amount != 0.0 {
-                f(Term {
-                    source: d.source,
-                    component,
-                    amount,
-                    scope: None,
-                });
+                f(Term { source: d.source, component, amount, scope: None });
             }
         }
         for kind in BanKind::ALL {
@@ -355,12 +325,7 @@ impl Engine {
             .component();
             sums[component.index()].add(in_force.total);
             for g in in_force.governing.into_iter().filter(|g| g.amount != 0.0) {
-                f(Term {
-                    source: g.ban.source,
-                    component,
-                    amount: g.amount,
-                    scope: g.ban.scope,
-                });
+                f(Term { source: g.ban.source, component, amount: g.amount, scope: g.ban.scope });
             }
         }
     }
@@ -377,9 +342,7 @@ impl Engine {
 
     /// A sort key for a ban's scope that does not depend on arrival order.
     fn scope_key(&self, scope: Option<ProductId>) -> String {
-        scope.map_or_else(String::new, |p| {
-            self.product_names[p.0 as usize].to_lowercase()
-        })
+        scope.map_or_else(String::new, |p| self.product_names[p.0 as usize].to_lowercase())
     }
 
     fn title(&self, s: &Source) -> Option<String> {

@@ -70,27 +70,12 @@ pub struct DecayModel {
 
 impl Default for ScoringModel {
     fn default() -> Self {
-        let decay = |weight, default_severity, half_life_days| DecayModel {
-            weight,
-            default_severity,
-            half_life_days,
-        };
+        let decay = |weight, default_severity, half_life_days| DecayModel { weight, default_severity, half_life_days };
         Self {
             scale: 1.0,
-            export_ban: BanModel {
-                weight: 1.6,
-                default_severity: 0.8,
-                product_share: 0.35,
-            },
-            purchase_ban: BanModel {
-                weight: 1.2,
-                default_severity: 0.8,
-                product_share: 0.35,
-            },
-            license_granted: LicenceModel {
-                relief: 0.6,
-                default_severity: 0.7,
-            },
+            export_ban: BanModel { weight: 1.6, default_severity: 0.8, product_share: 0.35 },
+            purchase_ban: BanModel { weight: 1.2, default_severity: 0.8, product_share: 0.35 },
+            license_granted: LicenceModel { relief: 0.6, default_severity: 0.7 },
             procurement_pressure: decay(0.5, 0.6, 90.0),
             antitrust_action: decay(0.6, 0.6, 180.0),
             domestic_adoption: decay(0.4, 0.5, 180.0),
@@ -112,46 +97,18 @@ impl ScoringModel {
             }
         };
         in_range("scale", self.scale, 1e-6, 1e6)?;
-        for (name, m) in [
-            ("export_ban", &self.export_ban),
-            ("purchase_ban", &self.purchase_ban),
-        ] {
+        for (name, m) in [("export_ban", &self.export_ban), ("purchase_ban", &self.purchase_ban)] {
             in_range(&format!("{name}.weight"), m.weight, 0.0, 1e3)?;
-            in_range(
-                &format!("{name}.default_severity"),
-                m.default_severity,
-                0.0,
-                1.0,
-            )?;
+            in_range(&format!("{name}.default_severity"), m.default_severity, 0.0, 1.0)?;
             in_range(&format!("{name}.product_share"), m.product_share, 0.0, 1.0)?;
         }
-        in_range(
-            "license_granted.relief",
-            self.license_granted.relief,
-            0.0,
-            1.0,
-        )?;
-        in_range(
-            "license_granted.default_severity",
-            self.license_granted.default_severity,
-            0.0,
-            1.0,
-        )?;
+        in_range("license_granted.relief", self.license_granted.relief, 0.0, 1.0)?;
+        in_range("license_granted.default_severity", self.license_granted.default_severity, 0.0, 1.0)?;
         for kind in EventType::ALL {
             if let Some(m) = self.decay(kind) {
                 in_range(&format!("{kind}.weight"), m.weight, 0.0, 1e3)?;
-                in_range(
-                    &format!("{kind}.default_severity"),
-                    m.default_severity,
-                    0.0,
-                    1.0,
-                )?;
-                in_range(
-                    &format!("{kind}.half_life_days"),
-                    m.half_life_days,
-                    1e-3,
-                    36_500.0,
-                )?;
+                in_range(&format!("{kind}.default_severity"), m.default_severity, 0.0, 1.0)?;
+                in_range(&format!("{kind}.half_life_days"), m.half_life_days, 1e-3, 36_500.0)?;
             }
         }
         Ok(())
@@ -212,16 +169,10 @@ mod tests {
     fn validation_names_the_key_at_fault() {
         let mut m = ScoringModel::default();
         m.market_signal.half_life_days = 0.0;
-        assert!(m
-            .validate()
-            .unwrap_err()
-            .starts_with("scoring.market_signal.half_life_days"));
+        assert!(m.validate().unwrap_err().starts_with("scoring.market_signal.half_life_days"));
         let mut m = ScoringModel::default();
         m.export_ban.product_share = f64::NAN;
-        assert!(m
-            .validate()
-            .unwrap_err()
-            .contains("export_ban.product_share"));
+        assert!(m.validate().unwrap_err().contains("export_ban.product_share"));
     }
 
     #[test]

@@ -22,10 +22,7 @@ impl Score {
 
     /// Components as a name-to-pressure map, for JSON.
     pub fn component_map(&self) -> BTreeMap<&'static str, f64> {
-        Component::ALL
-            .iter()
-            .map(|c| (c.as_str(), self.component(*c)))
-            .collect()
+        Component::ALL.iter().map(|c| (c.as_str(), self.component(*c))).collect()
     }
 }
 

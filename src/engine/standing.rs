@@ -87,10 +87,7 @@ impl StandingBook {
         let params = model.ban(kind);
         let mut wide_lift: Option<Timestamp> = None;
         let mut product_lift: HashMap<ProductId, Timestamp> = HashMap::new();
-        for l in self.lifts[kind as usize]
-            .iter()
-            .filter(|l| l.source.at <= at)
-        {
+        for l in self.lifts[kind as usize].iter().filter(|l| l.source.at <= at) {
             match l.scope {
                 None => wide_lift = wide_lift.max(Some(l.source.at)),
                 Some(p) => {
@@ -101,10 +98,7 @@ impl StandingBook {
         }
 
         let mut governing: Vec<Governing> = Vec::new();
-        for b in self.bans[kind as usize]
-            .iter()
-            .filter(|b| b.source.at <= at)
-        {
+        for b in self.bans[kind as usize].iter().filter(|b| b.source.at <= at) {
             let last_lift = match b.scope {
                 None => wide_lift,
                 Some(p) => wide_lift.max(product_lift.get(&p).copied()),
@@ -116,24 +110,13 @@ impl StandingBook {
                 BanKind::Export => self.relief(b, at, model, texts),
                 BanKind::Purchase => (0.0, None),
             };
-            let share = if b.scope.is_some() {
-                params.product_share
-            } else {
-                1.0
-            };
+            let share = if b.scope.is_some() { params.product_share } else { 1.0 };
             let amount = params.weight * share * b.strength * (1.0 - relief);
-            let candidate = Governing {
-                ban: *b,
-                relief,
-                licence,
-                amount,
-            };
+            let candidate = Governing { ban: *b, relief, licence, amount };
             match governing.iter_mut().find(|g| g.ban.scope == b.scope) {
                 None => governing.push(candidate),
                 Some(g) => {
-                    let stronger = amount
-                        .total_cmp(&g.amount)
-                        .then_with(|| id_of(&g.ban.source).cmp(id_of(&b.source)));
+                    let stronger = amount.total_cmp(&g.amount).then_with(|| id_of(&g.ban.source).cmp(id_of(&b.source)));
                     if stronger == Ordering::Greater {
                         *g = candidate;
                     }
@@ -146,41 +129,23 @@ impl StandingBook {
         // Scopes combine like independent chances of being blocked:
         // weight * (1 - prod(1 - share_i)), so every further ban adds, with
         // diminishing returns, and the total never exceeds a full ban.
-        let open: f64 = governing
-            .iter()
-            .map(|g| 1.0 - (g.amount / params.weight).clamp(0.0, 1.0))
-            .product();
-        let capped = if params.weight > 0.0 {
-            params.weight * (1.0 - open)
-        } else {
-            0.0
-        };
+        let open: f64 = governing.iter().map(|g| 1.0 - (g.amount / params.weight).clamp(0.0, 1.0)).product();
+        let capped = if params.weight > 0.0 { params.weight * (1.0 - open) } else { 0.0 };
         let raw: f64 = governing.iter().map(|g| g.amount).sum();
         if raw > 0.0 {
             // Shown contributions are scaled to add up to the combined total.
             let factor = capped / raw;
             governing.iter_mut().for_each(|g| g.amount *= factor);
         }
-        InForce {
-            governing,
-            total: capped,
-        }
+        InForce { governing, total: capped }
     }
 
     /// The largest relief any licence gives this ban as of `at`.
-    fn relief(
-        &self,
-        ban: &Standing,
-        at: Timestamp,
-        model: &ScoringModel,
-        texts: &Texts,
-    ) -> (f64, Option<Source>) {
+    fn relief(&self, ban: &Standing, at: Timestamp, model: &ScoringModel, texts: &Texts) -> (f64, Option<Source>) {
         let id_of = |s: &Source| texts.get(s.id);
         let mut best: (f64, Option<Source>) = (0.0, None);
         let matching = self.licences.iter().filter(|l| {
-            l.source.at >= ban.source.at
-                && l.source.at <= at
-                && (l.scope.is_none() || l.scope == ban.scope)
+            l.source.at >= ban.source.at && l.source.at <= at && (l.scope.is_none() || l.scope == ban.scope)
         });
         for l in matching {
             let relief = model.license_granted.relief * l.strength;

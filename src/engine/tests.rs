@@ -47,11 +47,7 @@ fn a_decaying_contribution_halves_every_half_life() {
     let at90 = e.score(v, t("2025-04-01T00:00:00Z")).pressure; // 90 days later
     assert!((at0 - 0.5).abs() < 1e-12, "{at0}");
     assert!((at90 - 0.25).abs() < 1e-12, "{at90}");
-    assert_eq!(
-        e.score(v, t("2024-12-31T23:59:59Z")).pressure,
-        0.0,
-        "not yet occurred"
-    );
+    assert_eq!(e.score(v, t("2024-12-31T23:59:59Z")).pressure, 0.0, "not yet occurred");
 }
 
 #[test]
@@ -69,16 +65,9 @@ fn a_ban_holds_without_decay_until_a_matching_lift() {
     let before = e.score(v, t("2025-04-16T00:00:00Z"));
     let much_later = e.score(v, t("2025-12-31T00:00:00Z"));
     assert!((before.component(Component::ExportControls) - 1.6 * 0.35).abs() < 1e-12);
-    assert_eq!(
-        before, much_later,
-        "bans do not decay; a lift for another product changes nothing"
-    );
+    assert_eq!(before, much_later, "bans do not decay; a lift for another product changes nothing");
     assert_eq!(e.bans_in_force(v, t("2025-12-31T00:00:00Z")).len(), 1);
-    assert_eq!(
-        e.score(v, t("2026-01-01T00:00:00Z")).score,
-        0.0,
-        "lifted, matching case-insensitively"
-    );
+    assert_eq!(e.score(v, t("2026-01-01T00:00:00Z")).score, 0.0, "lifted, matching case-insensitively");
     assert!(e.bans_in_force(v, t("2026-01-02T00:00:00Z")).is_empty());
 }
 
@@ -96,19 +85,10 @@ fn a_lift_before_a_ban_does_not_lift_it_and_a_vendor_wide_lift_lifts_product_ban
         ],
     );
     let v = nvidia(&e);
-    let kinds = |at| {
-        e.bans_in_force(v, t(at))
-            .into_iter()
-            .map(|b| b.event_id)
-            .collect::<Vec<_>>()
-    };
+    let kinds = |at| e.bans_in_force(v, t(at)).into_iter().map(|b| b.event_id).collect::<Vec<_>>();
     assert_eq!(kinds("2025-10-01T00:00:00Z"), ["ban"]);
     assert_eq!(kinds("2025-11-15T00:00:00Z"), ["wide-ban", "ban"]);
-    assert_eq!(
-        kinds("2025-12-15T00:00:00Z"),
-        ["wide-ban"],
-        "a product lift leaves the vendor-wide ban"
-    );
+    assert_eq!(kinds("2025-12-15T00:00:00Z"), ["wide-ban"], "a product lift leaves the vendor-wide ban");
     assert!(kinds("2026-02-01T00:00:00Z").is_empty());
 }
 
@@ -124,22 +104,12 @@ fn bans_of_one_kind_combine_with_diminishing_returns_up_to_a_full_ban() {
     );
     let s = e.score(nvidia(&e), t("2023-01-01T00:00:00Z"));
     let expected = 1.6 * (1.0 - 0.65f64.powi(5));
-    assert!(
-        (s.component(Component::ExportControls) - expected).abs() < 1e-9,
-        "{s:?}"
-    );
+    assert!((s.component(Component::ExportControls) - expected).abs() < 1e-9, "{s:?}");
     let x = e.explain(nvidia(&e), t("2023-01-01T00:00:00Z"), 10);
     let shown: f64 = x.contributions.iter().map(|c| c.contribution).sum();
-    assert!(
-        (shown - expected).abs() < 1e-9,
-        "contributions add up to the component"
-    );
+    assert!((shown - expected).abs() < 1e-9, "contributions add up to the component");
     let bans = e.bans_in_force(nvidia(&e), t("2023-01-01T00:00:00Z"));
-    assert_eq!(
-        bans.len(),
-        5,
-        "one governing ban per product; a repeat does not add"
-    );
+    assert_eq!(bans.len(), 5, "one governing ban per product; a repeat does not add");
     assert!(bans.iter().all(|b| b.event_id == "a"));
 }
 
@@ -155,15 +125,10 @@ fn a_licence_relieves_earlier_bans_in_part_but_not_a_later_one() {
     );
     let v = nvidia(&e);
     let full = 1.6 * 0.35;
-    let relieved = e
-        .score(v, t("2025-09-01T00:00:00Z"))
-        .component(Component::ExportControls);
+    let relieved = e.score(v, t("2025-09-01T00:00:00Z")).component(Component::ExportControls);
     assert!((relieved - full * 0.4).abs() < 1e-12, "{relieved}");
     let ban = &e.bans_in_force(v, t("2025-09-01T00:00:00Z"))[0];
-    assert_eq!(
-        (ban.relief, ban.licence_event_id.as_deref()),
-        (0.6, Some("licence"))
-    );
+    assert_eq!((ban.relief, ban.licence_event_id.as_deref()), (0.6, Some("licence")));
 
     apply(
         &mut e,
@@ -171,13 +136,8 @@ fn a_licence_relieves_earlier_bans_in_part_but_not_a_later_one() {
             r#"{"id":"reimposed","type":"export_ban","occurred_at":"2025-10-01T00:00:00Z","vendors":["nvidia"],"products":["H20"],"severity":1}"#,
         ],
     );
-    let again = e
-        .score(v, t("2025-10-02T00:00:00Z"))
-        .component(Component::ExportControls);
-    assert!(
-        (again - full).abs() < 1e-12,
-        "the later ban governs, unrelieved: {again}"
-    );
+    let again = e.score(v, t("2025-10-02T00:00:00Z")).component(Component::ExportControls);
+    assert!((again - full).abs() < 1e-12, "the later ban governs, unrelieved: {again}");
 }
 
 #[test]
@@ -189,19 +149,10 @@ fn a_duplicate_id_changes_nothing_even_with_other_content() {
     let before = e.score(nvidia(&e), at);
     apply(
         &mut e,
-        &[
-            first,
-            r#"{"id":"x","type":"export_ban","occurred_at":"2025-09-15T00:00:00Z","vendors":["nvidia"]}"#,
-        ],
+        &[first, r#"{"id":"x","type":"export_ban","occurred_at":"2025-09-15T00:00:00Z","vendors":["nvidia"]}"#],
     );
     assert_eq!(e.score(nvidia(&e), at), before);
-    assert_eq!(
-        e.stats(),
-        EngineStats {
-            accepted: 1,
-            duplicates: 2
-        }
-    );
+    assert_eq!(e.stats(), EngineStats { accepted: 1, duplicates: 2 });
 }
 
 #[test]
@@ -240,35 +191,18 @@ fn an_explanation_lists_the_largest_contributions_and_accounts_for_the_rest() {
     let lines: Vec<String> = (0..30)
         .map(|i| format!(r#"{{"id":"e{i:02}","type":"supply_constraint","occurred_at":"2025-01-{:02}T00:00:00Z","vendors":["huawei"],"title":"SMIC capacity {i}"}}"#, i + 1))
         .collect();
-    apply(
-        &mut e,
-        &lines.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    apply(&mut e, &lines.iter().map(String::as_str).collect::<Vec<_>>());
     let huawei = e.catalog().lookup("huawei").unwrap();
     let x = e.explain(huawei, t("2025-03-01T00:00:00Z"), 5);
     assert_eq!(x.contributions.len(), 5);
-    assert_eq!(
-        x.contributions[0].event_id, "e29",
-        "the newest has decayed least"
-    );
-    assert_eq!(
-        x.contributions[0].title.as_deref(),
-        Some("SMIC capacity 29")
-    );
-    assert!(x
-        .contributions
-        .windows(2)
-        .all(|w| w[0].contribution >= w[1].contribution));
+    assert_eq!(x.contributions[0].event_id, "e29", "the newest has decayed least");
+    assert_eq!(x.contributions[0].title.as_deref(), Some("SMIC capacity 29"));
+    assert!(x.contributions.windows(2).all(|w| w[0].contribution >= w[1].contribution));
     assert_eq!(x.other_contributions.count, 25);
     let listed: f64 = x.contributions.iter().map(|c| c.contribution).sum();
     assert!((listed + x.other_contributions.pressure - x.pressure).abs() < 1e-9);
     assert_eq!(x.last_event_at, Some(t("2025-01-30T00:00:00Z")));
-    assert_eq!(
-        e.explain(huawei, t("2025-03-01T00:00:00Z"), 0)
-            .other_contributions
-            .count,
-        30
-    );
+    assert_eq!(e.explain(huawei, t("2025-03-01T00:00:00Z"), 0).other_contributions.count, 30);
     assert!(x.score > 0.0 && x.score == e.score(huawei, t("2025-03-01T00:00:00Z")).score);
     let _ = DAY;
 }

@@ -3,9 +3,7 @@
 //! against the catalog and the limits.
 
 use super::limits::MAX_ID_CHARS;
-use super::{
-    Event, EventType, Limits, RejectReason, Rejection, Timestamp, TimestampError, SCHEMA_VERSION,
-};
+use super::{Event, EventType, Limits, RejectReason, Rejection, Timestamp, TimestampError, SCHEMA_VERSION};
 use crate::catalog::{Catalog, VendorSet};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
@@ -39,26 +37,15 @@ impl Decoder {
         if bytes.len() > self.limits.max_event_bytes {
             return Err(Rejection::new(
                 RejectReason::TooLarge,
-                format!(
-                    "event is {} bytes; the limit is {}",
-                    bytes.len(),
-                    self.limits.max_event_bytes
-                ),
+                format!("event is {} bytes; the limit is {}", bytes.len(), self.limits.max_event_bytes),
             ));
         }
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            Rejection::new(
-                RejectReason::InvalidUtf8,
-                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-            )
+            Rejection::new(RejectReason::InvalidUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to()))
         })?;
         let mut problem = Problem::None;
         let mut de = serde_json::Deserializer::from_str(text);
-        let parsed = RawSeed {
-            problem: &mut problem,
-        }
-        .deserialize(&mut de)
-        .and_then(|raw| de.end().map(|()| raw));
+        let parsed = RawSeed { problem: &mut problem }.deserialize(&mut de).and_then(|raw| de.end().map(|()| raw));
         match parsed {
             Ok(raw) => self.validate(raw),
             Err(e) => Err(problem.into_rejection(&e)),
@@ -82,23 +69,14 @@ impl Decoder {
         if id.len() > MAX_ID_CHARS && id.chars().count() > MAX_ID_CHARS {
             return Err(Rejection::new(
                 LimitExceeded,
-                format!(
-                    "id: {} characters; the limit is {MAX_ID_CHARS}",
-                    id.chars().count()
-                ),
+                format!("id: {} characters; the limit is {MAX_ID_CHARS}", id.chars().count()),
             ));
         }
         check_no_control("id", &id)?;
 
         let type_name = raw.kind.ok_or_else(|| missing("type"))?;
         let kind = EventType::parse(&type_name).ok_or_else(|| {
-            Rejection::new(
-                UnknownType,
-                format!(
-                    "type: {:?} is not an event type of schema v1",
-                    truncated(&type_name)
-                ),
-            )
+            Rejection::new(UnknownType, format!("type: {:?} is not an event type of schema v1", truncated(&type_name)))
         })?;
 
         let occurred = raw.occurred_at.ok_or_else(|| missing("occurred_at"))?;
@@ -115,37 +93,21 @@ impl Decoder {
 
         let vendor_ids = raw.vendors.ok_or_else(|| missing("vendors"))?;
         if vendor_ids.is_empty() {
-            return Err(Rejection::new(
-                InvalidField,
-                "vendors: must name at least one vendor",
-            ));
+            return Err(Rejection::new(InvalidField, "vendors: must name at least one vendor"));
         }
         if vendor_ids.len() > self.limits.max_vendors {
             return Err(Rejection::new(
                 LimitExceeded,
-                format!(
-                    "vendors: {} entries; the limit is {}",
-                    vendor_ids.len(),
-                    self.limits.max_vendors
-                ),
+                format!("vendors: {} entries; the limit is {}", vendor_ids.len(), self.limits.max_vendors),
             ));
         }
         let mut vendors = VendorSet::default();
         for (i, v) in vendor_ids.iter().enumerate() {
             let id = self.catalog.lookup(v).ok_or_else(|| {
-                Rejection::new(
-                    UnknownVendor,
-                    format!(
-                        "vendors[{i}]: {:?} is not in the vendor catalog",
-                        truncated(v)
-                    ),
-                )
+                Rejection::new(UnknownVendor, format!("vendors[{i}]: {:?} is not in the vendor catalog", truncated(v)))
             })?;
             if !vendors.insert(id) {
-                return Err(Rejection::new(
-                    InvalidField,
-                    format!("vendors[{i}]: {v:?} is listed twice"),
-                ));
+                return Err(Rejection::new(InvalidField, format!("vendors[{i}]: {v:?} is listed twice")));
             }
         }
 
@@ -153,33 +115,19 @@ impl Decoder {
         if products.len() > self.limits.max_products {
             return Err(Rejection::new(
                 LimitExceeded,
-                format!(
-                    "products: {} entries; the limit is {}",
-                    products.len(),
-                    self.limits.max_products
-                ),
+                format!("products: {} entries; the limit is {}", products.len(), self.limits.max_products),
             ));
         }
         for (i, p) in products.iter().enumerate() {
             let field = format!("products[{i}]");
             check_text(&field, p, self.limits.max_product_chars)?;
             if p.trim().is_empty() {
-                return Err(Rejection::new(
-                    InvalidField,
-                    format!("{field}: must not be blank"),
-                ));
+                return Err(Rejection::new(InvalidField, format!("{field}: must not be blank")));
             }
         }
 
-        let severity = raw
-            .severity
-            .map(|s| unit_interval("severity", s, 0.0))
-            .transpose()?;
-        let confidence = raw
-            .confidence
-            .map(|c| unit_interval("confidence", c, 0.0))
-            .transpose()?
-            .unwrap_or(1.0);
+        let severity = raw.severity.map(|s| unit_interval("severity", s, 0.0)).transpose()?;
+        let confidence = raw.confidence.map(|c| unit_interval("confidence", c, 0.0)).transpose()?.unwrap_or(1.0);
         let value = match (kind, raw.value) {
             (EventType::MarketSignal, None) => return Err(missing("value")),
             (EventType::MarketSignal, Some(v)) => Some(unit_interval("value", v, -1.0)?),
@@ -191,11 +139,7 @@ impl Decoder {
                 ))
             }
         };
-        for (field, text) in [
-            ("actor", &raw.actor),
-            ("title", &raw.title),
-            ("source_url", &raw.source_url),
-        ] {
+        for (field, text) in [("actor", &raw.actor), ("title", &raw.title), ("source_url", &raw.source_url)] {
             if let Some(t) = text {
                 check_text(field, t, self.limits.max_text_chars)?;
             }
@@ -218,20 +162,14 @@ impl Decoder {
 }
 
 fn missing(field: &str) -> Rejection {
-    Rejection::new(
-        RejectReason::MissingField,
-        format!("{field}: required field is missing"),
-    )
+    Rejection::new(RejectReason::MissingField, format!("{field}: required field is missing"))
 }
 
 fn unit_interval(field: &str, v: f64, low: f64) -> Result<f64, Rejection> {
     if (low..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err(Rejection::new(
-            RejectReason::OutOfRange,
-            format!("{field}: {v} is outside [{low}, 1]"),
-        ))
+        Err(Rejection::new(RejectReason::OutOfRange, format!("{field}: {v} is outside [{low}, 1]")))
     }
 }
 
@@ -253,9 +191,7 @@ fn check_no_control(field: &str, s: &str) -> Result<(), Rejection> {
     // Control characters are C0 (< 0x20), DEL (0x7F) and C1 (U+0080..U+009F,
     // encoded after a 0xC2 byte); strings without those bytes have none.
     // No early exit, so that the scan vectorises.
-    let suspect = s
-        .bytes()
-        .fold(false, |acc, b| acc | (b < 0x20) | (b == 0x7F) | (b == 0xC2));
+    let suspect = s.bytes().fold(false, |acc, b| acc | (b < 0x20) | (b == 0x7F) | (b == 0xC2));
     if !suspect {
         return Ok(());
     }
@@ -291,17 +227,15 @@ impl Problem {
         use serde_json::error::Category;
         let detail = without_position(e);
         match (self, e.classify()) {
-            (Problem::DuplicateKey(k), _) => Rejection::new(
-                RejectReason::MalformedJson,
-                format!("{}: duplicate key", truncated(&k)),
-            ),
+            (Problem::DuplicateKey(k), _) => {
+                Rejection::new(RejectReason::MalformedJson, format!("{}: duplicate key", truncated(&k)))
+            }
             (Problem::InField(field), Category::Data) => {
                 Rejection::new(RejectReason::InvalidField, format!("{field}: {detail}"))
             }
-            (_, Category::Data) => Rejection::new(
-                RejectReason::MalformedJson,
-                format!("event must be a JSON object: {detail}"),
-            ),
+            (_, Category::Data) => {
+                Rejection::new(RejectReason::MalformedJson, format!("event must be a JSON object: {detail}"))
+            }
             _ => Rejection::new(
                 RejectReason::MalformedJson,
                 format!("{detail} at line {} column {}", e.line(), e.column()),
@@ -417,18 +351,9 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
                 0 => raw.id = Some(map.next_value::<Text>()?.0),
                 1 => raw.kind = Some(map.next_value::<Text>()?.0),
                 2 => raw.occurred_at = Some(map.next_value::<Text>()?.0),
-                3 => {
-                    raw.vendors = Some(
-                        map.next_value::<Vec<Text>>()?
-                            .into_iter()
-                            .map(|t| t.0)
-                            .collect(),
-                    )
-                }
+                3 => raw.vendors = Some(map.next_value::<Vec<Text>>()?.into_iter().map(|t| t.0).collect()),
                 4 => {
-                    raw.products = map
-                        .next_value::<Option<Vec<Text>>>()?
-                        .map(|v| v.into_iter().map(|t| t.0).collect())
+                    raw.products = map.next_value::<Option<Vec<Text>>>()?.map(|v| v.into_iter().map(|t| t.0).collect())
                 }
                 5 => raw.severity = map.next_value()?,
                 6 => raw.confidence = map.next_value()?,

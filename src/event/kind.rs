@@ -57,9 +57,7 @@ impl EventType {
     /// The score component this event type moves.
     pub fn component(self) -> Component {
         match self {
-            EventType::ExportBan | EventType::ExportBanLifted | EventType::LicenseGranted => {
-                Component::ExportControls
-            }
+            EventType::ExportBan | EventType::ExportBanLifted | EventType::LicenseGranted => Component::ExportControls,
             EventType::PurchaseBan
             | EventType::PurchaseBanLifted
             | EventType::ProcurementPressure

@@ -82,9 +82,6 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(reason: RejectReason, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-        }
+        Self { reason, message: message.into() }
     }
 }

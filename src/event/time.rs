@@ -29,16 +29,11 @@ impl Timestamp {
     /// Parses an RFC 3339 timestamp such as `2025-04-15T00:00:00Z`.
     pub fn parse_rfc3339(s: &str) -> Result<Self, TimestampError> {
         let dt = DateTime::parse_from_rfc3339(s).map_err(|_| TimestampError::Syntax)?;
-        dt.timestamp_nanos_opt()
-            .map(Self)
-            .ok_or(TimestampError::OutOfRange)
+        dt.timestamp_nanos_opt().map(Self).ok_or(TimestampError::OutOfRange)
     }
 
     pub fn now() -> Self {
-        Utc::now()
-            .timestamp_nanos_opt()
-            .map(Self)
-            .expect("the clock is within 1677..2262")
+        Utc::now().timestamp_nanos_opt().map(Self).expect("the clock is within 1677..2262")
     }
 
     /// Seconds from `earlier` to `self` (negative if `earlier` is later).
@@ -58,11 +53,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            &self
-                .to_datetime()
-                .to_rfc3339_opts(SecondsFormat::AutoSi, true),
-        )
+        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 }
 
@@ -93,14 +84,8 @@ mod tests {
     fn parses_rfc3339_with_offsets_and_prints_utc() {
         let t = Timestamp::parse_rfc3339("2025-04-15T08:00:00+08:00").unwrap();
         assert_eq!(t.to_string(), "2025-04-15T00:00:00Z");
-        assert_eq!(
-            Timestamp::parse_rfc3339("2025-04-15"),
-            Err(TimestampError::Syntax)
-        );
-        assert_eq!(
-            Timestamp::parse_rfc3339("9999-01-01T00:00:00Z"),
-            Err(TimestampError::OutOfRange)
-        );
+        assert_eq!(Timestamp::parse_rfc3339("2025-04-15"), Err(TimestampError::Syntax));
+        assert_eq!(Timestamp::parse_rfc3339("9999-01-01T00:00:00Z"), Err(TimestampError::OutOfRange));
     }
 
     #[test]

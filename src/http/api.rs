@@ -19,9 +19,7 @@ impl AsOf {
     fn resolve(&self) -> Result<Timestamp, BadRequest> {
         match &self.at {
             None => Ok(Timestamp::now()),
-            Some(s) => s
-                .parse()
-                .map_err(|e: String| BadRequest(format!("at: {e}"))),
+            Some(s) => s.parse().map_err(|e: String| BadRequest(format!("at: {e}"))),
         }
     }
 }
@@ -53,18 +51,12 @@ pub async fn vendor_score(
     };
     match state.explain(&vendor, at) {
         Some(x) => Json(x).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "unknown vendor; see /api/v1/scores for the catalog",
-        ),
+        None => error(StatusCode::NOT_FOUND, "unknown vendor; see /api/v1/scores for the catalog"),
     }
 }
 
 pub async fn not_found() -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "no such resource; try /api/v1/scores, /metrics or /",
-    )
+    error(StatusCode::NOT_FOUND, "no such resource; try /api/v1/scores, /metrics or /")
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -50,10 +50,7 @@ pub async fn page(State(state): State<AppState>) -> Html<String> {
         );
     }
     h.push_str("</tbody></table><h2>What drives each score</h2>");
-    for x in ranked
-        .iter()
-        .filter(|x| !x.contributions.is_empty() || !x.bans_in_force.is_empty())
-    {
+    for x in ranked.iter().filter(|x| !x.contributions.is_empty() || !x.bans_in_force.is_empty()) {
         drivers(&mut h, x);
     }
     h.push_str("<p><a href=\"/api/v1/scores\">JSON</a> &middot; <a href=\"/metrics\">metrics</a></p></body></html>");

@@ -29,14 +29,7 @@ pub enum Output {
     /// some of its vendors.
     Route { partition: i32, key: String, payload: Vec<u8> },
     /// A rejected message with its original bytes.
-    DeadLetter {
-        payload: Vec<u8>,
-        reason: RejectReason,
-        message: String,
-        topic: String,
-        partition: i32,
-        offset: i64,
-    },
+    DeadLetter { payload: Vec<u8>, reason: RejectReason, message: String, topic: String, partition: i32, offset: i64 },
     /// A vendor's new score (key = vendor id, JSON).
     ScoreUpdate { key: String, payload: Vec<u8> },
 }
@@ -45,7 +38,9 @@ pub enum Output {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Replaying history up to (not including) this offset: nothing is published.
-    CatchingUp { until: i64 },
+    CatchingUp {
+        until: i64,
+    },
     Live,
 }
 
@@ -212,7 +207,12 @@ impl Processor {
         if let Phase::CatchingUp { until } = phase {
             if msg.offset + 1 >= until {
                 self.phases.insert(msg.partition, Phase::Live);
-                tracing::info!(topic = msg.topic, partition = msg.partition, offset = msg.offset, "caught up; partition is live");
+                tracing::info!(
+                    topic = msg.topic,
+                    partition = msg.partition,
+                    offset = msg.offset,
+                    "caught up; partition is live"
+                );
             }
         }
         outputs

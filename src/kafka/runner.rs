@@ -1,1 +1,447 @@
-//! placeholder
+//! The Kafka consumer loop: consume a batch, run each message through the
+//! [`Processor`], produce its outputs, wait for the broker to acknowledge
+//! them, and only then store the batch's offsets.
+//!
+//! # Delivery guarantee
+//!
+//! At least once, and exactly once in the scores:
+//! - `enable.auto.offset.store=false`: an offset is stored only after the
+//!   message's effects are done: the scoreboard updated and every record it
+//!   caused (routed copies, dead letters, score updates) acknowledged by the
+//!   broker (`acks=all`). librdkafka commits stored offsets in the background
+//!   (`enable.auto.commit`), on revocation (synchronously, in the rebalance
+//!   callback) and on shutdown (within `kafka.drain_timeout_ms`).
+//! - A crash between producing and storing means the batch is consumed and
+//!   produced again: duplicates, which the engine absorbs by event id.
+//! - A failed delivery stops the loop with an error before the offset is
+//!   stored; the process exits and, restarted, resumes from the last commit.
+//! - Repartition partitions are rebuilt on every assignment by reading them
+//!   from the beginning, so that topic needs unlimited retention.
+
+use super::processor::{InMessage, Output, Processor};
+use super::KafkaSettings;
+use crate::app::AppState;
+use crate::event::Timestamp;
+use crate::telemetry::{KafkaErrorKind, KafkaMetrics, ProducedKind};
+use anyhow::Context;
+use futures_util::FutureExt;
+use futures_util::StreamExt;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Assignment changes, sent from the rebalance callback to the loop.
+#[derive(Debug)]
+enum Rebalanced {
+    Assigned(Vec<(String, i32)>),
+    Revoked(Vec<(String, i32)>),
+}
+
+/// Callbacks from librdkafka: statistics (lag), errors, rebalances, commits.
+struct Callbacks {
+    metrics: Arc<crate::telemetry::Metrics>,
+    repartition_topic: String,
+    rebalances: Mutex<mpsc::Sender<Rebalanced>>,
+}
+
+fn kafka_metrics(c: &Callbacks) -> &KafkaMetrics {
+    c.metrics.kafka()
+}
+
+impl ClientContext for Callbacks {
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in &stats.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 {
+                    kafka_metrics(self).set_lag(topic, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let kind = classify(&error);
+        kafka_metrics(self).error(kind);
+        tracing::warn!(kind = kind.as_str(), "kafka: {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for Callbacks {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let partitions: Vec<(String, i32)> =
+            tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                // Repartition partitions are rebuilt from their beginning.
+                for (topic, partition) in &partitions {
+                    if *topic == self.repartition_topic {
+                        let _ = tpl.set_partition_offset(topic, *partition, Offset::Beginning);
+                    }
+                }
+                kafka_metrics(self).rebalanced(true);
+                tracing::info!(partitions = ?partitions, "partitions assigned");
+                let _ = self.rebalances.lock().expect("lock").send(Rebalanced::Assigned(partitions));
+                if let Err(e) = consumer.assign(tpl) {
+                    kafka_metrics(self).error(KafkaErrorKind::Consume);
+                    tracing::error!("cannot take the assigned partitions: {e}");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                kafka_metrics(self).rebalanced(false);
+                // Offsets of finished batches are stored: commit them before
+                // another member takes over.
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    if !matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::NoOffset)) {
+                        tracing::warn!("commit on revocation failed: {e}");
+                    }
+                }
+                tracing::info!(partitions = ?partitions, "partitions revoked");
+                let _ = self.rebalances.lock().expect("lock").send(Rebalanced::Revoked(partitions));
+                let _ = consumer.unassign();
+            }
+            other => {
+                kafka_metrics(self).error(KafkaErrorKind::Consume);
+                tracing::error!("rebalance failed: {other:?}");
+                let _ = consumer.unassign();
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => kafka_metrics(self).committed(),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                kafka_metrics(self).error(KafkaErrorKind::Consume);
+                tracing::warn!("offset commit failed: {e}");
+            }
+        }
+    }
+}
+
+fn classify(e: &KafkaError) -> KafkaErrorKind {
+    use RDKafkaErrorCode::*;
+    match e.rdkafka_error_code() {
+        Some(
+            BrokerTransportFailure | AllBrokersDown | Resolve | NetworkException | RequestTimedOut | OperationTimedOut,
+        ) => KafkaErrorKind::Transport,
+        Some(Authentication | SaslAuthenticationFailed | TopicAuthorizationFailed | GroupAuthorizationFailed) => {
+            KafkaErrorKind::Auth
+        }
+        _ => match e {
+            KafkaError::MessageProduction(_) => KafkaErrorKind::Produce,
+            KafkaError::AdminOp(_) | KafkaError::AdminOpCreation(_) | KafkaError::MetadataFetch(_) => {
+                KafkaErrorKind::Admin
+            }
+            KafkaError::MessageConsumption(_) | KafkaError::ConsumerCommit(_) | KafkaError::Rebalance(_) => {
+                KafkaErrorKind::Consume
+            }
+            _ => KafkaErrorKind::Other,
+        },
+    }
+}
+
+/// The librdkafka configuration shared by the consumer, producer and admin client.
+pub fn client_config(settings: &KafkaSettings) -> anyhow::Result<ClientConfig> {
+    let brokers = settings.brokers.as_deref().context("kafka.brokers is not set")?;
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", brokers).set("client.id", "chiprisk");
+    for (k, v) in &settings.properties {
+        cfg.set(k.replace('_', "."), v);
+    }
+    for (k, path) in &settings.properties_from_files {
+        let value = std::fs::read_to_string(path)
+            .with_context(|| format!("Failed to read kafka.properties_from_files.{k} from {}", path.display()))?;
+        cfg.set(k.replace('_', "."), value.trim_end_matches(['\n', '\r']));
+    }
+    Ok(cfg)
+}
+
+pub struct KafkaRunner {
+    settings: KafkaSettings,
+    state: AppState,
+}
+
+impl KafkaRunner {
+    /// Checks the configuration; connecting happens in [`KafkaRunner::run`],
+    /// which retries until the brokers answer.
+    pub fn build(settings: &KafkaSettings, state: AppState) -> anyhow::Result<Self> {
+        client_config(settings)?;
+        Ok(Self { settings: settings.clone(), state })
+    }
+
+    /// Runs until `stop` turns true: connect (with backoff), then consume.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let partitions = loop {
+            match self.prepare().await {
+                Ok(n) => break n,
+                Err(e) => {
+                    self.state.metrics().kafka().error(KafkaErrorKind::Admin);
+                    tracing::warn!(brokers = ?self.settings.brokers, "Kafka not ready, retrying in 2 s: {e:#}");
+                    tokio::select! {
+                        _ = stop.changed() => return Ok(()),
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    }
+                }
+            }
+        };
+        self.consume(partitions, stop).await
+    }
+
+    /// Creates missing topics (if allowed) and reads the partition count of
+    /// the repartition topic.
+    async fn prepare(&self) -> anyhow::Result<i32> {
+        let s = &self.settings;
+        let cfg = client_config(s)?;
+        if s.create_topics {
+            let admin: AdminClient<DefaultClientContext> = cfg.create().context("Failed to create the admin client")?;
+            let replication = || TopicReplication::Fixed(s.replication_factor);
+            let mut topics: Vec<NewTopic> =
+                s.topics.iter().map(|t| NewTopic::new(t, s.repartition_partitions, replication())).collect();
+            topics.push(
+                NewTopic::new(&s.repartition_topic, s.repartition_partitions, replication())
+                    .set("retention.ms", "-1")
+                    .set("retention.bytes", "-1"),
+            );
+            for t in [&s.output_topic, &s.dead_letter_topic].into_iter().filter(|t| !t.is_empty()) {
+                topics.push(NewTopic::new(t, s.repartition_partitions, replication()));
+            }
+            let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+            for result in admin.create_topics(topics.iter(), &opts).await.context("Failed to create topics")? {
+                match result {
+                    Ok(t) => tracing::info!(topic = t, "created topic"),
+                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((t, e)) => anyhow::bail!("cannot create topic {t}: {e}"),
+                }
+            }
+        }
+        let producer: FutureProducer = cfg.create().context("Failed to create a client")?;
+        let topic = s.repartition_topic.clone();
+        let metadata = tokio::task::spawn_blocking(move || {
+            producer.client().fetch_metadata(Some(&topic), Duration::from_secs(10))
+        })
+        .await?
+        .context("Failed to fetch metadata")?;
+        let t = metadata.topics().first().context("no metadata for the repartition topic")?;
+        if t.error().is_some() || t.partitions().is_empty() {
+            anyhow::bail!("topic {} is missing (create it, or set kafka.create_topics = true)", s.repartition_topic);
+        }
+        Ok(t.partitions().len() as i32)
+    }
+
+    async fn consume(self, partitions: i32, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let s = &self.settings;
+        let metrics = self.state.metrics_arc();
+        let (tx, rx) = mpsc::channel();
+        let callbacks = Callbacks {
+            metrics: metrics.clone(),
+            repartition_topic: s.repartition_topic.clone(),
+            rebalances: Mutex::new(tx),
+        };
+        let mut cfg = client_config(s)?;
+        cfg.set("group.id", &s.group_id)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", s.session_timeout_ms.to_string())
+            .set("partition.assignment.strategy", "range")
+            .set("statistics.interval.ms", "5000");
+        let consumer: StreamConsumer<Callbacks> =
+            cfg.create_with_context(callbacks).context("Failed to create the Kafka consumer")?;
+        let mut pcfg = client_config(s)?;
+        pcfg.set("acks", "all").set("enable.idempotence", "false").set("linger.ms", "5");
+        let producer: FutureProducer = pcfg.create().context("Failed to create the Kafka producer")?;
+        let mut topics: Vec<&str> = s.topics.iter().map(String::as_str).collect();
+        topics.push(&s.repartition_topic);
+        consumer.subscribe(&topics).context("Failed to subscribe")?;
+        tracing::info!(topics = ?topics, group = %s.group_id, repartition_partitions = partitions, "consuming");
+
+        let decoder = self.state.decoder().clone();
+        let mut processor = Processor::new(decoder, s.repartition_topic.clone(), partitions);
+        let mut assigned_once = false;
+        let consumer = Arc::new(consumer);
+        let mut stream = consumer.stream();
+        loop {
+            let first = tokio::select! {
+                _ = stop.changed() => break,
+                m = stream.next() => m,
+            };
+            let mut batch = Vec::with_capacity(s.batch_size);
+            batch.extend(first);
+            while batch.len() < s.batch_size {
+                match stream.next().now_or_never() {
+                    Some(Some(m)) => batch.push(m),
+                    _ => break,
+                }
+            }
+            // Assignment changes reported by the callbacks run during polling.
+            while let Ok(change) = rx.try_recv() {
+                assigned_once = true;
+                self.rebalanced(&consumer, &mut processor, change).await;
+            }
+
+            let mut outputs = Vec::new();
+            let mut done = Vec::with_capacity(batch.len());
+            {
+                let mut board = self.state.board_write();
+                for m in &batch {
+                    match m {
+                        Ok(msg) => {
+                            let repartition = msg.topic() == s.repartition_topic;
+                            metrics.kafka().consumed(repartition);
+                            let input = InMessage {
+                                topic: msg.topic(),
+                                partition: msg.partition(),
+                                offset: msg.offset(),
+                                payload: msg.payload().unwrap_or_default(),
+                            };
+                            let started = std::time::Instant::now();
+                            outputs.extend(processor.process(&mut board, &metrics, &input));
+                            metrics.observe_processing(started.elapsed());
+                            done.push((msg.topic().to_owned(), msg.partition(), msg.offset()));
+                        }
+                        Err(e) => {
+                            metrics.kafka().error(classify(e));
+                            tracing::warn!("consume error: {e}");
+                        }
+                    }
+                }
+                outputs.extend(processor.flush_updates(&board, Timestamp::now()));
+            }
+            self.deliver(&producer, outputs).await?;
+            for (topic, partition, offset) in done {
+                // Fails only for partitions revoked meanwhile: their new owner
+                // redoes the work from the last commit.
+                let _ = consumer.store_offset(&topic, partition, offset + 1);
+            }
+            metrics.kafka().set_catching_up(processor.catching_up());
+            self.state.set_live(assigned_once && processor.catching_up() == 0);
+        }
+
+        drop(stream);
+        tracing::info!("draining: committing stored offsets");
+        let drain = Duration::from_millis(s.drain_timeout_ms);
+        let commit = tokio::task::spawn_blocking(move || {
+            let r = consumer.commit_consumer_state(CommitMode::Sync);
+            drop(consumer);
+            r
+        });
+        match tokio::time::timeout(drain, commit).await {
+            Ok(Ok(Ok(()))) => tracing::info!("offsets committed"),
+            Ok(Ok(Err(e))) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
+            Ok(Ok(Err(e))) => tracing::warn!("final commit failed: {e}"),
+            _ => tracing::warn!("final commit did not finish within kafka.drain_timeout_ms"),
+        }
+        let _ = producer.flush(drain);
+        Ok(())
+    }
+
+    async fn rebalanced(&self, consumer: &StreamConsumer<Callbacks>, processor: &mut Processor, change: Rebalanced) {
+        let repartition = self.settings.repartition_topic.clone();
+        match change {
+            Rebalanced::Assigned(parts) => {
+                let mine: Vec<i32> = parts.iter().filter(|(t, _)| *t == repartition).map(|(_, p)| *p).collect();
+                let mut tpl = TopicPartitionList::new();
+                for p in &mine {
+                    tpl.add_partition(&repartition, *p);
+                }
+                let committed = if mine.is_empty() {
+                    TopicPartitionList::new()
+                } else {
+                    consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap_or_else(|e| {
+                        tracing::warn!("cannot read committed offsets, treating partitions as new: {e}");
+                        TopicPartitionList::new()
+                    })
+                };
+                let mut board = self.state.board_write();
+                for p in mine {
+                    let until =
+                        committed.find_partition(&repartition, p).and_then(|e| e.offset().to_raw()).filter(|o| *o >= 0);
+                    processor.assign(&mut board, p, until);
+                    tracing::info!(partition = p, catch_up_to = ?until, "rebuilding partition state");
+                }
+                self.state.metrics().kafka().clear_lag();
+            }
+            Rebalanced::Revoked(parts) => {
+                let mut board = self.state.board_write();
+                for (_, p) in parts.iter().filter(|(t, _)| *t == repartition) {
+                    processor.revoke(&mut board, *p);
+                }
+            }
+        }
+    }
+
+    /// Produces every output and waits for all acknowledgements.
+    async fn deliver(&self, producer: &FutureProducer, outputs: Vec<Output>) -> anyhow::Result<()> {
+        let s = &self.settings;
+        let metrics = self.state.metrics();
+        // (kind, topic, partition, key, payload, headers)
+        let mut records = Vec::with_capacity(outputs.len());
+        for o in outputs {
+            match o {
+                Output::Route { partition, key, payload } => {
+                    records.push((ProducedKind::Route, &s.repartition_topic, Some(partition), key, payload, None))
+                }
+                Output::DeadLetter { payload, reason, message, topic, partition, offset } => {
+                    metrics.kafka().dead_lettered(reason);
+                    if s.dead_letter_topic.is_empty() {
+                        continue;
+                    }
+                    let headers = OwnedHeaders::new()
+                        .insert(Header { key: "chiprisk-reason", value: Some(reason.as_str()) })
+                        .insert(Header { key: "chiprisk-error", value: Some(message.as_str()) })
+                        .insert(Header { key: "chiprisk-source-topic", value: Some(topic.as_str()) })
+                        .insert(Header { key: "chiprisk-source-partition", value: Some(&partition.to_string()) })
+                        .insert(Header { key: "chiprisk-source-offset", value: Some(&offset.to_string()) });
+                    let key = format!("{topic}/{partition}/{offset}");
+                    records.push((ProducedKind::DeadLetter, &s.dead_letter_topic, None, key, payload, Some(headers)));
+                }
+                Output::ScoreUpdate { key, payload } => {
+                    if !s.output_topic.is_empty() {
+                        records.push((ProducedKind::ScoreUpdate, &s.output_topic, None, key, payload, None));
+                    }
+                }
+            }
+        }
+        let mut pending = Vec::with_capacity(records.len());
+        for (kind, topic, partition, key, payload, headers) in &records {
+            let mut record = FutureRecord::to(topic).key(key.as_str()).payload(payload.as_slice());
+            if let Some(p) = partition {
+                record = record.partition(*p);
+            }
+            if let Some(h) = headers {
+                record = record.headers(h.clone());
+            }
+            match producer.send_result(record) {
+                Ok(f) => pending.push((*kind, f)),
+                Err((e, _)) => {
+                    metrics.kafka().error(KafkaErrorKind::Produce);
+                    anyhow::bail!("cannot queue a record for delivery: {e}");
+                }
+            }
+        }
+        for (kind, f) in pending {
+            match f.await {
+                Ok(Ok(_)) => metrics.kafka().produced(kind),
+                Ok(Err((e, _))) => {
+                    metrics.kafka().error(KafkaErrorKind::Produce);
+                    anyhow::bail!("a {} record was not delivered: {e}; stopping before storing offsets", kind.as_str());
+                }
+                Err(_) => anyhow::bail!("the producer was dropped"),
+            }
+        }
+        Ok(())
+    }
+}

@@ -20,8 +20,7 @@ pub struct FileFollower {
 impl FileFollower {
     /// Checks that the file can be read; reading starts at its beginning.
     pub fn open(path: &Path, limit: usize) -> anyhow::Result<Self> {
-        File::open(path)
-            .with_context(|| format!("Failed to open the event file {}", path.display()))?;
+        File::open(path).with_context(|| format!("Failed to open the event file {}", path.display()))?;
         Ok(Self {
             path: path.to_owned(),
             limit,
@@ -37,29 +36,18 @@ impl FileFollower {
 
     /// Reads up to `max_bytes` of what was appended since the last call and
     /// calls `f` for each complete line. Returns the bytes read (0 at the end).
-    pub fn poll(
-        &mut self,
-        max_bytes: usize,
-        f: &mut impl FnMut(u64, Line<'_>),
-    ) -> anyhow::Result<usize> {
-        let mut file = File::open(&self.path)
-            .with_context(|| format!("Failed to open {}", self.path.display()))?;
-        let len = file
-            .metadata()
-            .context("Failed to read the event file's size")?
-            .len();
+    pub fn poll(&mut self, max_bytes: usize, f: &mut impl FnMut(u64, Line<'_>)) -> anyhow::Result<usize> {
+        let mut file = File::open(&self.path).with_context(|| format!("Failed to open {}", self.path.display()))?;
+        let len = file.metadata().context("Failed to read the event file's size")?.len();
         if len < self.offset {
             tracing::warn!(path = %self.path.display(), size = len, offset = self.offset, "event file shrank; reading it again from the start");
             self.offset = 0;
             self.splitter = LineSplitter::new(self.limit);
         }
-        file.seek(SeekFrom::Start(self.offset))
-            .context("Failed to seek in the event file")?;
+        file.seek(SeekFrom::Start(self.offset)).context("Failed to seek in the event file")?;
         let mut total = 0;
         while total < max_bytes {
-            let n = file
-                .read(&mut self.buf)
-                .context("Failed to read the event file")?;
+            let n = file.read(&mut self.buf).context("Failed to read the event file")?;
             if n == 0 {
                 break;
             }
@@ -112,9 +100,7 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_a_clear_error() {
-        let e = FileFollower::open(Path::new("/no/such/events.jsonl"), 10)
-            .err()
-            .unwrap();
+        let e = FileFollower::open(Path::new("/no/such/events.jsonl"), 10).err().unwrap();
         assert!(format!("{e:#}").contains("/no/such/events.jsonl"));
     }
 }

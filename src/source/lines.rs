@@ -22,12 +22,7 @@ pub struct LineSplitter {
 
 impl LineSplitter {
     pub fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            pending: Vec::new(),
-            overflow: None,
-            line_no: 0,
-        }
+        Self { limit, pending: Vec::new(), overflow: None, line_no: 0 }
     }
 
     /// Feeds bytes; calls `f(line_number, line)` for each complete line.
@@ -124,10 +119,7 @@ mod tests {
     #[test]
     fn lines_are_the_same_whatever_the_chunking() {
         let whole = split(&[b"a\nbb\r\n\n  \nccc"], 100);
-        assert_eq!(
-            whole,
-            [(1, "a".into()), (2, "bb".into()), (5, "ccc".into())]
-        );
+        assert_eq!(whole, [(1, "a".into()), (2, "bb".into()), (5, "ccc".into())]);
         let bytewise: Vec<&[u8]> = b"a\nbb\r\n\n  \nccc".chunks(1).collect();
         assert_eq!(split(&bytewise, 100), whole);
     }
@@ -135,10 +127,7 @@ mod tests {
     #[test]
     fn over_long_lines_are_reported_with_their_length_and_not_kept() {
         let out = split(&[b"ok\n", &[b'x'; 50], &[b'x'; 50], b"\nnext\n"], 10);
-        assert_eq!(
-            out,
-            [(1, "ok".into()), (2, "<100>".into()), (3, "next".into())]
-        );
+        assert_eq!(out, [(1, "ok".into()), (2, "<100>".into()), (3, "next".into())]);
         assert_eq!(split(&[b"0123456789\r\n"], 10), [(1, "0123456789".into())]);
     }
 }

@@ -11,12 +11,8 @@ pub fn init_logging(format: LogFormat, default_level: &str) {
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| {
-            EnvFilter::try_new(default_level).unwrap_or_else(|_| EnvFilter::new("info"))
-        });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .unwrap_or_else(|| EnvFilter::try_new(default_level).unwrap_or_else(|_| EnvFilter::new("info")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),

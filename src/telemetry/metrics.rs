@@ -4,8 +4,8 @@
 use crate::event::{BanKind, Component, EventType, RejectReason, Timestamp};
 use crate::scoreboard::Scoreboard;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::time::Duration;
 
@@ -25,8 +25,65 @@ impl EventOutcome {
     }
 }
 
+/// Kinds of Kafka error, for `chiprisk_kafka_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KafkaErrorKind {
+    /// Brokers unreachable or connections lost.
+    Transport,
+    /// Authentication or authorisation failed.
+    Auth,
+    /// A record could not be delivered.
+    Produce,
+    /// Consuming, committing or rebalancing failed.
+    Consume,
+    /// Topic creation or metadata failed.
+    Admin,
+    Other,
+}
+
+impl KafkaErrorKind {
+    pub const ALL: [KafkaErrorKind; 6] = [
+        KafkaErrorKind::Transport,
+        KafkaErrorKind::Auth,
+        KafkaErrorKind::Produce,
+        KafkaErrorKind::Consume,
+        KafkaErrorKind::Admin,
+        KafkaErrorKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KafkaErrorKind::Transport => "transport",
+            KafkaErrorKind::Auth => "auth",
+            KafkaErrorKind::Produce => "produce",
+            KafkaErrorKind::Consume => "consume",
+            KafkaErrorKind::Admin => "admin",
+            KafkaErrorKind::Other => "other",
+        }
+    }
+}
+
+/// What chiprisk produced, for `chiprisk_kafka_produced_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducedKind {
+    Route,
+    DeadLetter,
+    ScoreUpdate,
+}
+
+impl ProducedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProducedKind::Route => "route",
+            ProducedKind::DeadLetter => "dead_letter",
+            ProducedKind::ScoreUpdate => "score_update",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
+    kafka: KafkaMetrics,
     score: GaugeVec,
     component: GaugeVec,
     bans: IntGaugeVec,
@@ -44,14 +101,9 @@ impl Metrics {
     /// front so that they exist (at zero) from the first scrape.
     pub fn new() -> Self {
         let registry = Registry::new();
-        let reg = |c: Box<dyn prometheus::core::Collector>| {
-            registry.register(c).expect("metric names are unique")
-        };
+        let reg = |c: Box<dyn prometheus::core::Collector>| registry.register(c).expect("metric names are unique");
         let score = GaugeVec::new(
-            Opts::new(
-                "chiprisk_vendor_risk_score",
-                "China-market risk score of the vendor, 0 to 100, as of now",
-            ),
+            Opts::new("chiprisk_vendor_risk_score", "China-market risk score of the vendor, 0 to 100, as of now"),
             &["vendor"],
         )
         .unwrap();
@@ -80,18 +132,12 @@ impl Metrics {
         )
         .unwrap();
         let events = IntCounterVec::new(
-            Opts::new(
-                "chiprisk_events_total",
-                "Decoded events by type and outcome (accepted, duplicate)",
-            ),
+            Opts::new("chiprisk_events_total", "Decoded events by type and outcome (accepted, duplicate)"),
             &["type", "outcome"],
         )
         .unwrap();
         let rejected = IntCounterVec::new(
-            Opts::new(
-                "chiprisk_events_rejected_total",
-                "Events refused at decoding, by reason",
-            ),
+            Opts::new("chiprisk_events_rejected_total", "Events refused at decoding, by reason"),
             &["reason"],
         )
         .unwrap();
@@ -103,26 +149,15 @@ impl Metrics {
             .buckets(vec![1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 2e-3, 1e-2, 5e-2]),
         )
         .unwrap();
-        let ready = IntGauge::new(
-            "chiprisk_ready",
-            "1 once the initial events are loaded and scores are live",
-        )
-        .unwrap();
-        let events_held = IntGauge::new(
-            "chiprisk_engine_events",
-            "Distinct events held by the scoring engine",
-        )
-        .unwrap();
-        let scored_at = Gauge::new(
-            "chiprisk_scores_as_of_timestamp_seconds",
-            "Time the exported scores were computed for",
-        )
-        .unwrap();
-        let build = IntGaugeVec::new(
-            Opts::new("chiprisk_build_info", "Build information; always 1"),
-            &["version"],
-        )
-        .unwrap();
+        let ready =
+            IntGauge::new("chiprisk_ready", "1 once the initial events are loaded and scores are live").unwrap();
+        let events_held =
+            IntGauge::new("chiprisk_engine_events", "Distinct events held by the scoring engine").unwrap();
+        let scored_at =
+            Gauge::new("chiprisk_scores_as_of_timestamp_seconds", "Time the exported scores were computed for")
+                .unwrap();
+        let build =
+            IntGaugeVec::new(Opts::new("chiprisk_build_info", "Build information; always 1"), &["version"]).unwrap();
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
 
         for t in EventType::ALL {
@@ -144,8 +179,10 @@ impl Metrics {
         reg(Box::new(events_held.clone()));
         reg(Box::new(scored_at.clone()));
         reg(Box::new(build));
+        let kafka = KafkaMetrics::register(&registry);
         Self {
             registry,
+            kafka,
             score,
             component,
             bans,
@@ -160,9 +197,7 @@ impl Metrics {
     }
 
     pub fn event_applied(&self, kind: EventType, outcome: EventOutcome) {
-        self.events
-            .with_label_values(&[kind.as_str(), outcome.as_str()])
-            .inc();
+        self.events.with_label_values(&[kind.as_str(), outcome.as_str()]).inc();
     }
 
     pub fn event_rejected(&self, reason: RejectReason) {
@@ -189,9 +224,7 @@ impl Metrics {
             let id = &catalog.get(vendor).id;
             self.score.with_label_values(&[id]).set(s.score);
             for c in Component::ALL {
-                self.component
-                    .with_label_values(&[id, c.as_str()])
-                    .set(s.component(c));
+                self.component.with_label_values(&[id, c.as_str()]).set(s.component(c));
             }
             let bans = engine.bans_in_force(vendor, at);
             for k in BanKind::ALL {
@@ -199,21 +232,21 @@ impl Metrics {
                 self.bans.with_label_values(&[id, k.as_str()]).set(n as i64);
             }
             if let Some(t) = engine.last_event_at(vendor) {
-                self.last_event
-                    .with_label_values(&[id])
-                    .set(t.as_unix_seconds());
+                self.last_event.with_label_values(&[id]).set(t.as_unix_seconds());
             }
         }
         self.events_held.set(board.events_held() as i64);
         self.scored_at.set(at.as_unix_seconds());
     }
 
+    pub fn kafka(&self) -> &KafkaMetrics {
+        &self.kafka
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("text encoding cannot fail");
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding cannot fail");
         String::from_utf8(buf).expect("the text format is UTF-8")
     }
 }
@@ -221,5 +254,118 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The Kafka pipeline's metrics (registered with the others, in [`Metrics::new`]).
+pub struct KafkaMetrics {
+    consumed: IntCounterVec,
+    produced: IntCounterVec,
+    dead_lettered: IntCounterVec,
+    committed: prometheus::IntCounter,
+    rebalances: IntCounterVec,
+    errors: IntCounterVec,
+    lag: IntGaugeVec,
+    catching_up: IntGauge,
+}
+
+impl KafkaMetrics {
+    fn register(registry: &Registry) -> Self {
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).unwrap();
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let consumed = counter(
+            "chiprisk_kafka_messages_consumed_total",
+            "Messages consumed, by topic role (events, repartition)",
+            &["role"],
+        );
+        let produced = counter(
+            "chiprisk_kafka_produced_total",
+            "Records produced and acknowledged, by output (route, dead_letter, score_update)",
+            &["output"],
+        );
+        let dead_lettered = counter(
+            "chiprisk_kafka_dead_lettered_total",
+            "Messages sent to the dead-letter topic, by reason",
+            &["reason"],
+        );
+        let rebalances = counter("chiprisk_kafka_rebalances_total", "Partition assignments and revocations", &["kind"]);
+        let errors = counter("chiprisk_kafka_errors_total", "Kafka errors, by kind", &["kind"]);
+        let committed = prometheus::IntCounter::new(
+            "chiprisk_kafka_offset_commits_total",
+            "Successful offset commits to the consumer group",
+        )
+        .unwrap();
+        registry.register(Box::new(committed.clone())).expect("unique metric");
+        let lag = IntGaugeVec::new(
+            Opts::new(
+                "chiprisk_kafka_consumer_lag",
+                "Messages behind the end of each assigned partition (librdkafka statistics)",
+            ),
+            &["topic", "partition"],
+        )
+        .unwrap();
+        registry.register(Box::new(lag.clone())).expect("unique metric");
+        let catching_up = IntGauge::new(
+            "chiprisk_kafka_partitions_catching_up",
+            "Repartition partitions still replaying history before going live",
+        )
+        .unwrap();
+        registry.register(Box::new(catching_up.clone())).expect("unique metric");
+        for k in KafkaErrorKind::ALL {
+            errors.with_label_values(&[k.as_str()]);
+        }
+        for r in RejectReason::ALL {
+            dead_lettered.with_label_values(&[r.as_str()]);
+        }
+        for o in [ProducedKind::Route, ProducedKind::DeadLetter, ProducedKind::ScoreUpdate] {
+            produced.with_label_values(&[o.as_str()]);
+        }
+        Self { consumed, produced, dead_lettered, committed, rebalances, errors, lag, catching_up }
+    }
+
+    pub fn consumed(&self, repartition: bool) {
+        self.consumed.with_label_values(&[if repartition { "repartition" } else { "events" }]).inc();
+    }
+
+    pub fn produced(&self, kind: ProducedKind) {
+        self.produced.with_label_values(&[kind.as_str()]).inc();
+    }
+
+    pub fn dead_lettered(&self, reason: RejectReason) {
+        self.dead_lettered.with_label_values(&[reason.as_str()]).inc();
+    }
+
+    pub fn committed(&self) {
+        self.committed.inc();
+    }
+
+    pub fn rebalanced(&self, assign: bool) {
+        self.rebalances.with_label_values(&[if assign { "assign" } else { "revoke" }]).inc();
+    }
+
+    pub fn error(&self, kind: KafkaErrorKind) {
+        self.errors.with_label_values(&[kind.as_str()]).inc();
+    }
+
+    /// Sets the lag of one partition; librdkafka's -1 ("unknown") is not exported.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+        let p = partition.to_string();
+        if lag >= 0 {
+            self.lag.with_label_values(&[topic, &p]).set(lag);
+        } else {
+            let _ = self.lag.remove_label_values(&[topic, &p]);
+        }
+    }
+
+    /// Forgets lag series of partitions no longer assigned.
+    pub fn clear_lag(&self) {
+        self.lag.reset();
+    }
+
+    pub fn set_catching_up(&self, partitions: usize) {
+        self.catching_up.set(partitions as i64);
     }
 }

@@ -4,4 +4,4 @@ mod logging;
 mod metrics;
 
 pub use logging::init_logging;
-pub use metrics::{EventOutcome, Metrics};
+pub use metrics::{EventOutcome, KafkaErrorKind, KafkaMetrics, Metrics, ProducedKind};

@@ -21,11 +21,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+        self.client.get(self.url(path)).send().await.expect("request")
     }
 
     pub async fn json(&self, path: &str) -> serde_json::Value {
@@ -58,12 +54,7 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
-    let t = TestApp {
-        addr,
-        client: reqwest::Client::new(),
-        stop: Some(tx),
-        task: Some(task),
-    };
+    let t = TestApp { addr, client: reqwest::Client::new(), stop: Some(tx), task: Some(task) };
     wait_until(|| async { t.get("/readyz").await.status() == 200 }).await;
     t
 }
@@ -86,17 +77,10 @@ where
 /// The path of an external tool, or `None` to skip. When the project's test
 /// script runs (CHIPRISK_REQUIRE_TOOLS=1), a missing tool fails the test.
 pub fn tool(name: &str, candidates: &[&str]) -> Option<PathBuf> {
-    let found = candidates
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|d| d.join(name))
-                    .find(|p| p.is_file())
-            })
-        });
+    let found = candidates.iter().map(PathBuf::from).find(|p| p.is_file()).or_else(|| {
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
+    });
     if found.is_none() {
         assert!(
             std::env::var("CHIPRISK_REQUIRE_TOOLS").is_err(),

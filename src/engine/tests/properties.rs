@@ -18,30 +18,28 @@ fn arb_event(id: usize) -> impl Strategy<Value = Event<'static>> {
         0.0f64..=1.0,
         -1.0f64..=1.0,
     )
-        .prop_map(
-            move |(kind, mask, products, day, severity, confidence, value)| {
-                let catalog = Catalog::default();
-                let mut vendors = VendorSet::default();
-                for (bit, name) in ["nvidia", "amd", "huawei"].iter().enumerate() {
-                    if mask & (1 << bit) != 0 {
-                        vendors.insert(catalog.lookup(name).unwrap());
-                    }
+        .prop_map(move |(kind, mask, products, day, severity, confidence, value)| {
+            let catalog = Catalog::default();
+            let mut vendors = VendorSet::default();
+            for (bit, name) in ["nvidia", "amd", "huawei"].iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    vendors.insert(catalog.lookup(name).unwrap());
                 }
-                Event {
-                    id: Cow::Owned(format!("ev-{id}")),
-                    kind,
-                    occurred_at: Timestamp::from_nanos(BASE + day * DAY),
-                    vendors,
-                    products: products.into_iter().map(Cow::Borrowed).collect(),
-                    severity,
-                    confidence,
-                    value: (kind == EventType::MarketSignal).then_some(value),
-                    actor: None,
-                    title: Some(Cow::Owned(format!("title {id}"))),
-                    source_url: None,
-                }
-            },
-        )
+            }
+            Event {
+                id: Cow::Owned(format!("ev-{id}")),
+                kind,
+                occurred_at: Timestamp::from_nanos(BASE + day * DAY),
+                vendors,
+                products: products.into_iter().map(Cow::Borrowed).collect(),
+                severity,
+                confidence,
+                value: (kind == EventType::MarketSignal).then_some(value),
+                actor: None,
+                title: Some(Cow::Owned(format!("title {id}"))),
+                source_url: None,
+            }
+        })
 }
 
 fn arb_events() -> impl Strategy<Value = Vec<Event<'static>>> {

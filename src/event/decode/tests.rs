@@ -55,32 +55,12 @@ const BAD: &[(&str, RejectReason, &str)] = &[
     (r#"{"id":"a"}x"#, MalformedJson, "trailing"),
     (r#"{"id":"a","severity":NaN}"#, MalformedJson, "line 1"),
     (r#"{"id":"a","severity":Infinity}"#, MalformedJson, "line 1"),
-    (
-        r#"{"id":"a","severity":1e999}"#,
-        MalformedJson,
-        "out of range",
-    ),
+    (r#"{"id":"a","severity":1e999}"#, MalformedJson, "out of range"),
     ("{\"id\":\"a\u{1}\"}", MalformedJson, "control character"),
-    (
-        r#"{"type":"export_ban","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"]}"#,
-        MissingField,
-        "id:",
-    ),
-    (
-        r#"{"id":"a","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"]}"#,
-        MissingField,
-        "type:",
-    ),
-    (
-        r#"{"id":"a","type":"export_ban","vendors":["nvidia"]}"#,
-        MissingField,
-        "occurred_at:",
-    ),
-    (
-        r#"{"id":"a","type":"export_ban","occurred_at":"2025-01-01T00:00:00Z"}"#,
-        MissingField,
-        "vendors:",
-    ),
+    (r#"{"type":"export_ban","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"]}"#, MissingField, "id:"),
+    (r#"{"id":"a","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"]}"#, MissingField, "type:"),
+    (r#"{"id":"a","type":"export_ban","vendors":["nvidia"]}"#, MissingField, "occurred_at:"),
+    (r#"{"id":"a","type":"export_ban","occurred_at":"2025-01-01T00:00:00Z"}"#, MissingField, "vendors:"),
     (
         r#"{"id":"a","type":"market_signal","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"]}"#,
         MissingField,
@@ -111,11 +91,7 @@ const BAD: &[(&str, RejectReason, &str)] = &[
         InvalidField,
         "type:",
     ),
-    (
-        r#"{"id":"a","type":"export_ban","occurred_at":1700000000,"vendors":["nvidia"]}"#,
-        InvalidField,
-        "occurred_at:",
-    ),
+    (r#"{"id":"a","type":"export_ban","occurred_at":1700000000,"vendors":["nvidia"]}"#, InvalidField, "occurred_at:"),
     (
         r#"{"id":"a","type":"export_ban","occurred_at":"yesterday","vendors":["nvidia"]}"#,
         InvalidField,
@@ -229,10 +205,7 @@ fn every_bad_input_gets_its_reason_and_a_message_naming_the_problem() {
     for (input, reason, fragment) in BAD {
         let r = d.decode(input.as_bytes()).expect_err(input);
         assert_eq!(r.reason, *reason, "{input} → {r}");
-        assert!(
-            r.message.contains(fragment),
-            "{input} → {r:?} should mention {fragment:?}"
-        );
+        assert!(r.message.contains(fragment), "{input} → {r:?} should mention {fragment:?}");
     }
 }
 
@@ -245,29 +218,13 @@ fn invalid_utf8_is_its_own_reason() {
 
 #[test]
 fn oversized_messages_and_fields_hit_their_limits() {
-    let limits = Limits {
-        max_event_bytes: 400,
-        max_vendors: 2,
-        max_products: 1,
-        max_product_chars: 3,
-        max_text_chars: 5,
-    };
+    let limits =
+        Limits { max_event_bytes: 400, max_vendors: 2, max_products: 1, max_product_chars: 3, max_text_chars: 5 };
     let d = Decoder::new(Arc::new(Catalog::default()), limits);
     let base = r#""id":"a","type":"export_ban","occurred_at":"2025-01-01T00:00:00Z""#;
     let cases = [
-        (
-            format!(
-                "{{{base},\"vendors\":[\"nvidia\"],\"title\":\"{}\"}}",
-                "x".repeat(400)
-            ),
-            TooLarge,
-            "limit is 400",
-        ),
-        (
-            format!("{{{base},\"vendors\":[\"nvidia\",\"amd\",\"intel\"]}}"),
-            LimitExceeded,
-            "vendors: 3 entries",
-        ),
+        (format!("{{{base},\"vendors\":[\"nvidia\"],\"title\":\"{}\"}}", "x".repeat(400)), TooLarge, "limit is 400"),
+        (format!("{{{base},\"vendors\":[\"nvidia\",\"amd\",\"intel\"]}}"), LimitExceeded, "vendors: 3 entries"),
         (
             format!("{{{base},\"vendors\":[\"nvidia\"],\"products\":[\"a\",\"b\"]}}"),
             LimitExceeded,
@@ -278,11 +235,7 @@ fn oversized_messages_and_fields_hit_their_limits() {
             LimitExceeded,
             "products[0]: 4 characters",
         ),
-        (
-            format!("{{{base},\"vendors\":[\"nvidia\"],\"title\":\"abcdef\"}}"),
-            LimitExceeded,
-            "title: 6 characters",
-        ),
+        (format!("{{{base},\"vendors\":[\"nvidia\"],\"title\":\"abcdef\"}}"), LimitExceeded, "title: 6 characters"),
         (
             format!("{{{base},\"vendors\":[\"nvidia\"],\"actor\":\"é\\u0000\"}}"),
             InvalidField,
@@ -295,28 +248,16 @@ fn oversized_messages_and_fields_hit_their_limits() {
         assert!(r.message.contains(fragment), "{input} → {r}");
     }
     let long_id = format!("{{\"id\":\"{}\"}}", "i".repeat(129));
-    assert_eq!(
-        decoder().decode(long_id.as_bytes()).unwrap_err().reason,
-        LimitExceeded
-    );
+    assert_eq!(decoder().decode(long_id.as_bytes()).unwrap_err().reason, LimitExceeded);
 }
 
 #[test]
 fn deep_nesting_never_overflows_the_stack() {
-    let d = Decoder::new(
-        Arc::new(Catalog::default()),
-        Limits {
-            max_event_bytes: 1 << 20,
-            ..Limits::default()
-        },
-    );
+    let d = Decoder::new(Arc::new(Catalog::default()), Limits { max_event_bytes: 1 << 20, ..Limits::default() });
     let nest = |n| format!("{}{}", "[".repeat(n), "]".repeat(n));
     // Skipped without recursion inside an unknown field: only the missing id is left to report.
     let unknown = format!(r#"{{"x":{}}}"#, nest(100_000));
-    assert_eq!(
-        d.decode(unknown.as_bytes()).unwrap_err().reason,
-        MissingField
-    );
+    assert_eq!(d.decode(unknown.as_bytes()).unwrap_err().reason, MissingField);
     // Inside a known field it is the wrong type, reported before any deep descent.
     let known = format!(r#"{{"vendors":{}}}"#, nest(100_000));
     let r = d.decode(known.as_bytes()).unwrap_err();
@@ -332,9 +273,7 @@ fn c1_control_characters_are_refused_but_other_non_ascii_text_is_fine() {
             r#"{{"id":"a","type":"export_ban","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"],"title":"{t}"}}"#
         )
     };
-    let r = d
-        .decode(with_title(r"next\u0085line").as_bytes())
-        .unwrap_err();
+    let r = d.decode(with_title(r"next\u0085line").as_bytes()).unwrap_err();
     assert_eq!(r.reason, InvalidField);
     assert!(r.message.contains("U+0085"), "{r}");
     let r = d.decode(with_title(r"del\u007f").as_bytes()).unwrap_err();
@@ -346,8 +285,5 @@ fn c1_control_characters_are_refused_but_other_non_ascii_text_is_fine() {
         r#"{{"id":"{}","type":"export_ban","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"]}}"#,
         "华".repeat(128)
     );
-    assert!(
-        d.decode(long_id.as_bytes()).is_ok(),
-        "128 characters is within the limit, whatever the bytes"
-    );
+    assert!(d.decode(long_id.as_bytes()).is_ok(), "128 characters is within the limit, whatever the bytes");
 }
