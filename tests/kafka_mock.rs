@@ -1,0 +1,193 @@
+//! The Kafka pipeline against librdkafka's in-process mock cluster: fast,
+//! no broker to install. The end-to-end tests against a real broker are in
+//! tests/e2e (run by scripts/test).
+
+mod helpers;
+
+use chiprisk::config::Settings;
+use chiprisk::engine::{Engine, ScoringModel};
+use chiprisk::event::{Decoder, Limits, Timestamp};
+use chiprisk::report::ScoresReport;
+use chiprisk::Catalog;
+use helpers::{spawn_with, wait_until, TestApp};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::sync::Arc;
+use std::time::Duration;
+
+const AT: &str = "2026-06-01T00:00:00Z";
+
+fn settings(brokers: &str, group: &str) -> Settings {
+    let mut s = Settings::default();
+    s.http.listen = "127.0.0.1:0".into();
+    s.kafka.brokers = Some(brokers.into());
+    s.kafka.group_id = group.into();
+    s.kafka.create_topics = false;
+    s.kafka.session_timeout_ms = 6_000;
+    s.kafka.drain_timeout_ms = 2_000;
+    s
+}
+
+fn cluster() -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let mock = MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("chiprisk.events", 2, 1).unwrap();
+    mock.create_topic("chiprisk.events.by-vendor", 4, 1).unwrap();
+    mock.create_topic("chiprisk.scores", 1, 1).unwrap();
+    mock.create_topic("chiprisk.dead-letter", 1, 1).unwrap();
+    mock
+}
+
+async fn produce(brokers: &str, payloads: &[Vec<u8>]) {
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("message.timeout.ms", "10000").create().unwrap();
+    for (i, p) in payloads.iter().enumerate() {
+        let key = format!("k{i}");
+        producer
+            .send(FutureRecord::to("chiprisk.events").key(&key).payload(p.as_slice()), Duration::from_secs(10))
+            .await
+            .expect("delivered");
+    }
+}
+
+/// A consumed record: payload and headers.
+type Record = (Vec<u8>, Vec<(String, String)>);
+
+/// Every message of a topic as it stands now, with its headers as
+/// (key, value) strings. Reads by assignment (no group), up to the high
+/// watermark of each partition.
+fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "unused")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    let mut expected = 0;
+    for p in metadata.topics()[0].partitions() {
+        let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)).unwrap();
+        expected += (high - low) as usize;
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while out.len() < expected && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| (x.key.to_owned(), String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((m.payload().unwrap_or_default().to_vec(), headers));
+        }
+    }
+    assert_eq!(out.len(), expected, "read all of {topic}");
+    out
+}
+
+fn events() -> Vec<Vec<u8>> {
+    let mut g = chiprisk::synthetic::Generator::new(11);
+    let mut v: Vec<Vec<u8>> = (0..300).map(|_| g.event().into_bytes()).collect();
+    v.push(br#"{"id":"ban","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia","amd"],"products":["H20"],"title":"H20 licence requirement"}"#.to_vec());
+    v.extend(v[..20].to_vec()); // redelivered by the producer
+    v
+}
+
+fn poison() -> Vec<Vec<u8>> {
+    vec![
+        b"{not json".to_vec(),
+        b"\xff\xfe".to_vec(),
+        br#"{"id":"x","type":"export_ban","occurred_at":"2025-01-01T00:00:00Z","vendors":["tsmc"]}"#.to_vec(),
+        br#"{"id":"y","type":"market_signal","occurred_at":"2025-01-01T00:00:00Z","vendors":["amd"]}"#.to_vec(),
+        vec![b'{'; 70_000],
+    ]
+}
+
+/// Scores of the good events through one engine, as `chiprisk replay` computes them.
+fn reference(payloads: &[Vec<u8>]) -> Vec<(String, f64)> {
+    let catalog = Arc::new(Catalog::default());
+    let decoder = Decoder::new(catalog.clone(), Limits::default());
+    let mut engine = Engine::new(catalog, ScoringModel::default());
+    for p in payloads {
+        chiprisk::pipeline::process(&decoder, &mut engine, p);
+    }
+    let report = ScoresReport::build(&engine, Timestamp::parse_rfc3339(AT).unwrap(), 25, Default::default());
+    report.vendors.into_iter().map(|x| (x.vendor, x.score)).collect()
+}
+
+async fn scores(app: &TestApp) -> Vec<(String, f64)> {
+    let v = app.json(&format!("/api/v1/scores?at={AT}")).await;
+    v["vendors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["vendor"].as_str().unwrap().to_owned(), x["score"].as_f64().unwrap()))
+        .collect()
+}
+
+async fn accepted(app: &TestApp) -> u64 {
+    app.json("/api/v1/scores").await["summary"]["accepted"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_on_kafka_score_like_a_replay_and_poison_is_dead_lettered() {
+    let mock = cluster();
+    let brokers = mock.bootstrap_servers();
+    let good = events();
+    let mut all = good.clone();
+    for (i, p) in poison().into_iter().enumerate() {
+        all.insert(i * 50 + 7, p);
+    }
+    produce(&brokers, &all).await;
+
+    let app = spawn_with(settings(&brokers, "g1")).await;
+    let distinct = 301;
+    wait_until(|| async { accepted(&app).await >= distinct }).await;
+    assert_eq!(scores(&app).await, reference(&good));
+
+    let dead = read_all(&brokers, "chiprisk.dead-letter");
+    assert_eq!(dead.len(), 5, "every poison message is dead-lettered");
+    let reasons: Vec<String> =
+        dead.iter().map(|(_, h)| h.iter().find(|(k, _)| k == "chiprisk-reason").unwrap().1.clone()).collect();
+    for r in ["malformed_json", "invalid_utf8", "unknown_vendor", "missing_field", "too_large"] {
+        assert!(reasons.iter().any(|x| x == r), "{r} missing from {reasons:?}");
+    }
+    assert!(dead.iter().any(|(p, _)| p == b"{not json"), "original bytes kept");
+    assert!(dead[0].1.iter().any(|(k, _)| k == "chiprisk-source-offset"));
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("chiprisk_kafka_dead_lettered_total{reason=\"malformed_json\"} 1"), "{metrics}");
+    assert!(metrics.contains("chiprisk_kafka_partitions_catching_up 0"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_processor_rebuilds_the_same_scores_without_publishing_history() {
+    let mock = cluster();
+    let brokers = mock.bootstrap_servers();
+    let good = events();
+    produce(&brokers, &good).await;
+
+    let app = spawn_with(settings(&brokers, "g2")).await;
+    wait_until(|| async { accepted(&app).await >= 301 }).await;
+    let before = scores(&app).await;
+    app.stop().await;
+    let published = read_all(&brokers, "chiprisk.scores").len();
+    assert!(published > 0, "live events publish score updates");
+
+    let again = spawn_with(settings(&brokers, "g2")).await;
+    wait_until(|| async { again.get("/readyz").await.status() == 200 && accepted(&again).await >= 301 }).await;
+    assert_eq!(scores(&again).await, before);
+    assert_eq!(scores(&again).await, reference(&good));
+    assert_eq!(read_all(&brokers, "chiprisk.scores").len(), published, "catch-up publishes nothing");
+    again.stop().await;
+}
