@@ -183,6 +183,9 @@ impl Processor {
                 });
             }
             Ok(mut event) => {
+                // An event that spans partitions is counted (summary, metrics)
+                // only in the shard of its first vendor: once over all replicas.
+                let counted = event.vendors.iter().next().is_some_and(|v| shard.owned.contains(v));
                 let mut mine = VendorSet::default();
                 for v in event.vendors.iter().filter(|v| shard.owned.contains(*v)) {
                     mine.insert(v);
@@ -194,8 +197,10 @@ impl Processor {
                         Applied::Accepted => EventOutcome::Accepted,
                         Applied::Duplicate => EventOutcome::Duplicate,
                     };
-                    metrics.event_applied(event.kind, outcome);
-                    board.summary.count(&Outcome::Applied { kind: event.kind, applied });
+                    if counted {
+                        metrics.event_applied(event.kind, outcome);
+                        board.summary.count(&Outcome::Applied { kind: event.kind, applied });
+                    }
                     if phase == Phase::Live && applied == Applied::Accepted {
                         for v in mine.iter() {
                             self.touched.insert(v, (event.id.to_string(), event.title.as_deref().map(str::to_owned)));

@@ -108,6 +108,7 @@ fn run_replicas(events: &[String], assignment: &[Vec<i32>]) -> Vec<(String, f64)
     }
     let at = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
     let mut scores = Vec::new();
+    let mut counted = 0;
     for owned in assignment {
         let mut p = processor();
         let mut b = board();
@@ -118,9 +119,12 @@ fn run_replicas(events: &[String], assignment: &[Vec<i32>]) -> Vec<(String, f64)
                 p.process(&mut b, &m, &msg(BY_VENDOR, part, offset as i64, payload));
             }
         }
-        scores.extend(b.report(at, 25).vendors.into_iter().map(|x| (x.vendor, x.score)));
+        let report = b.report(at, 25);
+        counted += report.summary.accepted + report.summary.duplicates;
+        scores.extend(report.vendors.into_iter().map(|x| (x.vendor, x.score)));
     }
     scores.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(counted, events.len() as u64, "each event counted once over all replicas");
     scores
 }
 
