@@ -22,13 +22,14 @@ const ACTORS: [&str; 6] = ["US Commerce (BIS)", "CAC", "SAMR", "MIIT", "Alibaba 
 
 /// A deterministic generator (SplitMix64), so runs are repeatable.
 pub struct Generator {
+    seed: u64,
     state: u64,
     next_id: u64,
 }
 
 impl Generator {
     pub fn new(seed: u64) -> Self {
-        Self { state: seed, next_id: 0 }
+        Self { seed, state: seed, next_id: 0 }
     }
 
     fn next(&mut self) -> u64 {
@@ -46,6 +47,7 @@ impl Generator {
     /// One event as a JSON line (without the newline).
     pub fn event(&mut self) -> String {
         let id = self.next_id;
+        let seed = self.seed;
         self.next_id += 1;
         // Mostly pressure-like events; bans, lifts and licences are rarer, as in life.
         let roll = self.next() % 100;
@@ -67,7 +69,7 @@ impl Generator {
         let at = chrono::DateTime::from_timestamp(secs, 0).expect("in range").format("%Y-%m-%dT%H:%M:%SZ");
         let v1 = self.pick(&VENDORS);
         let mut s = String::with_capacity(360);
-        let _ = write!(s, r#"{{"id":"syn-{id:010}","type":"{kind}","occurred_at":"{at}","vendors":["{v1}""#);
+        let _ = write!(s, r#"{{"id":"syn-{seed}-{id:010}","type":"{kind}","occurred_at":"{at}","vendors":["{v1}""#);
         if self.next() % 4 == 0 {
             let v2 = self.pick(&VENDORS);
             if v2 != v1 {

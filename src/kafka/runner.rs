@@ -322,9 +322,10 @@ impl KafkaRunner {
             }
             self.deliver(&producer, outputs).await?;
             for (topic, partition, offset) in done {
+                // librdkafka stores `offset + 1`, the next offset to read.
                 // Fails only for partitions revoked meanwhile: their new owner
                 // redoes the work from the last commit.
-                let _ = consumer.store_offset(&topic, partition, offset + 1);
+                let _ = consumer.store_offset(&topic, partition, offset);
             }
             metrics.kafka().set_catching_up(processor.catching_up());
             self.state.set_live(assigned_once && processor.catching_up() == 0);
