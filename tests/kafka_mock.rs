@@ -207,3 +207,54 @@ async fn a_restarted_processor_rebuilds_the_same_scores_without_publishing_histo
     }
     again.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_down_at_start_keeps_it_unready_then_it_recovers_by_itself() {
+    let mock = cluster();
+    let brokers = mock.bootstrap_servers();
+    mock.broker_down(1).unwrap();
+    let app = chiprisk::app::Application::build(&settings(&brokers, "g3")).await.unwrap();
+    let addr = app.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::new();
+    let readyz = || async { client.get(format!("http://{addr}/readyz")).send().await.unwrap().status() };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(readyz().await, 503, "not ready while the broker is down");
+    assert_eq!(client.get(format!("http://{addr}/healthz")).send().await.unwrap().status(), 200, "alive, not crashed");
+
+    mock.broker_up(1).unwrap();
+    let good = events();
+    produce(&brokers, &good).await;
+    wait_until(|| async {
+        let body: serde_json::Value =
+            client.get(format!("http://{addr}/api/v1/scores")).send().await.unwrap().json().await.unwrap();
+        body["summary"]["accepted"] == 301
+    })
+    .await;
+    assert_eq!(readyz().await, 200);
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_lost_mid_stream_loses_nothing() {
+    let mock = cluster();
+    let brokers = mock.bootstrap_servers();
+    let good = events();
+    let (first, second) = good.split_at(150);
+    produce(&brokers, first).await;
+    let app = spawn_with(settings(&brokers, "g4")).await;
+    wait_until(|| async { accepted(&app).await >= 150 }).await;
+
+    mock.broker_down(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    mock.broker_up(1).unwrap();
+    produce(&brokers, second).await;
+    wait_until(|| async { accepted(&app).await >= 301 }).await;
+    assert_eq!(scores(&app).await, reference(&good));
+    assert_eq!(accepted(&app).await, 301);
+    app.stop().await;
+}

@@ -184,16 +184,22 @@ impl KafkaRunner {
 
     /// Runs until `stop` turns true: connect (with backoff), then consume.
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut backoff = Duration::from_millis(500);
         let partitions = loop {
             match self.prepare().await {
                 Ok(n) => break n,
                 Err(e) => {
                     self.state.metrics().kafka().error(KafkaErrorKind::Admin);
-                    tracing::warn!(brokers = ?self.settings.brokers, "Kafka not ready, retrying in 2 s: {e:#}");
+                    tracing::warn!(
+                        brokers = ?self.settings.brokers,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "Kafka is not reachable or not ready; /readyz stays false until it is: {e:#}"
+                    );
                     tokio::select! {
                         _ = stop.changed() => return Ok(()),
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                        _ = tokio::time::sleep(backoff) => {}
                     }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
         };
