@@ -258,3 +258,13 @@ async fn a_broker_lost_mid_stream_loses_nothing() {
     assert_eq!(accepted(&app).await, 301);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_with_nothing_to_read_becomes_ready() {
+    let mock = cluster();
+    // spawn_with waits for /readyz: it must turn 200 without any message.
+    let app = spawn_with(settings(&mock.bootstrap_servers(), "g5")).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("chiprisk_kafka_rebalances_total{kind=\"assign\"} 1"), "{metrics}");
+    app.stop().await;
+}

@@ -20,6 +20,9 @@ pub struct InMessage<'a> {
     pub partition: i32,
     pub offset: i64,
     pub payload: &'a [u8],
+    /// The message's timestamp (ms since the epoch), if it has one. Routed
+    /// copies keep the original's, so stage 2 can measure end-to-end latency.
+    pub timestamp_ms: Option<i64>,
 }
 
 /// A record to produce.
@@ -27,7 +30,7 @@ pub struct InMessage<'a> {
 pub enum Output {
     /// An accepted event, copied to the repartition partition that owns
     /// some of its vendors.
-    Route { partition: i32, key: String, payload: Vec<u8> },
+    Route { partition: i32, key: String, payload: Vec<u8>, timestamp_ms: Option<i64> },
     /// A rejected message with its original bytes.
     DeadLetter { payload: Vec<u8>, reason: RejectReason, message: String, topic: String, partition: i32, offset: i64 },
     /// A vendor's new score (key = vendor id, JSON).
@@ -153,6 +156,7 @@ impl Processor {
                         partition,
                         key: self.catalog.get(vendors.iter().next().expect("non-empty")).id.clone(),
                         payload: msg.payload.to_vec(),
+                        timestamp_ms: msg.timestamp_ms,
                     })
                     .collect()
             }
@@ -200,6 +204,12 @@ impl Processor {
                     if counted {
                         metrics.event_applied(event.kind, outcome);
                         board.summary.count(&Outcome::Applied { kind: event.kind, applied });
+                    }
+                    if phase == Phase::Live && counted {
+                        if let Some(ts) = msg.timestamp_ms {
+                            let now_ms = Timestamp::now().nanos() / 1_000_000;
+                            metrics.observe_event_latency((now_ms - ts).max(0) as f64 / 1000.0);
+                        }
                     }
                     if phase == Phase::Live && applied == Applied::Accepted {
                         for v in mine.iter() {

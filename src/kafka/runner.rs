@@ -153,11 +153,20 @@ fn classify(e: &KafkaError) -> KafkaErrorKind {
     }
 }
 
-/// The librdkafka configuration shared by the consumer, producer and admin client.
+/// The librdkafka configuration shared by the consumer, producer and admin
+/// client: chiprisk's defaults for this client, then `kafka.properties` and
+/// `kafka.properties_from_files`, which win.
 pub fn client_config(settings: &KafkaSettings) -> anyhow::Result<ClientConfig> {
+    client_config_with(settings, &[])
+}
+
+fn client_config_with(settings: &KafkaSettings, defaults: &[(&str, &str)]) -> anyhow::Result<ClientConfig> {
     let brokers = settings.brokers.as_deref().context("kafka.brokers is not set")?;
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", brokers).set("client.id", "chiprisk");
+    for (k, v) in defaults {
+        cfg.set(*k, *v);
+    }
     for (k, v) in &settings.properties {
         cfg.set(k.replace('_', "."), v);
     }
@@ -256,18 +265,21 @@ impl KafkaRunner {
             repartition_topic: s.repartition_topic.clone(),
             rebalances: Mutex::new(tx),
         };
-        let mut cfg = client_config(s)?;
+        // Brokers that hold fetches for the full wait (Tansu 0.6.0 does) add
+        // that wait to every event's latency (twice: route, then score): 10 ms,
+        // not librdkafka's 500. Idle, that is about 100 small fetches a second.
+        let mut cfg = client_config_with(s, &[("fetch.wait.max.ms", "10"), ("statistics.interval.ms", "5000")])?;
+        // The delivery guarantee rests on these: not overridable.
         cfg.set("group.id", &s.group_id)
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", s.session_timeout_ms.to_string())
-            .set("partition.assignment.strategy", "range")
-            .set("statistics.interval.ms", "5000");
+            .set("partition.assignment.strategy", "range");
         let consumer: StreamConsumer<Callbacks> =
             cfg.create_with_context(callbacks).context("Failed to create the Kafka consumer")?;
-        let mut pcfg = client_config(s)?;
-        pcfg.set("acks", "all").set("enable.idempotence", "false").set("linger.ms", "5");
+        let mut pcfg = client_config_with(s, &[("linger.ms", "1")])?;
+        pcfg.set("acks", "all");
         let producer: FutureProducer = pcfg.create().context("Failed to create the Kafka producer")?;
         let mut topics: Vec<&str> = s.topics.iter().map(String::as_str).collect();
         topics.push(&s.repartition_topic);
@@ -280,9 +292,12 @@ impl KafkaRunner {
         let consumer = Arc::new(consumer);
         let mut stream = consumer.stream();
         loop {
+            // Wake up now and then even without messages, to take assignment
+            // changes and readiness into account.
             let first = tokio::select! {
                 _ = stop.changed() => break,
                 m = stream.next() => m,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => None,
             };
             let mut batch = Vec::with_capacity(s.batch_size);
             batch.extend(first);
@@ -312,6 +327,7 @@ impl KafkaRunner {
                                 partition: msg.partition(),
                                 offset: msg.offset(),
                                 payload: msg.payload().unwrap_or_default(),
+                                timestamp_ms: msg.timestamp().to_millis(),
                             };
                             let started = std::time::Instant::now();
                             outputs.extend(processor.process(&mut board, &metrics, &input));
@@ -394,13 +410,19 @@ impl KafkaRunner {
     async fn deliver(&self, producer: &FutureProducer, outputs: Vec<Output>) -> anyhow::Result<()> {
         let s = &self.settings;
         let metrics = self.state.metrics();
-        // (kind, topic, partition, key, payload, headers)
+        // (kind, topic, partition, key, payload, headers, timestamp)
         let mut records = Vec::with_capacity(outputs.len());
         for o in outputs {
             match o {
-                Output::Route { partition, key, payload } => {
-                    records.push((ProducedKind::Route, &s.repartition_topic, Some(partition), key, payload, None))
-                }
+                Output::Route { partition, key, payload, timestamp_ms } => records.push((
+                    ProducedKind::Route,
+                    &s.repartition_topic,
+                    Some(partition),
+                    key,
+                    payload,
+                    None,
+                    timestamp_ms,
+                )),
                 Output::DeadLetter { payload, reason, message, topic, partition, offset } => {
                     metrics.kafka().dead_lettered(reason);
                     if s.dead_letter_topic.is_empty() {
@@ -413,18 +435,29 @@ impl KafkaRunner {
                         .insert(Header { key: "chiprisk-source-partition", value: Some(&partition.to_string()) })
                         .insert(Header { key: "chiprisk-source-offset", value: Some(&offset.to_string()) });
                     let key = format!("{topic}/{partition}/{offset}");
-                    records.push((ProducedKind::DeadLetter, &s.dead_letter_topic, None, key, payload, Some(headers)));
+                    records.push((
+                        ProducedKind::DeadLetter,
+                        &s.dead_letter_topic,
+                        None,
+                        key,
+                        payload,
+                        Some(headers),
+                        None,
+                    ));
                 }
                 Output::ScoreUpdate { key, payload } => {
                     if !s.output_topic.is_empty() {
-                        records.push((ProducedKind::ScoreUpdate, &s.output_topic, None, key, payload, None));
+                        records.push((ProducedKind::ScoreUpdate, &s.output_topic, None, key, payload, None, None));
                     }
                 }
             }
         }
         let mut pending = Vec::with_capacity(records.len());
-        for (kind, topic, partition, key, payload, headers) in &records {
+        for (kind, topic, partition, key, payload, headers, timestamp) in &records {
             let mut record = FutureRecord::to(topic).key(key.as_str()).payload(payload.as_slice());
+            if let Some(ts) = timestamp {
+                record = record.timestamp(*ts);
+            }
             if let Some(p) = partition {
                 record = record.partition(*p);
             }

@@ -92,6 +92,7 @@ pub struct Metrics {
     rejected: IntCounterVec,
     processing: Histogram,
     ready: IntGauge,
+    latency: Histogram,
     events_held: IntGauge,
     scored_at: Gauge,
 }
@@ -156,6 +157,14 @@ impl Metrics {
         let scored_at =
             Gauge::new("chiprisk_scores_as_of_timestamp_seconds", "Time the exported scores were computed for")
                 .unwrap();
+        let latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "chiprisk_event_latency_seconds",
+                "From an event's Kafka timestamp to its effect on the scores (live partitions only)",
+            )
+            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        )
+        .unwrap();
         let build =
             IntGaugeVec::new(Opts::new("chiprisk_build_info", "Build information; always 1"), &["version"]).unwrap();
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
@@ -176,6 +185,7 @@ impl Metrics {
         reg(Box::new(rejected.clone()));
         reg(Box::new(processing.clone()));
         reg(Box::new(ready.clone()));
+        reg(Box::new(latency.clone()));
         reg(Box::new(events_held.clone()));
         reg(Box::new(scored_at.clone()));
         reg(Box::new(build));
@@ -191,6 +201,7 @@ impl Metrics {
             rejected,
             processing,
             ready,
+            latency,
             events_held,
             scored_at,
         }
@@ -206,6 +217,10 @@ impl Metrics {
 
     pub fn observe_processing(&self, took: Duration) {
         self.processing.observe(took.as_secs_f64());
+    }
+
+    pub fn observe_event_latency(&self, seconds: f64) {
+        self.latency.observe(seconds);
     }
 
     pub fn set_ready(&self, ready: bool) {

@@ -16,7 +16,7 @@ fn board() -> Scoreboard {
 }
 
 fn msg<'a>(topic: &'a str, partition: i32, offset: i64, payload: &'a str) -> InMessage<'a> {
-    InMessage { topic, partition, offset, payload: payload.as_bytes() }
+    InMessage { topic, partition, offset, payload: payload.as_bytes(), timestamp_ms: None }
 }
 
 const MULTI: &str = r#"{"id":"m","type":"purchase_ban","occurred_at":"2025-11-05T00:00:00Z","vendors":["nvidia","amd","intel","huawei"],"title":"State data centres"}"#;

@@ -1,0 +1,193 @@
+"""Kafka benchmarks against a real broker (Tansu 0.6.0, in memory, loopback).
+
+    target/test-venv/bin/python benches/kafka/bench.py [N]
+
+Measures, in one run on one machine:
+  1. throughput: a plain rdkafka consume-only loop over the events topic
+     (examples/consume_only.rs) against chiprisk consuming the same topic
+     (route + score + publish), both from process start to the last event;
+  2. latency at 1,000 events/s: from producing an event to receiving the
+     score update that names it (the scoreboard, and so /metrics, is updated
+     before the update is produced);
+  3. catch-up: time for a restarted chiprisk to rebuild N events' state
+     (until /readyz answers 200).
+Prints one JSON object. Numbers go to BENCHMARKS.md by hand, with the method.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[2]
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+TANSU = os.environ.get("TANSU_BIN", "tansu")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build():
+    subprocess.run(["cargo", "build", "--release", "--bins", "--examples", "-q"], cwd=ROOT, check=True)
+    return ROOT / "target" / "release"
+
+
+def start_broker():
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [TANSU, "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)
+    for topic, parts in {"chiprisk.events": 4, "chiprisk.events.by-vendor": 12, "chiprisk.scores": 1, "chiprisk.dead-letter": 1}.items():
+        subprocess.run([TANSU, "topic", "create", topic, "--partitions", str(parts), "--broker", url], check=True, capture_output=True)
+    return proc, f"127.0.0.1:{port}"
+
+
+def produce(brokers, lines, rate=None, sent=None):
+    p = Producer({"bootstrap.servers": brokers, "linger.ms": 5 if rate is None else 0})
+    sent = {} if sent is None else sent
+    start = time.time()
+    for i, line in enumerate(lines):
+        if rate is not None:
+            due = start + i / rate
+            while time.time() < due:
+                time.sleep(max(0.0, due - time.time()))
+            sent[json.loads(line)["id"]] = time.time()
+        p.produce("chiprisk.events", line)
+        if i % 1000 == 0:
+            p.poll(0)
+    p.flush(60)
+    return sent
+
+
+class Chiprisk:
+    def __init__(self, bin_dir, brokers, group):
+        self.port = free_port()
+        env = dict(os.environ)
+        env.update({
+            "CHIPRISK__KAFKA__BROKERS": brokers,
+            "CHIPRISK__KAFKA__GROUP_ID": group,
+            "CHIPRISK__KAFKA__CREATE_TOPICS": "false",
+            "CHIPRISK__HTTP__LISTEN": f"127.0.0.1:{self.port}",
+            "CHIPRISK_LOG": "warn",
+        })
+        # Extra settings to compare, e.g. CHIPRISK_BENCH_ENV='{"CHIPRISK__KAFKA__BATCH_SIZE": "2000"}'
+        env.update(json.loads(os.environ.get("CHIPRISK_BENCH_ENV", "{}")))
+        self.started = time.time()
+        self.proc = subprocess.Popen([str(bin_dir / "chiprisk"), "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def get(self, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+            return r.status, r.read()
+
+    def accepted(self):
+        try:
+            return json.loads(self.get("/api/v1/scores")[1])["summary"]["accepted"]
+        except Exception:
+            return -1
+
+    def ready(self):
+        try:
+            return self.get("/readyz")[0] == 200
+        except Exception:
+            return False
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+
+
+def histogram(text):
+    """Cumulative bucket counts of chiprisk_event_latency_seconds: {le: count}."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("chiprisk_event_latency_seconds_bucket{"):
+            le = line.split('le="')[1].split('"')[0]
+            out[float("inf") if le == "+Inf" else float(le)] = float(line.split()[-1])
+    return out
+
+
+def quantile(q, buckets):
+    """Like PromQL histogram_quantile: linear within the bucket."""
+    total = buckets[-1][1]
+    rank = q * total
+    prev_le, prev_n = 0.0, 0.0
+    for le, n in buckets:
+        if n >= rank:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * ((rank - prev_n) / max(n - prev_n, 1e-9))
+        prev_le, prev_n = le, n
+    return prev_le
+
+
+def main():
+    bin_dir = build()
+    broker, brokers = start_broker()
+    try:
+        lines = subprocess.run([str(bin_dir / "examples" / "generate"), str(N), "77"], check=True, capture_output=True).stdout.splitlines()
+        t = time.time()
+        produce(brokers, lines)
+        produce_s = time.time() - t
+
+        base = json.loads(subprocess.run([str(bin_dir / "examples" / "consume_only"), brokers, "chiprisk.events", str(N)], check=True, capture_output=True).stdout)
+
+        app = Chiprisk(bin_dir, brokers, "bench")
+        while app.accepted() < N:
+            time.sleep(0.05)
+        chiprisk_s = time.time() - app.started
+
+        # Latency at 1,000 events/s, live: chiprisk's own histogram
+        # chiprisk_event_latency_seconds (from each event's Kafka timestamp,
+        # set by the producer, to its effect on the scoreboard).
+        before = histogram(app.get("/metrics")[1].decode())
+        live = subprocess.run([str(bin_dir / "examples" / "generate"), "10000", "78"], check=True, capture_output=True).stdout.splitlines()
+        produce(brokers, live, rate=1000)
+        while app.accepted() < N + 10000:
+            time.sleep(0.05)
+        after = histogram(app.get("/metrics")[1].decode())
+        delta = [(le, after[le] - before.get(le, 0)) for le in sorted(after)]
+        app.stop()
+
+        # Catch-up on restart.
+        again = Chiprisk(bin_dir, brokers, "bench")
+        while not again.ready():
+            time.sleep(0.05)
+        catch_up_s = time.time() - again.started
+        rebuilt = again.accepted()
+        again.stop()
+
+        print(json.dumps({
+            "events": N,
+            "produce_seconds": round(produce_s, 2),
+            "consume_only": base,
+            "chiprisk_seconds": round(chiprisk_s, 2),
+            "chiprisk_per_second": round(N / chiprisk_s),
+            "ratio_to_consume_only": round((N / chiprisk_s) / base["per_second"], 3),
+            "latency_samples": delta[-1][1],
+            "latency_ms_p50": round(quantile(0.5, delta) * 1000, 1),
+            "latency_ms_p99": round(quantile(0.99, delta) * 1000, 1),
+            "latency_buckets": {str(le): n for le, n in delta},
+            "catch_up_events": rebuilt,
+            "catch_up_seconds": round(catch_up_s, 2),
+        }, indent=2))
+    finally:
+        broker.terminate()
+
+
+if __name__ == "__main__":
+    main()
