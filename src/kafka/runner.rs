@@ -1,6 +1,8 @@
 //! The Kafka consumer loop: consume a batch, run each message through the
-//! [`Processor`], produce its outputs, wait for the broker to acknowledge
-//! them, and only then store the batch's offsets.
+//! [`Processor`], queue its outputs for delivery, and store the batch's
+//! offsets once the broker has acknowledged every record of it and of the
+//! batches before it. Up to [`MAX_IN_FLIGHT`] batches wait for
+//! acknowledgements while the next ones are read.
 //!
 //! # Delivery guarantee
 //!
@@ -32,11 +34,12 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
+use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -289,6 +292,9 @@ impl KafkaRunner {
         let decoder = self.state.decoder().clone();
         let mut processor = Processor::new(decoder, s.repartition_topic.clone(), partitions);
         let mut assigned_once = false;
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        let update_interval = Duration::from_millis(s.score_update_interval_ms);
+        let mut last_updates = std::time::Instant::now();
         let consumer = Arc::new(consumer);
         let mut stream = consumer.stream();
         loop {
@@ -340,22 +346,34 @@ impl KafkaRunner {
                         }
                     }
                 }
-                outputs.extend(processor.flush_updates(&board, Timestamp::now()));
+                if last_updates.elapsed() >= update_interval {
+                    outputs.extend(processor.flush_updates(&board, Timestamp::now()));
+                    last_updates = std::time::Instant::now();
+                }
             }
-            self.deliver(&producer, outputs).await?;
-            for (topic, partition, offset) in done {
-                // librdkafka stores `offset + 1`, the next offset to read.
-                // Fails only for partitions revoked meanwhile: their new owner
-                // redoes the work from the last commit.
-                let _ = consumer.store_offset(&topic, partition, offset);
-            }
+            // Deliveries are awaited in the background: the next batch is read
+            // while this one's records travel; offsets are stored in batch order
+            // once every record of the batch (and of the batches before) is acked.
+            let pending = self.send(&producer, outputs)?;
+            in_flight.push_back(InFlight { pending, done });
+            retire(&consumer, &mut in_flight, metrics.kafka(), MAX_IN_FLIGHT).await?;
             metrics.kafka().set_catching_up(processor.catching_up());
             self.state.set_live(assigned_once && processor.catching_up() == 0);
         }
 
         drop(stream);
-        tracing::info!("draining: committing stored offsets");
+        // Score updates still owed for events already applied.
+        let owed = processor.flush_updates(&self.state.board_write(), Timestamp::now());
+        let pending = self.send(&producer, owed)?;
+        in_flight.push_back(InFlight { pending, done: Vec::new() });
+        tracing::info!(batches_in_flight = in_flight.len(), "draining: waiting for deliveries, then committing");
         let drain = Duration::from_millis(s.drain_timeout_ms);
+        match tokio::time::timeout(drain, retire(&consumer, &mut in_flight, metrics.kafka(), 0)).await {
+            Ok(result) => result?,
+            Err(_) => {
+                tracing::warn!("deliveries did not finish within kafka.drain_timeout_ms; their events will be redone")
+            }
+        }
         let commit = tokio::task::spawn_blocking(move || {
             let r = consumer.commit_consumer_state(CommitMode::Sync);
             drop(consumer);
@@ -406,8 +424,12 @@ impl KafkaRunner {
         }
     }
 
-    /// Produces every output and waits for all acknowledgements.
-    async fn deliver(&self, producer: &FutureProducer, outputs: Vec<Output>) -> anyhow::Result<()> {
+    /// Queues every output for delivery; returns the acknowledgements to wait for.
+    fn send(
+        &self,
+        producer: &FutureProducer,
+        outputs: Vec<Output>,
+    ) -> anyhow::Result<Vec<(ProducedKind, DeliveryFuture)>> {
         let s = &self.settings;
         let metrics = self.state.metrics();
         // (kind, topic, partition, key, payload, headers, timestamp)
@@ -472,16 +494,57 @@ impl KafkaRunner {
                 }
             }
         }
-        for (kind, f) in pending {
-            match f.await {
-                Ok(Ok(_)) => metrics.kafka().produced(kind),
-                Ok(Err((e, _))) => {
-                    metrics.kafka().error(KafkaErrorKind::Produce);
+        Ok(pending)
+    }
+}
+
+/// How many batches may wait for acknowledgements at once.
+const MAX_IN_FLIGHT: usize = 8;
+
+/// A processed batch whose records are being delivered.
+struct InFlight {
+    pending: Vec<(ProducedKind, DeliveryFuture)>,
+    /// (topic, partition, offset) of its messages, stored once all is acked.
+    done: Vec<(String, i32, i64)>,
+}
+
+/// Stores the offsets of the oldest batches whose records are all
+/// acknowledged, in order. Waits while more than `max_waiting` batches are
+/// in flight. A failed delivery is an error: the offsets stay unstored.
+async fn retire(
+    consumer: &StreamConsumer<Callbacks>,
+    in_flight: &mut VecDeque<InFlight>,
+    metrics: &KafkaMetrics,
+    max_waiting: usize,
+) -> anyhow::Result<()> {
+    let mut waiting = in_flight.len();
+    while let Some(front) = in_flight.front_mut() {
+        let block = waiting > max_waiting;
+        let mut still = Vec::with_capacity(front.pending.len());
+        for (kind, mut f) in front.pending.drain(..) {
+            let outcome = if block { Some((&mut f).await) } else { (&mut f).now_or_never() };
+            match outcome {
+                None => still.push((kind, f)),
+                Some(Ok(Ok(_))) => metrics.produced(kind),
+                Some(Ok(Err((e, _)))) => {
+                    metrics.error(KafkaErrorKind::Produce);
                     anyhow::bail!("a {} record was not delivered: {e}; stopping before storing offsets", kind.as_str());
                 }
-                Err(_) => anyhow::bail!("the producer was dropped"),
+                Some(Err(_)) => anyhow::bail!("the producer was dropped"),
             }
         }
-        Ok(())
+        if !still.is_empty() {
+            front.pending = still;
+            return Ok(());
+        }
+        let batch = in_flight.pop_front().expect("front exists");
+        waiting -= 1;
+        for (topic, partition, offset) in batch.done {
+            // librdkafka stores `offset + 1`, the next offset to read. Fails
+            // only for partitions revoked meanwhile: their new owner redoes
+            // the work from the last commit.
+            let _ = consumer.store_offset(&topic, partition, offset);
+        }
     }
+    Ok(())
 }

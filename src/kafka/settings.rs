@@ -32,6 +32,10 @@ pub struct KafkaSettings {
     pub replication_factor: i32,
     /// Most messages processed between two offset stores.
     pub batch_size: usize,
+    /// Least time between two rounds of score updates: vendors touched in
+    /// between are scored once, and their changed scores published. Scoring
+    /// a vendor reads all its events, so this bounds that work.
+    pub score_update_interval_ms: u64,
     /// On shutdown or revocation, time allowed to finish the batch and commit;
     /// must be shorter than `session_timeout_ms`.
     pub drain_timeout_ms: u64,
@@ -61,6 +65,7 @@ impl Default for KafkaSettings {
             create_topics: true,
             replication_factor: 1,
             batch_size: 500,
+            score_update_interval_ms: 250,
             drain_timeout_ms: 5_000,
             session_timeout_ms: 30_000,
             properties: BTreeMap::new(),
@@ -91,6 +96,9 @@ impl KafkaSettings {
         }
         if self.batch_size == 0 || self.batch_size > 100_000 {
             return Err("kafka.batch_size must be within 1..=100000".into());
+        }
+        if self.score_update_interval_ms > 60_000 {
+            return Err("kafka.score_update_interval_ms must be at most 60000".into());
         }
         if self.drain_timeout_ms >= self.session_timeout_ms {
             return Err(format!(
