@@ -122,3 +122,27 @@ impl KafkaSettings {
         copy
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn secrets_come_from_files_and_never_print() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "s3cret").unwrap();
+        let mut s = KafkaSettings { brokers: Some("127.0.0.1:9092".into()), ..KafkaSettings::default() };
+        s.properties.insert("security_protocol".into(), "SASL_SSL".into());
+        s.properties.insert("sasl_password".into(), "from-env".into());
+        s.properties_from_files.insert("sasl.username".into(), file.path().to_owned());
+        let cfg = crate::kafka::runner::client_config(&s).unwrap();
+        assert_eq!(cfg.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(cfg.get("sasl.username"), Some("s3cret"), "read from the file, newline trimmed");
+        let printed = format!("{:?}", s.redacted());
+        assert!(!printed.contains("from-env") && printed.contains("<redacted>"), "{printed}");
+        s.properties_from_files.insert("sasl.password".into(), "/no/such/secret".into());
+        let e = crate::kafka::runner::client_config(&s).unwrap_err();
+        assert!(format!("{e:#}").contains("kafka.properties_from_files.sasl.password"), "{e:#}");
+    }
+}
