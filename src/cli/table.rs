@@ -1,5 +1,6 @@
 //! The human-readable score table of `chiprisk replay`.
 
+use crate::event::Component;
 use crate::report::ScoresReport;
 use std::io::{self, Write};
 
@@ -13,18 +14,17 @@ pub fn write(out: &mut impl Write, report: &ScoresReport, explain: bool) -> io::
     )?;
     let ranked = report.ranked();
     for x in &ranked {
-        let c = |k: &str| x.components.get(k).copied().unwrap_or(0.0);
         writeln!(
             out,
             "{:<16} {:<6} {:>6.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>5}",
             x.vendor,
             x.origin,
             x.score,
-            c("export_controls"),
-            c("china_policy"),
-            c("competition"),
-            c("supply"),
-            c("market"),
+            x.component(Component::ExportControls),
+            x.component(Component::ChinaPolicy),
+            x.component(Component::Competition),
+            x.component(Component::Supply),
+            x.component(Component::Market),
             x.bans_in_force.len()
         )?;
     }

@@ -44,6 +44,13 @@ pub struct Explanation {
     pub last_event_at: Option<Timestamp>,
 }
 
+impl Explanation {
+    /// One component's pressure.
+    pub fn component(&self, c: Component) -> f64 {
+        self.components.get(c.as_str()).copied().unwrap_or(0.0)
+    }
+}
+
 /// One event's share of the score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Contribution {

@@ -3,6 +3,7 @@
 
 use crate::app::AppState;
 use crate::engine::Explanation;
+use crate::event::Component;
 use crate::event::Timestamp;
 use axum::extract::State;
 use axum::response::Html;
@@ -32,7 +33,6 @@ pub async fn page(State(state): State<AppState>) -> Html<String> {
     h.push_str("<table id=\"scores\"><thead><tr><th>Vendor</th><th>Origin</th><th>Score</th><th>Export controls</th><th>China policy</th><th>Competition</th><th>Supply</th><th>Market</th><th>Bans in force</th></tr></thead><tbody>");
     let ranked = report.ranked();
     for x in &ranked {
-        let c = |k: &str| x.components.get(k).copied().unwrap_or(0.0);
         let _ = write!(
             h,
             "<tr data-vendor=\"{}\"><td><a href=\"#v-{}\">{}</a></td><td>{}</td><td class=\"num score\">{:.1}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{}</td></tr>",
@@ -41,11 +41,11 @@ pub async fn page(State(state): State<AppState>) -> Html<String> {
             escape_html(&x.name),
             escape_html(&x.origin),
             x.score,
-            c("export_controls"),
-            c("china_policy"),
-            c("competition"),
-            c("supply"),
-            c("market"),
+            x.component(Component::ExportControls),
+            x.component(Component::ChinaPolicy),
+            x.component(Component::Competition),
+            x.component(Component::Supply),
+            x.component(Component::Market),
             x.bans_in_force.len(),
         );
     }

@@ -5,7 +5,7 @@
 use super::ownership;
 use crate::catalog::{Catalog, VendorId, VendorSet};
 use crate::engine::Applied;
-use crate::event::{Decoder, RejectReason, Timestamp};
+use crate::event::{Decoder, RejectReason, Rejection, Timestamp};
 use crate::pipeline::Outcome;
 use crate::scoreboard::Scoreboard;
 use crate::telemetry::{EventOutcome, Metrics};
@@ -35,6 +35,20 @@ pub enum Output {
     DeadLetter { payload: Vec<u8>, reason: RejectReason, message: String, topic: String, partition: i32, offset: i64 },
     /// A vendor's new score (key = vendor id, JSON).
     ScoreUpdate { key: String, payload: Vec<u8> },
+}
+
+impl Output {
+    /// The dead letter of a rejected message: its bytes, the reason and where it came from.
+    fn dead_letter(msg: &InMessage<'_>, r: Rejection) -> Self {
+        Output::DeadLetter {
+            payload: msg.payload.to_vec(),
+            reason: r.reason,
+            message: r.message,
+            topic: msg.topic.to_owned(),
+            partition: msg.partition,
+            offset: msg.offset,
+        }
+    }
 }
 
 /// Where a repartition partition stands.
@@ -135,14 +149,7 @@ impl Processor {
                 metrics.event_rejected(r.reason);
                 board.summary.count(&Outcome::Rejected(r.clone()));
                 tracing::warn!(topic = msg.topic, partition = msg.partition, offset = msg.offset, reason = %r.reason, "rejected event: {}", r.message);
-                vec![Output::DeadLetter {
-                    payload: msg.payload.to_vec(),
-                    reason: r.reason,
-                    message: r.message,
-                    topic: msg.topic.to_owned(),
-                    partition: msg.partition,
-                    offset: msg.offset,
-                }]
+                vec![Output::dead_letter(msg, r)]
             }
             Ok(event) => {
                 let mut by_partition: BTreeMap<i32, VendorSet> = BTreeMap::new();
@@ -177,14 +184,8 @@ impl Processor {
             // by someone else, or the limits changed. Dead-letter it too.
             Err(r) => {
                 metrics.event_rejected(r.reason);
-                outputs.push(Output::DeadLetter {
-                    payload: msg.payload.to_vec(),
-                    reason: r.reason,
-                    message: r.message,
-                    topic: msg.topic.to_owned(),
-                    partition: msg.partition,
-                    offset: msg.offset,
-                });
+                tracing::error!(topic = msg.topic, partition = msg.partition, offset = msg.offset, reason = %r.reason, "invalid event on the repartition topic, dead-lettered: {}", r.message);
+                outputs.push(Output::dead_letter(msg, r));
             }
             Ok(mut event) => {
                 // An event that spans partitions is counted (summary, metrics)
