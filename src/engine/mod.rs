@@ -21,7 +21,7 @@ mod standing;
 mod texts;
 
 pub use model::{BanModel, DecayModel, LicenceModel, ScoringModel};
-pub use report::{BanInForce, Contribution, Explanation, OtherContributions, Score};
+pub use report::{BanInForce, Contribution, Explanation, Lift, OtherContributions, Score};
 
 use crate::catalog::{Catalog, VendorId};
 use crate::event::{BanKind, Component, Event, EventType, Role, Timestamp};
@@ -242,6 +242,25 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// The latest lift of each kind, as of `at`, that ended a ban of the vendor.
+    pub fn last_lifts(&self, vendor: VendorId, at: Timestamp) -> Vec<Lift> {
+        BanKind::ALL
+            .into_iter()
+            .filter_map(|kind| {
+                let l = self.vendors[vendor.index()]
+                    .standing
+                    .last_effective_lift(kind, at, &self.texts, |scope| self.scope_key(scope))?;
+                Some(Lift {
+                    kind,
+                    product: self.product_name(l.scope),
+                    event_id: self.texts.get(l.source.id).to_owned(),
+                    title: self.title(&l.source),
+                    occurred_at: l.source.at,
+                })
+            })
+            .collect()
     }
 
     /// The vendor's score as of `at` and what makes it up: bans in force and

@@ -82,6 +82,17 @@ pub struct BanInForce {
     pub contribution: f64,
 }
 
+/// A lift that ended at least one ban.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lift {
+    pub kind: BanKind,
+    /// `None`: the lift covers the vendor as a whole.
+    pub product: Option<String>,
+    pub event_id: String,
+    pub title: Option<String>,
+    pub occurred_at: Timestamp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct OtherContributions {
     pub count: usize,

@@ -140,6 +140,45 @@ impl StandingBook {
         InForce { governing, total: capped }
     }
 
+    /// The latest lift of this kind, as of `at`, that ended at least one ban
+    /// (a lift matching nothing is recorded but is not news). Ties in time go
+    /// to the smaller event id.
+    /// One lift event with several products yields the smallest product (by
+    /// `scope_order`), so the answer does not depend on arrival order.
+    pub fn last_effective_lift(
+        &self,
+        kind: BanKind,
+        at: Timestamp,
+        texts: &Texts,
+        scope_order: impl Fn(Option<ProductId>) -> String,
+    ) -> Option<Standing> {
+        let lifts = &self.lifts[kind as usize];
+        let matches = |lift: &Standing, ban: &Standing| lift.scope.is_none() || lift.scope == ban.scope;
+        // Whether `a` comes before `b` among lifts.
+        let before =
+            |a: &Standing, b: &Standing| (a.source.at, texts.get(a.source.id)) < (b.source.at, texts.get(b.source.id));
+        let ended_a_ban = |l: &Standing| {
+            self.bans[kind as usize].iter().any(|b| {
+                b.source.at <= l.source.at
+                    && matches(l, b)
+                    && !lifts
+                        .iter()
+                        .any(|e| e.source.at <= at && matches(e, b) && b.source.at <= e.source.at && before(e, l))
+            })
+        };
+        lifts
+            .iter()
+            .filter(|l| l.source.at <= at && ended_a_ban(l))
+            .max_by(|a, b| {
+                (a.source.at, texts.get(b.source.id), scope_order(b.scope)).cmp(&(
+                    b.source.at,
+                    texts.get(a.source.id),
+                    scope_order(a.scope),
+                ))
+            })
+            .copied()
+    }
+
     /// The largest relief any licence gives this ban as of `at`.
     fn relief(&self, ban: &Standing, at: Timestamp, model: &ScoringModel, texts: &Texts) -> (f64, Option<Source>) {
         let id_of = |s: &Source| texts.get(s.id);

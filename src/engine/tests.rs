@@ -214,3 +214,24 @@ fn records_stay_compact() {
     assert!(size_of::<Decaying>() <= 40, "{}", size_of::<Decaying>());
     assert!(size_of::<Source>() <= 32, "{}", size_of::<Source>());
 }
+
+#[test]
+fn the_last_lift_that_ended_a_ban_is_reported_and_a_lift_matching_nothing_is_not() {
+    let mut e = engine();
+    apply(
+        &mut e,
+        &[
+            r#"{"id":"ban","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"],"products":["H20"]}"#,
+            r#"{"id":"lift","type":"export_ban_lifted","occurred_at":"2025-07-15T00:00:00Z","vendors":["nvidia"],"products":["H20"],"title":"H20 sales may resume"}"#,
+            r#"{"id":"again","type":"export_ban_lifted","occurred_at":"2025-08-01T00:00:00Z","vendors":["nvidia"],"products":["H20"]}"#,
+            r#"{"id":"nothing","type":"export_ban_lifted","occurred_at":"2025-09-01T00:00:00Z","vendors":["nvidia"],"products":["B30A"]}"#,
+        ],
+    );
+    let v = nvidia(&e);
+    assert!(e.last_lifts(v, t("2025-07-14T00:00:00Z")).is_empty());
+    let lifts = e.last_lifts(v, t("2025-12-01T00:00:00Z"));
+    assert_eq!(lifts.len(), 1);
+    assert_eq!(lifts[0].event_id, "lift", "the second lift of H20 and the B30A lift ended nothing");
+    assert_eq!(lifts[0].title.as_deref(), Some("H20 sales may resume"));
+    assert_eq!(lifts[0].product.as_deref(), Some("H20"));
+}

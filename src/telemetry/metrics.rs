@@ -25,6 +25,14 @@ impl EventOutcome {
     }
 }
 
+/// Event text for a label value: at most 200 characters.
+fn label_text(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &s[..i]).into(),
+        None => s.into(),
+    }
+}
+
 /// Kinds of Kafka error, for `chiprisk_kafka_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KafkaErrorKind {
@@ -87,6 +95,8 @@ pub struct Metrics {
     score: GaugeVec,
     component: GaugeVec,
     bans: IntGaugeVec,
+    ban_info: GaugeVec,
+    lift_info: GaugeVec,
     last_event: GaugeVec,
     events: IntCounterVec,
     rejected: IntCounterVec,
@@ -122,6 +132,24 @@ impl Metrics {
                 "Bans in force against the vendor, by kind (one per product or vendor-wide)",
             ),
             &["vendor", "kind"],
+        )
+        .unwrap();
+        let ban_info = GaugeVec::new(
+            Opts::new(
+                "chiprisk_vendor_ban_info",
+                "One series per ban in force (per vendor, kind and product): the ban event's time in Unix seconds; \
+                 labels carry the event id and title for alerts",
+            ),
+            &["vendor", "kind", "product", "event_id", "title"],
+        )
+        .unwrap();
+        let lift_info = GaugeVec::new(
+            Opts::new(
+                "chiprisk_vendor_last_lift_info",
+                "The latest lift per vendor and kind that ended a ban: its event time in Unix seconds; \
+                 labels carry the event id and title for alerts",
+            ),
+            &["vendor", "kind", "product", "event_id", "title"],
         )
         .unwrap();
         let last_event = GaugeVec::new(
@@ -180,6 +208,8 @@ impl Metrics {
         reg(Box::new(score.clone()));
         reg(Box::new(component.clone()));
         reg(Box::new(bans.clone()));
+        reg(Box::new(ban_info.clone()));
+        reg(Box::new(lift_info.clone()));
         reg(Box::new(last_event.clone()));
         reg(Box::new(events.clone()));
         reg(Box::new(rejected.clone()));
@@ -196,6 +226,8 @@ impl Metrics {
             score,
             component,
             bans,
+            ban_info,
+            lift_info,
             last_event,
             events,
             rejected,
@@ -231,7 +263,7 @@ impl Metrics {
     /// series of vendors owned elsewhere (another replica) are removed.
     pub fn record_scores(&self, board: &Scoreboard, at: Timestamp) {
         let catalog = board.catalog();
-        for g in [&self.score, &self.component, &self.last_event] {
+        for g in [&self.score, &self.component, &self.last_event, &self.ban_info, &self.lift_info] {
             g.reset();
         }
         self.bans.reset();
@@ -245,6 +277,21 @@ impl Metrics {
             for k in BanKind::ALL {
                 let n = bans.iter().filter(|b| b.kind == k).count();
                 self.bans.with_label_values(&[id, k.as_str()]).set(n as i64);
+            }
+            // Bounded by the bans in force and one lift per kind: not by the event stream.
+            for b in &bans {
+                let product = b.product.as_deref().unwrap_or("all");
+                let title = label_text(b.title.as_deref().unwrap_or(""));
+                self.ban_info
+                    .with_label_values(&[id, b.kind.as_str(), product, &b.event_id, &title])
+                    .set(b.since.as_unix_seconds());
+            }
+            for l in engine.last_lifts(vendor, at) {
+                let product = l.product.as_deref().unwrap_or("all");
+                let title = label_text(l.title.as_deref().unwrap_or(""));
+                self.lift_info
+                    .with_label_values(&[id, l.kind.as_str(), product, &l.event_id, &title])
+                    .set(l.occurred_at.as_unix_seconds());
             }
             if let Some(t) = engine.last_event_at(vendor) {
                 self.last_event.with_label_values(&[id]).set(t.as_unix_seconds());

@@ -78,6 +78,9 @@ proptest! {
         let b = engine_of(&shuffled);
         prop_assert_eq!(all_scores(&a, at), all_scores(&b, at));
         prop_assert_eq!(explanations(&a, at), explanations(&b, at));
+        for v in a.catalog().ids() {
+            prop_assert_eq!(a.last_lifts(v, at), b.last_lifts(v, at));
+        }
     }
 
     #[test]
