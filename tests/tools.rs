@@ -65,3 +65,47 @@ async fn headless_chromium_renders_the_score_table() {
     assert!(dom.contains("class=\"num score\""));
     assert!(dom.contains("What drives each score"));
 }
+
+fn rules_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus")
+}
+
+#[test]
+fn promtool_checks_the_alert_rules_and_their_unit_tests_pass() {
+    let Some(promtool) = tool("promtool", &["/usr/bin/promtool"]) else { return };
+    let dir = rules_dir();
+    let check = Command::new(&promtool).args(["check", "rules"]).arg(dir.join("chiprisk-rules.yml")).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    let test =
+        Command::new(&promtool).args(["test", "rules"]).arg(dir.join("chiprisk-rules.test.yml")).output().unwrap();
+    assert!(
+        test.status.success(),
+        "promtool test rules failed:\n{}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+}
+
+#[tokio::test]
+async fn every_metric_the_alert_rules_use_is_exported() {
+    let rules = std::fs::read_to_string(rules_dir().join("chiprisk-rules.yml")).unwrap();
+    let app = spawn_app(None).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    app.stop().await;
+    let mut names: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("chiprisk_") && w.len() > "chiprisk_".len())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 7, "{names:?}");
+    for name in names {
+        if name.starts_with("chiprisk_kafka_") {
+            // Kafka series exist only in Kafka mode: check the registration.
+            let source = include_str!("../src/telemetry/metrics.rs");
+            assert!(source.contains(&format!("\"{name}\"")), "{name} is not registered");
+        } else {
+            assert!(text.contains(&format!("\n{name}{{")), "{name} has no series with the bundled scenario");
+        }
+    }
+}

@@ -73,7 +73,8 @@ struct Decaying {
 struct VendorState {
     decaying: Vec<Decaying>,
     standing: StandingBook,
-    last_event_at: Option<Timestamp>,
+    /// The latest event (by time, then smallest id): order-independent.
+    last_event: Option<Source>,
 }
 
 /// Event ids are remembered by their 128-bit XXH3 hash, which is already
@@ -171,7 +172,15 @@ impl Engine {
         };
         for vendor in event.vendors.iter() {
             let state = &mut self.vendors[vendor.index()];
-            state.last_event_at = state.last_event_at.max(Some(event.occurred_at));
+            let newer = match &state.last_event {
+                None => true,
+                Some(l) => {
+                    (event.occurred_at, std::cmp::Reverse(&*event.id)) > (l.at, std::cmp::Reverse(self.texts.get(l.id)))
+                }
+            };
+            if newer {
+                state.last_event = Some(source);
+            }
             match event.kind.role() {
                 Role::Decaying => {
                     state.decaying.push(Decaying { source, magnitude: strength * event.value.unwrap_or(1.0) })
@@ -221,7 +230,7 @@ impl Engine {
 
     /// When the vendor's latest event occurred (of those applied so far).
     pub fn last_event_at(&self, vendor: VendorId) -> Option<Timestamp> {
-        self.vendors[vendor.index()].last_event_at
+        self.vendors[vendor.index()].last_event.map(|s| s.at)
     }
 
     /// The bans in force for a vendor as of `at`.
@@ -242,6 +251,11 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// The vendor's latest event as of now (applied so far): type, id, title, time.
+    pub fn last_event(&self, vendor: VendorId) -> Option<(EventType, String, Option<String>, Timestamp)> {
+        self.vendors[vendor.index()].last_event.map(|s| (s.kind, self.texts.get(s.id).to_owned(), self.title(&s), s.at))
     }
 
     /// The latest lift of each kind, as of `at`, that ended a ban of the vendor.

@@ -97,6 +97,7 @@ pub struct Metrics {
     bans: IntGaugeVec,
     ban_info: GaugeVec,
     lift_info: GaugeVec,
+    event_info: GaugeVec,
     last_event: GaugeVec,
     events: IntCounterVec,
     rejected: IntCounterVec,
@@ -150,6 +151,14 @@ impl Metrics {
                  labels carry the event id and title for alerts",
             ),
             &["vendor", "kind", "product", "event_id", "title"],
+        )
+        .unwrap();
+        let event_info = GaugeVec::new(
+            Opts::new(
+                "chiprisk_vendor_last_event_info",
+                "The vendor's latest event (one series per vendor): its time in Unix seconds; labels carry type, id and title",
+            ),
+            &["vendor", "type", "event_id", "title"],
         )
         .unwrap();
         let last_event = GaugeVec::new(
@@ -210,6 +219,7 @@ impl Metrics {
         reg(Box::new(bans.clone()));
         reg(Box::new(ban_info.clone()));
         reg(Box::new(lift_info.clone()));
+        reg(Box::new(event_info.clone()));
         reg(Box::new(last_event.clone()));
         reg(Box::new(events.clone()));
         reg(Box::new(rejected.clone()));
@@ -228,6 +238,7 @@ impl Metrics {
             bans,
             ban_info,
             lift_info,
+            event_info,
             last_event,
             events,
             rejected,
@@ -263,7 +274,7 @@ impl Metrics {
     /// series of vendors owned elsewhere (another replica) are removed.
     pub fn record_scores(&self, board: &Scoreboard, at: Timestamp) {
         let catalog = board.catalog();
-        for g in [&self.score, &self.component, &self.last_event, &self.ban_info, &self.lift_info] {
+        for g in [&self.score, &self.component, &self.last_event, &self.ban_info, &self.lift_info, &self.event_info] {
             g.reset();
         }
         self.bans.reset();
@@ -293,8 +304,10 @@ impl Metrics {
                     .with_label_values(&[id, l.kind.as_str(), product, &l.event_id, &title])
                     .set(l.occurred_at.as_unix_seconds());
             }
-            if let Some(t) = engine.last_event_at(vendor) {
+            if let Some((kind, event_id, title, t)) = engine.last_event(vendor) {
                 self.last_event.with_label_values(&[id]).set(t.as_unix_seconds());
+                let title = label_text(title.as_deref().unwrap_or(""));
+                self.event_info.with_label_values(&[id, kind.as_str(), &event_id, &title]).set(t.as_unix_seconds());
             }
         }
         self.events_held.set(board.events_held() as i64);

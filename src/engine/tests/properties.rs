@@ -80,6 +80,7 @@ proptest! {
         prop_assert_eq!(explanations(&a, at), explanations(&b, at));
         for v in a.catalog().ids() {
             prop_assert_eq!(a.last_lifts(v, at), b.last_lifts(v, at));
+            prop_assert_eq!(a.last_event(v), b.last_event(v));
         }
     }
 
