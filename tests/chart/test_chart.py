@@ -1,0 +1,179 @@
+"""The Helm chart, checked with Helm's own Go SDK (helm-python-sdk), the
+Kubernetes schemas (kubernetes-validate, strict), promtool and chiprisk
+itself. Run by scripts/test:  target/test-venv/bin/python -m pytest tests/chart
+"""
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "chiprisk"
+BIN = os.environ.get("CHIPRISK_BIN", str(ROOT / "target" / "debug" / "chiprisk"))
+CASES = sorted((CHART / "ci").glob("*-values.yaml"))
+KUBE = "1.32.0"
+
+
+def render(values):
+    chart = helm.Chart.load(str(CHART))
+    out = chart.render(values, name="risk", namespace="chiprisk")
+    docs = []
+    for path, text in out.items():
+        if path.endswith("NOTES.txt"):
+            continue
+        docs.extend(d for d in yaml.safe_load_all(text) if d)
+    return docs
+
+
+def values_of(case):
+    return yaml.safe_load(case.read_text()) or {}
+
+
+def by_kind(docs, kind):
+    return [d for d in docs if d["kind"] == kind]
+
+
+def test_the_chart_lints_without_warnings():
+    for case in [None, *CASES]:
+        report = helm.lint(str(CHART), values_of(case) if case else None, strict=True, kube_version=f"v{KUBE}")
+        assert report["errors"] == [], report
+        assert [m for m in report["messages"] if m["severity"] >= 2] == [], report
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_every_values_case_renders_valid_kubernetes_manifests(case):
+    docs = render(values_of(case))
+    assert by_kind(docs, "Deployment") and by_kind(docs, "Service") and by_kind(docs, "ConfigMap")
+    for d in docs:
+        if d["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # CRDs: checked below with promtool and by shape
+        kubernetes_validate.validate(d, KUBE, strict=True)
+        labels = d["metadata"]["labels"]
+        for key in ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "helm.sh/chart"]:
+            assert key in labels, (d["kind"], key)
+
+
+def test_the_pod_runs_restricted():
+    for case in [None, *CASES]:
+        dep = by_kind(render(values_of(case) if case else {}), "Deployment")[0]
+        pod = dep["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert pod["automountServiceAccountToken"] is False
+        c = pod["containers"][0]
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False
+        assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert "limits" in c["resources"] and "requests" in c["resources"]
+        # Longer than chiprisk's default drain timeout (5 s).
+        assert pod["terminationGracePeriodSeconds"] > 5
+
+
+def test_pods_roll_when_the_configuration_changes():
+    checksum = lambda v: by_kind(render(v), "Deployment")[0]["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    assert checksum({}) == checksum({})
+    assert checksum({}) != checksum({"config": {"explain": {"max_contributions": 10}}})
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_the_rendered_configuration_is_accepted_by_chiprisk(case, tmp_path):
+    cm = next(d for d in by_kind(render(values_of(case)), "ConfigMap") if "chiprisk.yaml" in d["data"])
+    path = tmp_path / "chiprisk.yaml"
+    path.write_text(cm["data"]["chiprisk.yaml"])
+    # properties_from_files point into the pod; make them exist here.
+    config = yaml.safe_load(cm["data"]["chiprisk.yaml"]) or {}
+    files = (config.get("kafka") or {}).get("properties_from_files") or {}
+    env = dict(os.environ)
+    out = subprocess.run([BIN, "--config", str(path), "config"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    if files:
+        assert "/var/run/secrets/kafka/password" in out.stdout
+        assert "sasl.password" in out.stdout
+
+
+def test_the_kafka_secret_is_mounted_as_files_and_never_inlined():
+    docs = render(values_of(CHART / "ci" / "kafka-with-sasl-values.yaml"))
+    pod = by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]
+    assert {"name": "kafka-secret", "secret": {"secretName": "chiprisk-kafka"}} in pod["volumes"]
+    cm = next(d for d in by_kind(docs, "ConfigMap") if "chiprisk.yaml" in d["data"])
+    assert "password" not in json.dumps(yaml.safe_load(cm["data"]["chiprisk.yaml"])["kafka"]["properties"])
+
+
+def test_the_network_policy_allows_only_the_http_port_in_and_dns_and_kafka_out():
+    docs = render(values_of(CHART / "ci" / "kafka-with-sasl-values.yaml"))
+    np = by_kind(docs, "NetworkPolicy")[0]["spec"]
+    assert np["policyTypes"] == ["Ingress", "Egress"]
+    assert [p["port"] for r in np["ingress"] for p in r["ports"]] == ["http"]
+    assert sorted(p["port"] for r in np["egress"] for p in r["ports"]) == [53, 53, 9093]
+    assert not by_kind(render({}), "NetworkPolicy"), "off by default"
+
+
+def test_monitoring_resources_need_the_crds_and_carry_the_rules_and_labels():
+    assert not by_kind(render({}), "ServiceMonitor"), "no monitoring.coreos.com/v1 offline"
+    docs = render(values_of(CHART / "ci" / "monitoring-on-values.yaml"))
+    sm = by_kind(docs, "ServiceMonitor")[0]
+    assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert sm["spec"]["endpoints"][0]["port"] == "http"
+    rule = by_kind(docs, "PrometheusRule")[0]
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    source = yaml.safe_load((ROOT / "deploy" / "prometheus" / "chiprisk-rules.yml").read_text())
+    assert rule["spec"]["groups"] == source["groups"], "the chart's rules are the rules file"
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+        yaml.safe_dump({"groups": rule["spec"]["groups"]}, f)
+    out = subprocess.run(["promtool", "check", "rules", f.name], capture_output=True, text=True)
+    os.unlink(f.name)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_dashboard_configmap_is_labelled_for_the_grafana_sidecar():
+    docs = render(values_of(CHART / "ci" / "monitoring-on-values.yaml"))
+    cm = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-dashboard"))
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["annotations"]["grafana_folder"] == "chiprisk"
+    dashboard = json.loads(cm["data"]["chiprisk-dashboard.json"])
+    assert dashboard == json.loads((ROOT / "deploy" / "grafana" / "chiprisk-dashboard.json").read_text())
+    assert all(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+
+
+def test_values_outside_the_schema_are_refused():
+    with pytest.raises(helm.HelmError):
+        render({"replicaCount": "three"})
+    with pytest.raises(helm.HelmError):
+        render({"servce": {"port": 1}})
+
+
+def test_every_value_is_documented():
+    """A key with a comment right above it documents its whole subtree;
+    otherwise it is a section, and each of its children must be documented."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    keys = [(i, len(l) - len(l.lstrip()), l.strip().split(":")[0]) for i, l in enumerate(lines) if l.strip() and not l.strip().startswith(("#", "-"))]
+
+    def commented(i):
+        return i > 0 and lines[i - 1].strip().startswith("#")
+
+    def check(index, indent, path):
+        i, _, key = keys[index]
+        if commented(i):
+            return
+        children = []
+        for j in range(index + 1, len(keys)):
+            if keys[j][1] <= indent:
+                break
+            if keys[j][1] == indent + 2:
+                children.append(j)
+        assert children, f"values.yaml line {i + 1}: {path}{key} has no comment"
+        for c in children:
+            check(c, indent + 2, f"{path}{key}.")
+
+    for index, (_, indent, _) in enumerate(keys):
+        if indent == 0:
+            check(index, 0, "")
