@@ -109,3 +109,11 @@ async fn every_metric_the_alert_rules_use_is_exported() {
         }
     }
 }
+
+#[test]
+fn amtool_accepts_the_example_alertmanager_configuration() {
+    let Some(amtool) = tool("amtool", &["/usr/bin/amtool"]) else { return };
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/alertmanager/alertmanager.yml");
+    let out = Command::new(amtool).args(["check-config"]).arg(config).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}

@@ -177,3 +177,14 @@ def test_every_value_is_documented():
     for index, (_, indent, _) in enumerate(keys):
         if indent == 0:
             check(index, 0, "")
+
+
+def test_the_compose_stack_mounts_files_that_exist():
+    compose_dir = ROOT / "deploy" / "compose"
+    stack = yaml.safe_load((compose_dir / "docker-compose.yml").read_text())
+    assert {"kafka", "chiprisk", "prometheus", "alertmanager", "grafana"} <= set(stack["services"])
+    for service in stack["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            assert (compose_dir / source).resolve().exists(), source
+    assert (ROOT / stack["services"]["chiprisk"]["build"]["dockerfile"]).exists()
