@@ -9,7 +9,7 @@ use chiprisk::engine::{Engine, ScoringModel};
 use chiprisk::event::{Decoder, Limits, Timestamp};
 use chiprisk::report::ScoresReport;
 use chiprisk::Catalog;
-use helpers::{spawn_with, wait_until, TestApp};
+use helpers::{spawn_with, wait_until, wait_until_within, TestApp};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -267,5 +267,19 @@ async fn a_consumer_with_nothing_to_read_becomes_ready() {
     let app = spawn_with(settings(&mock.bootstrap_servers(), "g5")).await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("chiprisk_kafka_rebalances_total{kind=\"assign\"} 1"), "{metrics}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_network_round_trips_delay_but_lose_nothing() {
+    let mock = cluster();
+    let brokers = mock.bootstrap_servers();
+    let good = events();
+    produce(&brokers, &good).await;
+    // Every request chiprisk makes now waits 100 ms more.
+    mock.broker_round_trip_time(1, Duration::from_millis(100)).unwrap();
+    let app = spawn_with(settings(&brokers, "g7")).await;
+    wait_until_within(Duration::from_secs(60), || async { accepted(&app).await >= 301 }).await;
+    assert_eq!(scores(&app).await, reference(&good));
     app.stop().await;
 }

@@ -326,3 +326,19 @@ def test_missing_topics_are_created_with_the_admin_api(bare_broker, tmp_path):
         assert app.scores() == replay_scores(scenario())
     finally:
         app.stop()
+
+
+def test_missing_topics_at_start_are_waited_for_and_reported(bare_broker, tmp_path):
+    app = Chiprisk(bare_broker, tmp_path, create_topics=False)
+    try:
+        wait_for(lambda: "is missing" in app.log(), 30, "a log line naming the missing topic")
+        assert app.get("/healthz")[0] == 200
+        assert not app.ready(), "not ready without its topics"
+        url = f"tcp://{bare_broker}"
+        for topic, partitions in TOPICS.items():
+            subprocess.run([TANSU, "topic", "create", topic, "--partitions", str(partitions), "--broker", url], check=True, capture_output=True)
+        produce(bare_broker, scenario())
+        wait_for(lambda: app.ready() and accepted(app) == distinct(scenario()), 90, "recovered by itself")
+        assert app.scores() == replay_scores(scenario())
+    finally:
+        app.stop()

@@ -55,23 +55,33 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
         let _ = rx.await;
     }));
     let t = TestApp { addr, client: reqwest::Client::new(), stop: Some(tx), task: Some(task) };
-    wait_until(|| async { t.get("/readyz").await.status() == 200 }).await;
+    wait_until_within(Duration::from_secs(60), || async { t.get("/readyz").await.status() == 200 }).await;
     t
 }
 
 /// Polls `check` every 20 ms for up to 10 s.
-pub async fn wait_until<F, Fut>(mut check: F)
+pub async fn wait_until<F, Fut>(check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..500 {
+    wait_until_within(Duration::from_secs(10), check).await
+}
+
+/// Polls `check` every 20 ms for up to `limit`.
+pub async fn wait_until_within<F, Fut>(limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
         if check().await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("condition not met within 10 s");
+    panic!("condition not met within {limit:?}");
 }
 
 /// The path of an external tool, or `None` to skip. When the project's test
