@@ -29,12 +29,32 @@ fn pipeline(c: &mut Criterion) {
             }
         })
     });
+    group.bench_function("decode+validate, general serde_json path only", |b| {
+        b.iter(|| {
+            for e in &batch {
+                criterion::black_box(decoder.decode_general(e.as_bytes()).is_ok());
+            }
+        })
+    });
     group.bench_function("decode+validate+apply", |b| {
         b.iter_batched(
             || Engine::new(catalog.clone(), ScoringModel::default()),
             |mut engine| {
                 for e in &batch {
                     chiprisk::pipeline::process(&decoder, &mut engine, e.as_bytes());
+                }
+                engine
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let decoded: Vec<_> = batch.iter().map(|e| decoder.decode(e.as_bytes()).unwrap()).collect();
+    group.bench_function("apply only (pre-decoded)", |b| {
+        b.iter_batched(
+            || Engine::new(catalog.clone(), ScoringModel::default()),
+            |mut engine| {
+                for e in &decoded {
+                    engine.apply(e);
                 }
                 engine
             },

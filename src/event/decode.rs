@@ -34,22 +34,31 @@ impl Decoder {
     /// Decodes one message (one JSON object, optionally surrounded by
     /// whitespace).
     pub fn decode<'a>(&self, bytes: &'a [u8]) -> Result<Event<'a>, Rejection> {
+        let text = self.checked_text(bytes)?;
+        match scan::scan(text) {
+            Some(raw) => self.validate(raw),
+            None => self.validate(parse_general(text)?),
+        }
+    }
+
+    /// [`Decoder::decode`] without the fast path: the reference that the
+    /// fuzz target and the property tests compare it with.
+    #[doc(hidden)]
+    pub fn decode_general<'a>(&self, bytes: &'a [u8]) -> Result<Event<'a>, Rejection> {
+        self.validate(parse_general(self.checked_text(bytes)?)?)
+    }
+
+    /// The message as text, if it is within the size limit and UTF-8.
+    fn checked_text<'a>(&self, bytes: &'a [u8]) -> Result<&'a str, Rejection> {
         if bytes.len() > self.limits.max_event_bytes {
             return Err(Rejection::new(
                 RejectReason::TooLarge,
                 format!("event is {} bytes; the limit is {}", bytes.len(), self.limits.max_event_bytes),
             ));
         }
-        let text = std::str::from_utf8(bytes).map_err(|e| {
+        std::str::from_utf8(bytes).map_err(|e| {
             Rejection::new(RejectReason::InvalidUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to()))
-        })?;
-        let mut problem = Problem::None;
-        let mut de = serde_json::Deserializer::from_str(text);
-        let parsed = RawSeed { problem: &mut problem }.deserialize(&mut de).and_then(|raw| de.end().map(|()| raw));
-        match parsed {
-            Ok(raw) => self.validate(raw),
-            Err(e) => Err(problem.into_rejection(&e)),
-        }
+        })
     }
 
     fn validate<'a>(&self, raw: RawEvent<'a>) -> Result<Event<'a>, Rejection> {
@@ -72,7 +81,9 @@ impl Decoder {
                 format!("id: {} characters; the limit is {MAX_ID_CHARS}", id.chars().count()),
             ));
         }
-        check_no_control("id", &id)?;
+        if !raw.free_of_controls {
+            check_no_control(&"id", &id)?;
+        }
 
         let type_name = raw.kind.ok_or_else(|| missing("type"))?;
         let kind = EventType::parse(&type_name).ok_or_else(|| {
@@ -119,8 +130,8 @@ impl Decoder {
             ));
         }
         for (i, p) in products.iter().enumerate() {
-            let field = format!("products[{i}]");
-            check_text(&field, p, self.limits.max_product_chars)?;
+            let field = Indexed("products", i);
+            check_text(&field, p, self.limits.max_product_chars, raw.free_of_controls)?;
             if p.trim().is_empty() {
                 return Err(Rejection::new(InvalidField, format!("{field}: must not be blank")));
             }
@@ -141,7 +152,7 @@ impl Decoder {
         };
         for (field, text) in [("actor", &raw.actor), ("title", &raw.title), ("source_url", &raw.source_url)] {
             if let Some(t) = text {
-                check_text(field, t, self.limits.max_text_chars)?;
+                check_text(&field, t, self.limits.max_text_chars, raw.free_of_controls)?;
             }
         }
 
@@ -161,6 +172,14 @@ impl Decoder {
     }
 }
 
+/// Any JSON text through serde_json, with errors that name the field.
+fn parse_general(text: &str) -> Result<RawEvent<'_>, Rejection> {
+    let mut problem = Problem::None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = RawSeed { problem: &mut problem }.deserialize(&mut de).and_then(|raw| de.end().map(|()| raw));
+    parsed.map_err(|e| problem.into_rejection(&e))
+}
+
 fn missing(field: &str) -> Rejection {
     Rejection::new(RejectReason::MissingField, format!("{field}: required field is missing"))
 }
@@ -173,7 +192,19 @@ fn unit_interval(field: &str, v: f64, low: f64) -> Result<f64, Rejection> {
     }
 }
 
-fn check_text(field: &str, s: &str, max_chars: usize) -> Result<(), Rejection> {
+/// A field name with an index, such as `products[2]`, formatted only when
+/// an error message needs it.
+struct Indexed(&'static str, usize);
+
+impl fmt::Display for Indexed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.0, self.1)
+    }
+}
+
+/// Length and control characters; the latter only when the scanner has not
+/// already ruled them out.
+fn check_text(field: &dyn fmt::Display, s: &str, max_chars: usize, free_of_controls: bool) -> Result<(), Rejection> {
     // A string no longer in bytes than the limit cannot be longer in characters.
     if s.len() > max_chars {
         let n = s.chars().count();
@@ -184,10 +215,13 @@ fn check_text(field: &str, s: &str, max_chars: usize) -> Result<(), Rejection> {
             ));
         }
     }
+    if free_of_controls {
+        return Ok(());
+    }
     check_no_control(field, s)
 }
 
-fn check_no_control(field: &str, s: &str) -> Result<(), Rejection> {
+fn check_no_control(field: &dyn fmt::Display, s: &str) -> Result<(), Rejection> {
     // Control characters are C0 (< 0x20), DEL (0x7F) and C1 (U+0080..U+009F,
     // encoded after a 0xC2 byte); strings without those bytes have none.
     // No early exit, so that the scan vectorises.
@@ -251,7 +285,7 @@ fn without_position(e: &serde_json::Error) -> String {
 }
 
 /// The fields of schema v1 as they arrive, before validation.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct RawEvent<'a> {
     id: Option<Cow<'a, str>>,
     kind: Option<Cow<'a, str>>,
@@ -265,6 +299,9 @@ struct RawEvent<'a> {
     title: Option<Cow<'a, str>>,
     source_url: Option<Cow<'a, str>>,
     schema_version: Option<u64>,
+    /// Set by the fast path, which takes no string with a control character
+    /// (C0, DEL or C1), so validation need not look again.
+    free_of_controls: bool,
 }
 
 const FIELDS: [&str; 12] = [
@@ -394,5 +431,6 @@ impl<'de> de::Deserialize<'de> for Text<'de> {
     }
 }
 
+mod scan;
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,9 @@ impl Timestamp {
 
     /// Parses an RFC 3339 timestamp such as `2025-04-15T00:00:00Z`.
     pub fn parse_rfc3339(s: &str) -> Result<Self, TimestampError> {
+        if let Some(t) = parse_common(s.as_bytes()) {
+            return Ok(t);
+        }
         let dt = DateTime::parse_from_rfc3339(s).map_err(|_| TimestampError::Syntax)?;
         dt.timestamp_nanos_opt().map(Self).ok_or(TimestampError::OutOfRange)
     }
@@ -49,6 +52,63 @@ impl Timestamp {
     pub fn to_datetime(self) -> DateTime<Utc> {
         DateTime::from_timestamp_nanos(self.0)
     }
+}
+
+/// The common spelling `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, read
+/// without chrono's general parser; `None` for anything else (lower-case
+/// `t`/`z`, a space separator, leap seconds, out-of-range values...), which
+/// chrono then reads or refuses. A property test checks it agrees with chrono.
+fn parse_common(s: &[u8]) -> Option<Timestamp> {
+    fn num(s: &[u8], from: usize, len: usize) -> Option<i64> {
+        s.get(from..from + len)?.iter().try_fold(0i64, |n, &b| b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0')))
+    }
+    let punct = |at: usize, want: u8| (s.get(at) == Some(&want)).then_some(());
+    let (year, month, day) = (num(s, 0, 4)?, num(s, 5, 2)?, num(s, 8, 2)?);
+    let (hour, minute, second) = (num(s, 11, 2)?, num(s, 14, 2)?, num(s, 17, 2)?);
+    punct(4, b'-')?;
+    punct(7, b'-')?;
+    punct(10, b'T')?;
+    punct(13, b':')?;
+    punct(16, b':')?;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&month) || day < 1 || day > month_days[month as usize - 1] {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut at = 19;
+    let mut nanos = 0;
+    if s.get(at) == Some(&b'.') {
+        let digits = s[at + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if !(1..=9).contains(&digits) {
+            return None;
+        }
+        nanos = num(s, at + 1, digits)? * 10i64.pow(9 - digits as u32);
+        at += 1 + digits;
+    }
+    let offset = match s.get(at..)? {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (h, m) = (num(&[*h1, *h2], 0, 2)?, num(&[*m1, *m2], 0, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            (h * 60 + m) * 60 * if *sign == b'-' { -1 } else { 1 }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm), exact for any year here.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    seconds.checked_mul(1_000_000_000)?.checked_add(nanos).map(Timestamp)
 }
 
 impl fmt::Display for Timestamp {
@@ -86,6 +146,46 @@ mod tests {
         assert_eq!(t.to_string(), "2025-04-15T00:00:00Z");
         assert_eq!(Timestamp::parse_rfc3339("2025-04-15"), Err(TimestampError::Syntax));
         assert_eq!(Timestamp::parse_rfc3339("9999-01-01T00:00:00Z"), Err(TimestampError::OutOfRange));
+    }
+
+    fn chrono(s: &str) -> Option<i64> {
+        DateTime::parse_from_rfc3339(s).ok().and_then(|d| d.timestamp_nanos_opt())
+    }
+
+    #[test]
+    fn the_common_spelling_agrees_with_chrono() {
+        for s in [
+            "2025-04-15T00:00:00Z",
+            "2024-02-29T23:59:59.123456789+08:00",
+            "2023-02-29T00:00:00Z",
+            "1970-01-01T00:00:00-00:30",
+            "1677-09-21T00:12:43.145224192Z",
+            "1677-09-21T00:12:43.145224191Z",
+            "2262-04-11T23:47:16.854775807Z",
+            "2262-04-11T23:47:16.854775808Z",
+            "2025-04-15T00:00:60Z",
+            "2025-04-15t00:00:00z",
+            "2025-04-15T00:00:00.Z",
+            "2025-04-15T00:00:00.1234567891Z",
+            "2025-04-15T24:00:00Z",
+            "2025-04-15T00:00:00+24:00",
+        ] {
+            let common = parse_common(s.as_bytes()).map(Timestamp::nanos);
+            assert!(common.is_none() || common == chrono(s), "{s}: {common:?} vs {:?}", chrono(s));
+        }
+        assert!(parse_common(b"2025-04-15T00:00:00Z").is_some());
+        assert!(parse_common(b"2025-04-15T00:00:00.5+08:00").is_some());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        #[test]
+        fn any_timestamp_agrees_with_chrono(
+            s in "(1[6-9]|2[0-3])[0-9]{2}-[01][0-9]-[0-3][0-9][Tt ][0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{0,10})?(Z|z|[+-][0-2][0-9]:[0-6][0-9])"
+        ) {
+            let common = parse_common(s.as_bytes()).map(Timestamp::nanos);
+            proptest::prop_assert!(common.is_none() || common == chrono(&s), "{}: {:?} vs {:?}", s, common, chrono(&s));
+        }
     }
 
     #[test]
