@@ -153,11 +153,14 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
     source: EventSource,
+    http: crate::http::HttpSettings,
+    access: crate::http::Access,
 }
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let state = AppState::new(settings)?;
+        let access = crate::http::Access { token: settings.http.api_token()?.map(Arc::new) };
         let addr: SocketAddr = settings.http.listen.parse().context("http.listen")?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -172,7 +175,7 @@ impl Application {
             ),
             None => EventSource::Embedded,
         };
-        Ok(Self { listener, state, source })
+        Ok(Self { listener, state, source, http: settings.http.clone(), access })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -187,7 +190,7 @@ impl Application {
     /// the source fails (Kafka deliveries), serving stops and the error is
     /// returned, so that the process exits and is restarted.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, state, source } = self;
+        let Self { listener, state, source, http, access } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let source_task: tokio::task::JoinHandle<anyhow::Result<()>> = match source {
             EventSource::Kafka(runner) => tokio::spawn(runner.run(stop_rx)),
@@ -216,7 +219,7 @@ impl Application {
                 _ = source_ended.notified() => {}
             }
         };
-        let served = axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(stop_serving).await;
+        let served = crate::http::serve(listener, crate::http::router(state, access), &http, stop_serving).await;
         let _ = stop_tx.send(true);
         source_task.await?.context("event source task panicked")?.context("event source failed")?;
         served.context("HTTP server failed")?;

@@ -7,6 +7,7 @@
 use crate::catalog::{default_vendors, Catalog, Vendor};
 use crate::engine::ScoringModel;
 use crate::event::Limits;
+use crate::http::HttpSettings;
 use crate::kafka::KafkaSettings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -27,13 +28,6 @@ pub struct Settings {
     pub scoring: ScoringModel,
     /// The vendor catalog: id, display name, origin (ISO country code).
     pub vendors: Vec<Vendor>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSettings {
-    /// Address the HTTP server (metrics, API, status page) listens on.
-    pub listen: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,7 +68,7 @@ pub struct ExplainSettings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            http: HttpSettings { listen: "127.0.0.1:9464".into() },
+            http: HttpSettings::default(),
             source: SourceSettings { file: None, poll_interval_ms: 500 },
             log: LogSettings { format: LogFormat::Text, level: "info".into() },
             explain: ExplainSettings { max_contributions: 25 },
@@ -126,9 +120,7 @@ impl Settings {
 
     /// Cross-field checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.http.listen.parse::<std::net::SocketAddr>().map_err(|_| {
-            ConfigError(format!("http.listen = {:?} is not an address like 127.0.0.1:9464", self.http.listen))
-        })?;
+        self.http.validate().map_err(ConfigError)?;
         if self.source.poll_interval_ms == 0 || self.source.poll_interval_ms > 60_000 {
             return Err(ConfigError("source.poll_interval_ms must be within 1..=60000".into()));
         }
@@ -152,6 +144,7 @@ impl Settings {
     pub fn to_toml(&self) -> String {
         let mut printable = self.clone();
         printable.kafka = self.kafka.redacted();
+        printable.http = self.http.redacted();
         toml::to_string_pretty(&printable).expect("settings serialize to TOML")
     }
 }

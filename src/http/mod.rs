@@ -1,8 +1,17 @@
 //! The HTTP surface: metrics, health, the scores API and the status page.
-//! Read-only: GET and HEAD only.
+//! Read-only: GET and HEAD only (others get 405), no request bodies (413),
+//! bounded request heads and connections (see [`server`]), and an optional
+//! bearer token for the data endpoints (see [`guard`]).
 
 mod api;
+mod guard;
+mod server;
+mod settings;
 mod status_page;
+
+pub use guard::Access;
+pub use server::serve;
+pub use settings::{HttpSettings, Secret};
 
 use crate::app::AppState;
 use axum::extract::State;
@@ -13,7 +22,7 @@ use axum::Router;
 
 pub use status_page::escape_html;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, access: Access) -> Router {
     Router::new()
         .route("/", get(status_page::page))
         .route("/metrics", get(metrics))
@@ -22,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/scores", get(api::scores))
         .route("/api/v1/scores/{vendor}", get(api::vendor_score))
         .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(access, guard::guard))
         .with_state(state)
 }
 
