@@ -208,3 +208,54 @@ fn the_worked_example_in_docs_scoring_md_scores_57_2() {
     assert!(close(&nvidia["components"]["china_policy"], 0.5265));
     assert_eq!(nvidia["bans_in_force"][0]["relief"], 0.36);
 }
+
+/// The bad-input matrix through `chiprisk replay`: every bad line reported
+/// with its line number, reason and field; counted; and the good events
+/// around them scored exactly as if the bad ones were absent.
+#[test]
+fn every_bad_input_is_reported_with_its_line_and_reason_and_changes_no_score() {
+    let good: Vec<Vec<u8>> = std::fs::read(example_scenario())
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let bad = helpers::bad_events();
+    assert!(bad.len() >= 50, "the matrix has {} cases", bad.len());
+    let mut mixed: Vec<u8> = Vec::new();
+    let mut expected = Vec::new();
+    let mut line = 0;
+    let mut bad_iter = bad.iter();
+    for (i, g) in good.iter().enumerate() {
+        mixed.extend_from_slice(g);
+        mixed.push(b'\n');
+        line += 1;
+        // Two bad lines after every good one, the rest at the end.
+        for b in bad_iter.by_ref().take(if i + 1 == good.len() { usize::MAX } else { 2 }) {
+            mixed.extend_from_slice(&b.bytes);
+            mixed.push(b'\n');
+            line += 1;
+            expected.push((line, b));
+        }
+    }
+    assert_eq!(expected.len(), bad.len());
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(&mixed).unwrap();
+    let at = "2026-06-01T00:00:00Z";
+    let out =
+        chiprisk().args(["replay", f.path().to_str().unwrap(), "--format", "json", "--at", at]).assert().success();
+    let out = out.get_output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let name = f.path().display().to_string();
+    for (line, b) in &expected {
+        let prefix = format!("{name}:{line}: {}: ", b.reason);
+        let reported = stderr.lines().find(|l| l.starts_with(&prefix));
+        let reported = reported.unwrap_or_else(|| panic!("{}: no line starting {prefix:?} in\n{stderr}", b.name));
+        assert!(reported.contains(&b.message_contains), "{}: {reported:?} lacks {:?}", b.name, b.message_contains);
+    }
+    let mixed_report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(mixed_report["summary"]["rejected"], bad.len());
+    let clean = replay_json(&example_scenario(), at);
+    assert_eq!(mixed_report["vendors"], clean["vendors"], "bad lines changed a score");
+    assert_eq!(mixed_report["summary"]["accepted"], clean["summary"]["accepted"]);
+}

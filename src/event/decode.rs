@@ -254,6 +254,9 @@ enum Problem {
     InField(&'static str),
     /// A key appeared twice.
     DuplicateKey(String),
+    /// An unknown field's value nests deeper than [`MAX_NESTING`] (or is
+    /// not JSON).
+    TooDeep(String),
 }
 
 impl Problem {
@@ -264,6 +267,10 @@ impl Problem {
             (Problem::DuplicateKey(k), _) => {
                 Rejection::new(RejectReason::MalformedJson, format!("{}: duplicate key", truncated(&k)))
             }
+            (Problem::TooDeep(k), Category::Data) => Rejection::new(
+                RejectReason::LimitExceeded,
+                format!("{}: nested deeper than {MAX_NESTING} levels", truncated(&k)),
+            ),
             (Problem::InField(field), Category::Data) => {
                 Rejection::new(RejectReason::InvalidField, format!("{field}: {detail}"))
             }
@@ -375,7 +382,11 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
                     *self.problem = Problem::DuplicateKey(key.into_owned());
                     return Err(de::Error::custom("duplicate key"));
                 }
-                map.next_value::<IgnoredAny>()?;
+                if let Err(e) = map.next_value_seed(Skip { depth: 1 }) {
+                    // A syntax error keeps its own category and message.
+                    *self.problem = Problem::TooDeep(key.into_owned());
+                    return Err(e);
+                }
                 continue;
             };
             if seen & (1 << index) != 0 {
@@ -403,6 +414,72 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
             *self.problem = Problem::None;
         }
         Ok(raw)
+    }
+}
+
+/// How deep an unknown field's value may nest arrays and objects.
+pub const MAX_NESTING: usize = 32;
+
+/// Skips any JSON value, refusing nesting deeper than [`MAX_NESTING`].
+struct Skip {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.nested::<A::Error>()?;
+        while seq.next_element_seed(Skip { depth: inner })?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.nested::<A::Error>()?;
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(Skip { depth: inner })?;
+        }
+        Ok(())
+    }
+}
+
+impl Skip {
+    fn nested<E: de::Error>(&self) -> Result<usize, E> {
+        if self.depth > MAX_NESTING {
+            return Err(E::custom(format_args!("nested deeper than {MAX_NESTING} levels")));
+        }
+        Ok(self.depth + 1)
     }
 }
 

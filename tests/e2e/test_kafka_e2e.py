@@ -11,6 +11,7 @@ Run by scripts/test (which installs Tansu and confluent-kafka first):
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -190,6 +191,8 @@ def scenario():
     return [line for line in (ROOT / "examples" / "scenario.jsonl").read_bytes().splitlines() if line.strip()]
 
 
+# A few poison messages of different kinds, interleaved into the crash test's
+# stream; the full bad-input matrix is bad_events() below.
 POISON = [
     b"{not json",
     b"\xff\xfe\xfd",
@@ -199,14 +202,6 @@ POISON = [
     b"[1,2,3]",
     b"{" * 70000,
 ]
-POISON_REASONS = {
-    "malformed_json",
-    "invalid_utf8",
-    "unknown_vendor",
-    "missing_field",
-    "out_of_range",
-    "too_large",
-}
 
 
 def distinct(payloads):
@@ -239,29 +234,50 @@ def test_events_on_kafka_score_exactly_like_a_replay(broker, tmp_path):
         app.stop()
 
 
-def test_poison_messages_are_dead_lettered_and_good_events_still_score(broker, tmp_path):
+def bad_events():
+    """The bad-input matrix (tests/data/bad-events.json), expanded: the same
+    cases tests/cli.rs feeds to `chiprisk replay`."""
+    doc = json.loads((ROOT / "tests" / "data" / "bad-events.json").read_text())
+    expand = lambda t: re.sub(r"<<(\d+)\*(.*?)>>", lambda m: m.group(2) * int(m.group(1)), t)
+    return [
+        (c["name"], c["reason"], c["message_contains"], bytes.fromhex(c["hex"]) if "hex" in c else expand(c["json"]).encode())
+        for c in doc["cases"]
+    ]
+
+
+def test_every_bad_input_is_dead_lettered_with_its_reason_and_good_events_still_score(broker, tmp_path):
     good = scenario()
+    bad = bad_events()
+    assert len(bad) >= 50
     mixed = []
+    cases = iter(bad)
     for i, e in enumerate(good):
         mixed.append(e)
-        if i % 6 == 0 and i // 6 < len(POISON):
-            mixed.append(POISON[i // 6])
+        # Two bad messages after every good one, the rest at the end.
+        mixed.extend(c[3] for c in (list(cases) if i + 1 == len(good) else [c for _, c in zip(range(2), cases)]))
+    assert len(mixed) == len(good) + len(bad)
     produce(broker, mixed)
     app = Chiprisk(broker, tmp_path)
     try:
         n = distinct(good)
         wait_for(lambda: app.ready() and accepted(app) == n, 90, "good events scored")
         assert app.scores() == replay_scores(good)
-        wait_for(lambda: len(read_topic(broker, "chiprisk.dead-letter")) >= len(POISON), 30, "dead letters")
+        wait_for(lambda: len(read_topic(broker, "chiprisk.dead-letter")) >= len(bad), 30, "dead letters")
         dead = read_topic(broker, "chiprisk.dead-letter")
-        assert len(dead) == len(POISON), [h for _, h in dead]
-        assert {h["chiprisk-reason"] for _, h in dead} == POISON_REASONS
-        assert {v for v, _ in dead} == set(POISON), "original bytes are kept"
-        for _, h in dead:
+        assert len(dead) == len(bad), [h for _, h in dead]
+        by_bytes = {v: h for v, h in dead}
+        for name, reason, fragment, payload in bad:
+            h = by_bytes.get(payload)
+            assert h is not None, f"{name}: not dead-lettered with its original bytes"
+            assert h["chiprisk-reason"] == reason, (name, h)
+            assert fragment in h["chiprisk-error"], (name, h["chiprisk-error"])
             assert h["chiprisk-source-topic"] == "chiprisk.events"
-            assert int(h["chiprisk-source-offset"]) >= 0 and h["chiprisk-error"]
-        assert app.report()["summary"]["rejected"] == len(POISON)
-        assert 'chiprisk_kafka_dead_lettered_total{reason="malformed_json"} 2' in app.metrics()
+            assert int(h["chiprisk-source-offset"]) >= 0
+        assert app.report()["summary"]["rejected"] == len(bad)
+        metrics = app.metrics()
+        for reason in {r for _, r, _, _ in bad}:
+            count = sum(1 for _, r, _, _ in bad if r == reason)
+            assert f'chiprisk_kafka_dead_lettered_total{{reason="{reason}"}} {count}' in metrics, reason
     finally:
         app.stop()
 

@@ -104,3 +104,53 @@ pub fn tool(name: &str, candidates: &[&str]) -> Option<PathBuf> {
 pub fn example_scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenario.jsonl")
 }
+
+/// One case of the bad-input matrix (`tests/data/bad-events.json`).
+pub struct BadEvent {
+    pub name: String,
+    pub reason: String,
+    pub message_contains: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The bad-input matrix, expanded: `<<N*s>>` in a `json` case is `s`
+/// repeated N times; a `hex` case is raw bytes.
+pub fn bad_events() -> Vec<BadEvent> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad-events.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k} in {v}")).to_owned();
+    doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|case| {
+            let bytes = match case.get("hex") {
+                Some(hex) => (0..hex.as_str().unwrap().len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex.as_str().unwrap()[i..i + 2], 16).unwrap())
+                    .collect(),
+                None => expand(&text(case, "json")).into_bytes(),
+            };
+            BadEvent {
+                name: text(case, "name"),
+                reason: text(case, "reason"),
+                message_contains: text(case, "message_contains"),
+                bytes,
+            }
+        })
+        .collect()
+}
+
+fn expand(template: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("<<") {
+        out.push_str(&rest[..start]);
+        let end = start + rest[start..].find(">>").expect("<< without >>");
+        let (count, unit) = rest[start + 2..end].split_once('*').expect("<<N*s>>");
+        out.push_str(&unit.repeat(count.parse().unwrap()));
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}

@@ -267,7 +267,8 @@ impl<'a> Cursor<'a> {
     fn scalar(&mut self) -> Option<()> {
         match self.peek()? {
             b'"' => self.string().map(drop),
-            b'-' | b'0'..=b'9' => self.number_text().map(drop),
+            // Numbers too large for a double are refused by the general path.
+            b'-' | b'0'..=b'9' => self.number().map(drop),
             _ => {
                 let rest = &self.bytes()[self.at..];
                 let len = [&b"true"[..], b"false", b"null"].into_iter().find(|w| rest.starts_with(w))?.len();

@@ -53,6 +53,12 @@ const BAD: &[(&str, RejectReason, &str)] = &[
     (r#"{"zz":1,"zz":2}"#, MalformedJson, "zz: duplicate key"),
     (r#"{"id":"a"} {"id":"b"}"#, MalformedJson, "trailing"),
     (r#"{"id":"a"}x"#, MalformedJson, "trailing"),
+    (
+        r#"{"id":"a","x":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"#,
+        LimitExceeded,
+        "x: nested deeper than 32",
+    ),
+    (r#"{"id":"a","x":{"y":[{"z":[1,{"w":[[["#, MalformedJson, "EOF"),
     (r#"{"id":"a","severity":NaN}"#, MalformedJson, "line 1"),
     (r#"{"id":"a","severity":Infinity}"#, MalformedJson, "line 1"),
     (r#"{"id":"a","severity":1e999}"#, MalformedJson, "out of range"),
@@ -255,8 +261,11 @@ fn oversized_messages_and_fields_hit_their_limits() {
 fn deep_nesting_never_overflows_the_stack() {
     let d = Decoder::new(Arc::new(Catalog::default()), Limits { max_event_bytes: 1 << 20, ..Limits::default() });
     let nest = |n| format!("{}{}", "[".repeat(n), "]".repeat(n));
-    // Skipped without recursion inside an unknown field: only the missing id is left to report.
+    // Inside an unknown field, refused at the nesting limit, before any deep descent.
     let unknown = format!(r#"{{"x":{}}}"#, nest(100_000));
+    assert_eq!(d.decode(unknown.as_bytes()).unwrap_err().reason, LimitExceeded);
+    // Up to the limit it is skipped: only the missing id is left to report.
+    let unknown = format!(r#"{{"x":{}}}"#, nest(MAX_NESTING));
     assert_eq!(d.decode(unknown.as_bytes()).unwrap_err().reason, MissingField);
     // Inside a known field it is the wrong type, reported before any deep descent.
     let known = format!(r#"{{"vendors":{}}}"#, nest(100_000));
