@@ -28,7 +28,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[2]
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+N = int(sys.argv[1]) if __name__ == "__main__" and len(sys.argv) > 1 else 200_000
 TANSU = os.environ.get("TANSU_BIN", "tansu")
 
 

@@ -91,7 +91,7 @@ def broker(tmp_path):
 class Chiprisk:
     """One chiprisk process consuming from the broker."""
 
-    def __init__(self, brokers, tmp_path, name="a", group="chiprisk", create_topics=False):
+    def __init__(self, brokers, tmp_path, name="a", group="chiprisk", create_topics=False, bin=BIN):
         self.port = free_port()
         env = dict(os.environ)
         env.update(
@@ -107,7 +107,7 @@ class Chiprisk:
             }
         )
         self.log_path = tmp_path / f"chiprisk-{name}-{self.port}.log"
-        self.proc = subprocess.Popen([BIN, "run"], env=env, stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))
+        self.proc = subprocess.Popen([bin, "run"], env=env, stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))
 
     def get(self, path):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
