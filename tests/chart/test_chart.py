@@ -108,6 +108,21 @@ def test_the_kafka_secret_is_mounted_as_files_and_never_inlined():
     assert "password" not in json.dumps(yaml.safe_load(cm["data"]["chiprisk.yaml"])["kafka"]["properties"])
 
 
+def test_the_api_token_is_mounted_as_a_file_and_named_in_the_configuration(tmp_path):
+    docs = render(values_of(CHART / "ci" / "kafka-with-sasl-values.yaml"))
+    pod = by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]
+    assert {"name": "api-token", "secret": {"secretName": "chiprisk-api"}} in pod["volumes"]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "api-token", "mountPath": "/var/run/secrets/chiprisk-api", "readOnly": True} in mounts
+    cm = next(d for d in by_kind(docs, "ConfigMap") if "chiprisk.yaml" in d["data"])
+    config = yaml.safe_load(cm["data"]["chiprisk.yaml"])
+    assert config["http"]["api_token_file"] == "/var/run/secrets/chiprisk-api/token"
+    # Without the value, no token and no mount.
+    minimal = render({})
+    pod = by_kind(minimal, "Deployment")[0]["spec"]["template"]["spec"]
+    assert not any(v["name"] == "api-token" for v in pod.get("volumes", []))
+
+
 def test_the_network_policy_allows_only_the_http_port_in_and_dns_and_kafka_out():
     docs = render(values_of(CHART / "ci" / "kafka-with-sasl-values.yaml"))
     np = by_kind(docs, "NetworkPolicy")[0]["spec"]

@@ -43,6 +43,11 @@ app.kubernetes.io/part-of: chiprisk
 {{- $_ := set $kafka "properties_from_files" $files -}}
 {{- $_ := set $config "kafka" $kafka -}}
 {{- end -}}
+{{- if .Values.api.tokenSecret -}}
+{{- $http := default dict (get $config "http") -}}
+{{- $_ := set $http "api_token_file" (printf "/var/run/secrets/chiprisk-api/%s" .Values.api.tokenSecretKey) -}}
+{{- $_ := set $config "http" $http -}}
+{{- end -}}
 {{- toYaml $config -}}
 {{- end -}}
 
