@@ -79,9 +79,11 @@ pub struct Processor {
     repartition_topic: String,
     partitions: i32,
     phases: HashMap<i32, Phase>,
-    /// Vendors whose score changed in live partitions since the last flush,
-    /// with the triggering event (id, title).
+    /// Vendors whose score changed in live partitions since the last round
+    /// of updates began, with the triggering event (id, title).
     touched: BTreeMap<VendorId, (String, Option<String>)>,
+    /// The current round: vendors still to be scored and published.
+    owed: BTreeMap<VendorId, (String, Option<String>)>,
     /// The last score published per vendor.
     published: HashMap<VendorId, f64>,
 }
@@ -96,6 +98,7 @@ impl Processor {
             partitions,
             phases: HashMap::new(),
             touched: BTreeMap::new(),
+            owed: BTreeMap::new(),
             published: HashMap::new(),
         }
     }
@@ -122,6 +125,7 @@ impl Processor {
         let owned = ownership::owned_by(&self.catalog, partition, self.partitions);
         self.published.retain(|v, _| !owned.contains(*v));
         self.touched.retain(|v, _| !owned.contains(*v));
+        self.owed.retain(|v, _| !owned.contains(*v));
     }
 
     /// Partitions still catching up.
@@ -234,11 +238,24 @@ impl Processor {
         outputs
     }
 
-    /// Score updates for the vendors whose score changed since the last
-    /// flush, as of `at`.
-    pub fn flush_updates(&mut self, board: &Scoreboard, at: Timestamp) -> Vec<Output> {
+    /// Begins a round of score updates: every vendor touched since the last
+    /// round is now owed one.
+    pub fn start_update_round(&mut self) {
+        self.owed.append(&mut self.touched);
+    }
+
+    /// Whether a round is under way (vendors still owed an update).
+    pub fn updates_owed(&self) -> bool {
+        !self.owed.is_empty()
+    }
+
+    /// Score updates, as of `at`, for up to `max_vendors` of the vendors the
+    /// round owes one. Scoring a vendor reads all of its events, so the
+    /// caller spreads a round over several calls to keep each one short.
+    pub fn flush_updates(&mut self, board: &Scoreboard, at: Timestamp, max_vendors: usize) -> Vec<Output> {
         let mut out = Vec::new();
-        for (vendor, (event_id, title)) in std::mem::take(&mut self.touched) {
+        for _ in 0..max_vendors {
+            let Some((vendor, (event_id, title))) = self.owed.pop_first() else { break };
             let Some(engine) = board.owner(vendor) else { continue };
             let s = engine.score(vendor, at);
             if self.published.get(&vendor) == Some(&s.score) {

@@ -300,10 +300,12 @@ impl KafkaRunner {
         loop {
             // Wake up now and then even without messages, to take assignment
             // changes and readiness into account.
+            // Sooner while a round of score updates is unfinished.
+            let idle = if processor.updates_owed() { Duration::from_millis(5) } else { Duration::from_millis(250) };
             let first = tokio::select! {
                 _ = stop.changed() => break,
                 m = stream.next() => m,
-                _ = tokio::time::sleep(Duration::from_millis(250)) => None,
+                _ = tokio::time::sleep(idle) => None,
             };
             let mut batch = Vec::with_capacity(s.batch_size);
             batch.extend(first);
@@ -346,9 +348,16 @@ impl KafkaRunner {
                         }
                     }
                 }
-                if last_updates.elapsed() >= update_interval {
-                    outputs.extend(processor.flush_updates(&board, Timestamp::now()));
+                // A round of score updates at most every interval, spread
+                // over the loop's turns one vendor at a time, so that scoring
+                // a large vendor never holds up the events behind it for long.
+                if !processor.updates_owed() && last_updates.elapsed() >= update_interval {
+                    processor.start_update_round();
                     last_updates = std::time::Instant::now();
+                }
+                let slice = std::time::Instant::now();
+                while processor.updates_owed() && slice.elapsed() < UPDATE_SLICE {
+                    outputs.extend(processor.flush_updates(&board, Timestamp::now(), 1));
                 }
             }
             // Deliveries are awaited in the background: the next batch is read
@@ -363,7 +372,8 @@ impl KafkaRunner {
 
         drop(stream);
         // Score updates still owed for events already applied.
-        let owed = processor.flush_updates(&self.state.board_write(), Timestamp::now());
+        processor.start_update_round();
+        let owed = processor.flush_updates(&self.state.board_write(), Timestamp::now(), usize::MAX);
         let pending = self.send(&producer, owed)?;
         in_flight.push_back(InFlight { pending, done: Vec::new() });
         tracing::info!(batches_in_flight = in_flight.len(), "draining: waiting for deliveries, then committing");
@@ -500,6 +510,10 @@ impl KafkaRunner {
 
 /// How many batches may wait for acknowledgements at once.
 const MAX_IN_FLIGHT: usize = 8;
+
+/// Most time one turn of the loop spends scoring vendors for score updates
+/// (at least one vendor per turn); the rest of a round waits for the next turns.
+const UPDATE_SLICE: Duration = Duration::from_millis(2);
 
 /// A processed batch whose records are being delivered.
 struct InFlight {

@@ -73,10 +73,12 @@ fn catch_up_publishes_nothing_and_the_partition_goes_live_at_the_committed_offse
     assert_eq!(p.phase(nvidia_partition), Some(Phase::CatchingUp { until: 2 }));
     p.process(&mut b, &m, &msg(BY_VENDOR, nvidia_partition, 1, e1));
     assert_eq!(p.phase(nvidia_partition), Some(Phase::Live));
-    assert!(p.flush_updates(&b, Timestamp::now()).is_empty(), "nothing published for history");
+    p.start_update_round();
+    assert!(p.flush_updates(&b, Timestamp::now(), usize::MAX).is_empty(), "nothing published for history");
 
     p.process(&mut b, &m, &msg(BY_VENDOR, nvidia_partition, 2, e2));
-    let updates = p.flush_updates(&b, Timestamp::now());
+    p.start_update_round();
+    let updates = p.flush_updates(&b, Timestamp::now(), usize::MAX);
     match &updates[..] {
         [Output::ScoreUpdate { key, payload }] => {
             assert_eq!(key, "nvidia");
@@ -89,7 +91,8 @@ fn catch_up_publishes_nothing_and_the_partition_goes_live_at_the_committed_offse
     }
     // A redelivered event changes nothing and publishes nothing.
     p.process(&mut b, &m, &msg(BY_VENDOR, nvidia_partition, 3, e2));
-    assert!(p.flush_updates(&b, Timestamp::now()).is_empty());
+    p.start_update_round();
+    assert!(p.flush_updates(&b, Timestamp::now(), usize::MAX).is_empty());
 }
 
 /// Routes events through stage 1, then feeds each repartition partition to
