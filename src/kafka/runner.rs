@@ -364,7 +364,10 @@ impl KafkaRunner {
             // while this one's records travel; offsets are stored in batch order
             // once every record of the batch (and of the batches before) is acked.
             let pending = self.send(&producer, outputs)?;
-            in_flight.push_back(InFlight { pending, done });
+            // A turn that read and sent nothing has nothing to wait for.
+            if !pending.is_empty() || !done.is_empty() {
+                in_flight.push_back(InFlight { pending, done });
+            }
             retire(&consumer, &mut in_flight, metrics.kafka(), MAX_IN_FLIGHT).await?;
             metrics.kafka().set_catching_up(processor.catching_up());
             self.state.set_live(assigned_once && processor.catching_up() == 0);
@@ -508,8 +511,11 @@ impl KafkaRunner {
     }
 }
 
-/// How many batches may wait for acknowledgements at once.
-const MAX_IN_FLIGHT: usize = 8;
+/// How many batches may wait for acknowledgements at once. At low rates a
+/// batch is a few messages, and the broker's acknowledgement can take tens
+/// of milliseconds, so this is generous; at high rates batches are large and
+/// memory stays bounded by `kafka.batch_size` times this.
+const MAX_IN_FLIGHT: usize = 64;
 
 /// Most time one turn of the loop spends scoring vendors for score updates
 /// (at least one vendor per turn); the rest of a round waits for the next turns.

@@ -72,18 +72,22 @@ def bare_broker(tmp_path):
     proc.wait(10)
 
 
-@pytest.fixture
-def broker(tmp_path):
-    """A broker with chiprisk's topics created by Tansu's own CLI."""
-    proc, url = start_tansu(tmp_path)
-    port = url.rsplit(":", 1)[1]
+def create_topics(url):
+    """chiprisk's topics, created by Tansu's own CLI."""
     for topic, partitions in TOPICS.items():
         subprocess.run(
             [TANSU, "topic", "create", topic, "--partitions", str(partitions), "--broker", url],
             check=True,
             capture_output=True,
         )
-    yield f"127.0.0.1:{port}"
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A broker with chiprisk's topics."""
+    proc, url = start_tansu(tmp_path)
+    create_topics(url)
+    yield url.removeprefix("tcp://")
     proc.terminate()
     proc.wait(10)
 
@@ -91,7 +95,7 @@ def broker(tmp_path):
 class Chiprisk:
     """One chiprisk process consuming from the broker."""
 
-    def __init__(self, brokers, tmp_path, name="a", group="chiprisk", create_topics=False, bin=BIN):
+    def __init__(self, brokers, tmp_path, name="a", group="chiprisk", create_topics=False, bin=BIN, session_timeout_ms=6000):
         self.port = free_port()
         env = dict(os.environ)
         env.update(
@@ -100,10 +104,10 @@ class Chiprisk:
                 "CHIPRISK__KAFKA__GROUP_ID": group,
                 "CHIPRISK__KAFKA__CREATE_TOPICS": "true" if create_topics else "false",
                 "CHIPRISK__KAFKA__REPARTITION_PARTITIONS": "3",
-                "CHIPRISK__KAFKA__SESSION_TIMEOUT_MS": "6000",
+                "CHIPRISK__KAFKA__SESSION_TIMEOUT_MS": str(session_timeout_ms),
                 "CHIPRISK__KAFKA__DRAIN_TIMEOUT_MS": "2000",
                 "CHIPRISK__HTTP__LISTEN": f"127.0.0.1:{self.port}",
-                "CHIPRISK_LOG": "info",
+                "CHIPRISK_LOG": os.environ.get("CHIPRISK_E2E_LOG", "info"),
             }
         )
         self.log_path = tmp_path / f"chiprisk-{name}-{self.port}.log"
@@ -359,3 +363,41 @@ def test_missing_topics_at_start_are_waited_for_and_reported(bare_broker, tmp_pa
         assert app.scores() == replay_scores(scenario())
     finally:
         app.stop()
+
+
+def test_a_broker_that_stops_answering_for_a_while_loses_nothing(tmp_path):
+    """The real broker frozen (SIGSTOP) for 10 s mid-stream, then resumed:
+    chiprisk stays up and healthy meanwhile, and afterwards every event is
+    scored once. (Tansu's in-memory storage does not survive a restart, so
+    freezing is how this broker can be "down for a while" and come back.)
+
+    The session timeout is longer than the freeze: Tansu 0.6.0 never evicts
+    a member whose session expired while it was frozen, so after a longer
+    freeze its group cannot re-form (JoinGroup keeps naming the dead member
+    as leader; SyncGroup answers "rebalance in progress" or "unknown member"
+    forever). A Kafka broker evicts the member and the group re-forms."""
+    proc, url = start_tansu(tmp_path)
+    app = None
+    try:
+        create_topics(url)
+        brokers = url.removeprefix("tcp://")
+        events = synthetic(4000, 13)
+        produce(brokers, events[:2000])
+        app = Chiprisk(brokers, tmp_path, session_timeout_ms=30000)
+        wait_for(lambda: accepted(app) >= 500, 90, "some progress")
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(10)
+            assert app.get("/healthz")[0] == 200
+            assert app.proc.poll() is None, "chiprisk is still running"
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        produce(brokers, events[2000:])
+        n = distinct(events)
+        wait_for(lambda: app.ready() and accepted(app) == n, 180, "every event after the broker came back")
+        assert app.scores() == replay_scores(events)
+    finally:
+        if app is not None:
+            app.stop()
+        proc.terminate()
+        proc.wait(10)
