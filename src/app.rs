@@ -119,7 +119,7 @@ impl AppState {
         let shared = &*self.shared;
         let mut guard = shared.scoring.write().expect("scoring lock");
         let board = &mut *guard;
-        let mut summary = board.summary;
+        let mut summary = board.unsharded;
         let engine = &mut board.shard_mut(0).expect("file sources use shard 0").engine;
         let limit = shared.decoder.limits().max_event_bytes;
         let mut on_line = |line_no: u64, line: Line<'_>| {
@@ -137,7 +137,7 @@ impl AppState {
             summary.count(&outcome);
         };
         feed(&mut on_line);
-        board.summary = summary;
+        board.unsharded = summary;
     }
 }
 
@@ -279,6 +279,6 @@ fn run_source(state: AppState, source: EventSource, stop: mpsc::Receiver<()>) ->
 impl AppState {
     /// Totals of what the source has delivered.
     pub fn summary(&self) -> Summary {
-        self.shared.scoring.read().expect("scoring lock").summary
+        self.shared.scoring.read().expect("scoring lock").summary()
     }
 }

@@ -16,20 +16,24 @@ pub struct Shard {
     pub engine: Engine,
     /// The vendors this shard scores; no other shard scores them.
     pub owned: VendorSet,
+    /// Events counted in this shard (each event in one shard only). It goes
+    /// with the shard, so a rebuilt shard does not count its events twice.
+    pub summary: Summary,
 }
 
 pub struct Scoreboard {
     catalog: Arc<Catalog>,
     model: ScoringModel,
     shards: BTreeMap<i32, Shard>,
-    /// What the sources delivered, over all shards.
-    pub summary: Summary,
+    /// Counts that belong to no shard: rejections (Kafka), and everything in
+    /// file mode. [`Scoreboard::summary`] adds the shards' counts.
+    pub unsharded: Summary,
 }
 
 impl Scoreboard {
     /// No shards yet (a consumer before its first assignment).
     pub fn empty(catalog: Arc<Catalog>, model: ScoringModel) -> Self {
-        Self { catalog, model, shards: BTreeMap::new(), summary: Summary::default() }
+        Self { catalog, model, shards: BTreeMap::new(), unsharded: Summary::default() }
     }
 
     /// One shard, 0, that owns every vendor.
@@ -50,7 +54,17 @@ impl Scoreboard {
     /// Adds (or resets) a shard with a fresh engine.
     pub fn add_shard(&mut self, id: i32, owned: VendorSet) {
         let engine = Engine::new(self.catalog.clone(), self.model.clone());
-        self.shards.insert(id, Shard { engine, owned });
+        self.shards.insert(id, Shard { engine, owned, summary: Summary::default() });
+    }
+
+    /// Events accepted, duplicated and rejected, as the state now holds them.
+    pub fn summary(&self) -> Summary {
+        self.shards.values().fold(self.unsharded, |mut total, shard| {
+            total.accepted += shard.summary.accepted;
+            total.duplicates += shard.summary.duplicates;
+            total.rejected += shard.summary.rejected;
+            total
+        })
     }
 
     pub fn remove_shard(&mut self, id: i32) {
@@ -79,7 +93,7 @@ impl Scoreboard {
     pub fn report(&self, at: Timestamp, max_contributions: usize) -> ScoresReport {
         let vendors =
             self.catalog.ids().filter_map(|v| self.owner(v).map(|e| e.explain(v, at, max_contributions))).collect();
-        ScoresReport { as_of: at, vendors, summary: self.summary }
+        ScoresReport { as_of: at, vendors, summary: self.summary() }
     }
 
     /// `None` if the vendor is not in the catalog or not owned here.

@@ -260,6 +260,32 @@ async fn a_broker_lost_mid_stream_loses_nothing() {
     app.stop().await;
 }
 
+/// Down longer than the session timeout (6 s): the group session expires,
+/// the partitions are lost and revoked, and after the broker is back the
+/// consumer rejoins, rebuilds its partitions and goes on; nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_down_longer_than_the_session_timeout_loses_nothing() {
+    let mock = cluster();
+    let brokers = mock.bootstrap_servers();
+    let good = events();
+    let (first, second) = good.split_at(150);
+    produce(&brokers, first).await;
+    let app = spawn_with(settings(&brokers, "g7")).await;
+    wait_until(|| async { accepted(&app).await >= 150 }).await;
+
+    mock.broker_down(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    mock.broker_up(1).unwrap();
+    produce(&brokers, second).await;
+    wait_until_within(Duration::from_secs(90), || async { accepted(&app).await >= 301 }).await;
+    assert_eq!(scores(&app).await, reference(&good));
+    assert_eq!(accepted(&app).await, 301);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("chiprisk_kafka_rebalances_total{kind=\"revoke\"}"), "{metrics}");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_with_nothing_to_read_becomes_ready() {
     let mock = cluster();

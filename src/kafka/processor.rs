@@ -151,7 +151,7 @@ impl Processor {
         match self.decoder.decode(msg.payload) {
             Err(r) => {
                 metrics.event_rejected(r.reason);
-                board.summary.count(&Outcome::Rejected(r.clone()));
+                board.unsharded.count(&Outcome::Rejected(r.clone()));
                 tracing::warn!(topic = msg.topic, partition = msg.partition, offset = msg.offset, reason = %r.reason, "rejected event: {}", r.message);
                 vec![Output::dead_letter(msg, r)]
             }
@@ -208,7 +208,7 @@ impl Processor {
                     };
                     if counted {
                         metrics.event_applied(event.kind, outcome);
-                        board.summary.count(&Outcome::Applied { kind: event.kind, applied });
+                        shard.summary.count(&Outcome::Applied { kind: event.kind, applied });
                     }
                     if phase == Phase::Live && counted {
                         if let Some(ts) = msg.timestamp_ms {

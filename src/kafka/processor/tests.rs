@@ -56,7 +56,7 @@ fn a_rejected_message_is_dead_lettered_with_its_bytes_reason_and_origin() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(b.summary.rejected, 1);
+    assert_eq!(b.summary().rejected, 1);
 }
 
 #[test]
