@@ -1,3 +1,7 @@
+//! The `chiprisk` binary: parse the command line, load the configuration,
+//! then run the command (see `chiprisk::cli`).
+#![forbid(unsafe_code)]
+
 use chiprisk::app::Application;
 use chiprisk::cli::{self, exit, Cli, Command};
 use chiprisk::config::Settings;
