@@ -3,9 +3,8 @@
 
 mod helpers;
 
-use chiprisk::config::Settings;
 use chiprisk::http::Secret;
-use helpers::{spawn_app, spawn_with};
+use helpers::{spawn_app, spawn_with, test_settings};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -135,10 +134,4 @@ async fn with_a_token_the_data_needs_it_and_metrics_and_probes_stay_open() {
         assert_eq!(app.get(path).await.status(), 200, "{path}");
     }
     app.stop().await;
-}
-
-fn test_settings() -> Settings {
-    let mut settings = Settings::default();
-    settings.http.listen = "127.0.0.1:0".into();
-    settings
 }

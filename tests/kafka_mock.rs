@@ -22,8 +22,7 @@ use std::time::Duration;
 const AT: &str = "2026-06-01T00:00:00Z";
 
 fn settings(brokers: &str, group: &str) -> Settings {
-    let mut s = Settings::default();
-    s.http.listen = "127.0.0.1:0".into();
+    let mut s = helpers::test_settings();
     s.kafka.brokers = Some(brokers.into());
     s.kafka.group_id = group.into();
     s.kafka.create_topics = false;

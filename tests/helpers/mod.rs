@@ -37,11 +37,17 @@ impl TestApp {
     }
 }
 
+/// The defaults, listening on 127.0.0.1:0.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::default();
+    settings.http.listen = "127.0.0.1:0".into();
+    settings
+}
+
 /// Starts the app on 127.0.0.1:0 with the given event file (or the bundled
 /// scenario) and waits until it is ready.
 pub async fn spawn_app(events: Option<&Path>) -> TestApp {
-    let mut settings = Settings::default();
-    settings.http.listen = "127.0.0.1:0".into();
+    let mut settings = test_settings();
     settings.source.file = events.map(Path::to_owned);
     settings.source.poll_interval_ms = 20;
     spawn_with(settings).await
