@@ -3,7 +3,9 @@
 
 use chiprisk::engine::{Engine, ScoringModel};
 use chiprisk::event::{Decoder, Limits, Timestamp};
+use chiprisk::scoreboard::Scoreboard;
 use chiprisk::synthetic::Generator;
+use chiprisk::telemetry::Metrics;
 use chiprisk::Catalog;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::sync::Arc;
@@ -74,17 +76,31 @@ fn pipeline(c: &mut Criterion) {
     });
     group.finish();
 
-    let mut engine = Engine::new(catalog.clone(), ScoringModel::default());
-    for e in &batch {
-        chiprisk::pipeline::process(&decoder, &mut engine, e.as_bytes());
+    queries(c, &catalog, &decoder, &batch, "100k");
+    let million = events(1_000_000);
+    queries(c, &catalog, &decoder, &million, "1M");
+}
+
+/// What a score-update round, a scrape and an API call cost with `label`
+/// events held: they read a vendor's events, so they grow with the state.
+fn queries(c: &mut Criterion, catalog: &Arc<Catalog>, decoder: &Decoder, batch: &[String], label: &str) {
+    let mut board = Scoreboard::single(catalog.clone(), ScoringModel::default());
+    let engine = &mut board.shard_mut(0).expect("shard 0").engine;
+    for e in batch {
+        chiprisk::pipeline::process(decoder, engine, e.as_bytes());
     }
-    let at = Timestamp::parse_rfc3339("2027-01-01T00:00:00Z").unwrap();
-    let mut group = c.benchmark_group("queries over 100k events");
+    let engine = &board.shard_mut(0).expect("shard 0").engine;
+    let at = Timestamp::parse_rfc3339("2026-11-29T00:00:00Z").unwrap();
+    let mut group = c.benchmark_group(format!("queries over {label} events"));
     group.sample_size(10);
     group.bench_function("scores_at (all vendors)", |b| b.iter(|| criterion::black_box(engine.scores_at(at))));
     let nvidia = catalog.lookup("nvidia").unwrap();
     group.bench_function("explain (one vendor, top 25)", |b| {
         b.iter(|| criterion::black_box(engine.explain(nvidia, at, 25)))
+    });
+    let metrics = Metrics::new();
+    group.bench_function("metrics refresh (scores, bans, lifts of all vendors)", |b| {
+        b.iter(|| metrics.record_scores(&board, at))
     });
     group.finish();
 }

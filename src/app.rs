@@ -281,4 +281,10 @@ impl AppState {
     pub fn summary(&self) -> Summary {
         self.shared.scoring.read().expect("scoring lock").summary()
     }
+
+    /// Totals of what the source has delivered, and distinct events held.
+    pub fn counts(&self) -> (Summary, u64) {
+        let board = self.shared.scoring.read().expect("scoring lock");
+        (board.summary(), board.events_held())
+    }
 }

@@ -109,6 +109,10 @@ async fn appended_lines_are_scored_and_bad_lines_are_counted_by_reason() {
     let body = app.json("/api/v1/scores").await;
     assert!(score(body.clone()) > first);
     assert_eq!(body["summary"]["rejected"], 1);
+    let status = app.json("/api/v1/status").await;
+    assert_eq!(status["ready"], true);
+    assert_eq!(status["summary"], body["summary"], "{status}");
+    assert_eq!(status["events_held"], 2);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("chiprisk_events_rejected_total{reason=\"malformed_json\"} 1"));
     app.stop().await;

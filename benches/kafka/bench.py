@@ -96,7 +96,7 @@ class Chiprisk:
 
     def accepted(self):
         try:
-            return json.loads(self.get("/api/v1/scores")[1])["summary"]["accepted"]
+            return json.loads(self.get("/api/v1/status")[1])["summary"]["accepted"]
         except Exception:
             return -1
 
@@ -111,11 +111,11 @@ class Chiprisk:
         self.proc.wait(60)
 
 
-def histogram(text):
-    """Cumulative bucket counts of chiprisk_event_latency_seconds: {le: count}."""
+def histogram(text, name="chiprisk_event_latency_seconds"):
+    """Cumulative bucket counts of a histogram: {le: count}."""
     out = {}
     for line in text.splitlines():
-        if line.startswith("chiprisk_event_latency_seconds_bucket{"):
+        if line.startswith(name + "_bucket{"):
             le = line.split('le="')[1].split('"')[0]
             out[float("inf") if le == "+Inf" else float(le)] = float(line.split()[-1])
     return out
@@ -154,13 +154,18 @@ def main():
         # Latency at 1,000 events/s, live: chiprisk's own histogram
         # chiprisk_event_latency_seconds (from each event's Kafka timestamp,
         # set by the producer, to its effect on the scoreboard).
-        before = histogram(app.get("/metrics")[1].decode())
+        text = app.get("/metrics")[1].decode()
+        before = histogram(text)
+        read_before = histogram(text, "chiprisk_kafka_read_latency_seconds")
         live = subprocess.run([str(bin_dir / "examples" / "generate"), "10000", "78"], check=True, capture_output=True).stdout.splitlines()
         produce(brokers, live, rate=1000)
         while app.accepted() < N + 10000:
             time.sleep(0.05)
-        after = histogram(app.get("/metrics")[1].decode())
+        text = app.get("/metrics")[1].decode()
+        after = histogram(text)
         delta = [(le, after[le] - before.get(le, 0)) for le in sorted(after)]
+        read_after = histogram(text, "chiprisk_kafka_read_latency_seconds")
+        read = [(le, read_after[le] - read_before.get(le, 0)) for le in sorted(read_after)]
         app.stop()
 
         # Catch-up on restart.
@@ -182,6 +187,9 @@ def main():
             "latency_ms_p50": round(quantile(0.5, delta) * 1000, 1),
             "latency_ms_p99": round(quantile(0.99, delta) * 1000, 1),
             "latency_buckets": {str(le): n for le, n in delta},
+            "first_hop_ms_p50": round(quantile(0.5, read) * 1000, 1),
+            "first_hop_ms_p99": round(quantile(0.99, read) * 1000, 1),
+            "first_hop_buckets": {str(le): n for le, n in read},
             "catch_up_events": rebuilt,
             "catch_up_seconds": round(catch_up_s, 2),
         }, indent=2))

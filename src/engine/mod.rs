@@ -14,6 +14,7 @@
 //! - contributions are grouped into [`Component`]s; their sum, the pressure,
 //!   maps to a score by `100 * (1 - exp(-pressure / scale))`.
 
+mod decay;
 mod fixed;
 pub mod model;
 mod report;
@@ -25,6 +26,7 @@ pub use report::{BanInForce, Contribution, Explanation, Lift, OtherContributions
 
 use crate::catalog::{Catalog, VendorId};
 use crate::event::{BanKind, Component, Event, EventType, Role, Timestamp};
+use decay::{DecayBook, Decaying, Geometry};
 use fixed::FixedSum;
 use standing::{InForce, Standing, StandingBook};
 use std::collections::HashMap;
@@ -61,17 +63,11 @@ pub(crate) struct Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct ProductId(u32);
 
-/// A decaying contribution to one vendor.
-#[derive(Debug, Clone, Copy)]
-struct Decaying {
-    source: Source,
-    /// Severity * confidence (* value for market signals), before weight and decay.
-    magnitude: f64,
-}
-
 #[derive(Debug, Default)]
 struct VendorState {
-    decaying: Vec<Decaying>,
+    /// Decaying contributions, by type (indexed by `EventType as usize`;
+    /// only the decaying types' books are used).
+    decaying: [DecayBook; EventType::ALL.len()],
     standing: StandingBook,
     /// The latest event (by time, then smallest id): order-independent.
     last_event: Option<Source>,
@@ -103,6 +99,8 @@ type IdSet = hashbrown::HashSet<u128, BuildHasherDefault<IdHasher>>;
 pub struct Engine {
     catalog: Arc<Catalog>,
     model: ScoringModel,
+    /// Each decaying type's cells and weight (indexed like `VendorState::decaying`).
+    geometry: [Option<Geometry>; EventType::ALL.len()],
     seen: IdSet,
     texts: Texts,
     /// Interned products: lower-case key to id, and the display name (the
@@ -117,8 +115,10 @@ impl Engine {
     /// A new engine. The model must have passed [`ScoringModel::validate`].
     pub fn new(catalog: Arc<Catalog>, model: ScoringModel) -> Self {
         let vendors = catalog.ids().map(|_| VendorState::default()).collect();
+        let geometry = EventType::ALL.map(|kind| model.decay(kind).map(Geometry::new));
         Self {
             catalog,
+            geometry,
             model,
             seen: IdSet::default(),
             texts: Texts::default(),
@@ -183,7 +183,9 @@ impl Engine {
             }
             match event.kind.role() {
                 Role::Decaying => {
-                    state.decaying.push(Decaying { source, magnitude: strength * event.value.unwrap_or(1.0) })
+                    let geometry = self.geometry[event.kind as usize].as_ref().expect("decaying types have a model");
+                    let d = Decaying { source, magnitude: strength * event.value.unwrap_or(1.0) };
+                    state.decaying[event.kind as usize].add(geometry, d)
                 }
                 role => {
                     for &scope in &scopes {
@@ -218,9 +220,7 @@ impl Engine {
 
     /// The vendor's score as of `at`.
     pub fn score(&self, vendor: VendorId, at: Timestamp) -> Score {
-        let mut sums = [FixedSum::default(); 5];
-        self.visit_terms(vendor, at, &mut sums, &mut |_| {});
-        self.finish(sums)
+        self.finish(self.component_sums(vendor, at))
     }
 
     /// Every vendor's score as of `at`, in catalog order.
@@ -280,10 +280,8 @@ impl Engine {
     /// The vendor's score as of `at` and what makes it up: bans in force and
     /// the `limit` largest contributions.
     pub fn explain(&self, vendor: VendorId, at: Timestamp, limit: usize) -> Explanation {
-        let mut sums = [FixedSum::default(); 5];
-        let mut terms = Vec::new();
-        self.visit_terms(vendor, at, &mut sums, &mut |t| terms.push(t));
-        let score = self.finish(sums);
+        let score = self.finish(self.component_sums(vendor, at));
+        let mut terms = self.terms(vendor, at);
         let by_size = |a: &Term, b: &Term| {
             b.amount
                 .abs()
@@ -335,32 +333,44 @@ impl Engine {
         Score { score: self.model.saturate(pressure), pressure, components: sums.map(FixedSum::value) }
     }
 
-    /// Adds every contribution to the vendor as of `at` into `sums`, and calls
-    /// `f` with each non-zero one (for explanations).
-    fn visit_terms(&self, vendor: VendorId, at: Timestamp, sums: &mut [FixedSum; 5], f: &mut impl FnMut(Term)) {
+    /// The vendor's components as of `at`: decaying contributions a cell of
+    /// time at a time (see [`decay`]), and the bans in force.
+    fn component_sums(&self, vendor: VendorId, at: Timestamp) -> [FixedSum; 5] {
         let state = &self.vendors[vendor.index()];
-        for d in state.decaying.iter().filter(|d| d.source.at <= at) {
-            let m = self.model.decay(d.source.kind).expect("decaying records have decaying types");
-            let age_days = at.seconds_since(d.source.at) / 86_400.0;
-            let amount = m.weight * d.magnitude * (-age_days / m.half_life_days).exp2();
-            let component = d.source.kind.component();
-            sums[component.index()].add(amount);
-            if amount != 0.0 {
-                f(Term { source: d.source, component, amount, scope: None });
+        let mut sums = [FixedSum::default(); 5];
+        for kind in EventType::ALL {
+            if let Some(geometry) = &self.geometry[kind as usize] {
+                let total = state.decaying[kind as usize].total(geometry, at);
+                sums[kind.component().index()].add(total.value());
             }
         }
         for kind in BanKind::ALL {
-            let in_force = self.governing(vendor, kind, at);
-            let component = match kind {
-                BanKind::Export => EventType::ExportBan,
-                BanKind::Purchase => EventType::PurchaseBan,
-            }
-            .component();
-            sums[component.index()].add(in_force.total);
-            for g in in_force.governing.into_iter().filter(|g| g.amount != 0.0) {
-                f(Term { source: g.ban.source, component, amount: g.amount, scope: g.ban.scope });
+            sums[ban_component(kind).index()].add(self.governing(vendor, kind, at).total);
+        }
+        sums
+    }
+
+    /// Every non-zero contribution to the vendor as of `at`, one by one (for
+    /// explanations).
+    fn terms(&self, vendor: VendorId, at: Timestamp) -> Vec<Term> {
+        let state = &self.vendors[vendor.index()];
+        let mut terms = Vec::new();
+        for kind in EventType::ALL {
+            let Some(geometry) = &self.geometry[kind as usize] else { continue };
+            for d in state.decaying[kind as usize].iter().filter(|d| d.source.at <= at) {
+                let amount = geometry.term(d, at);
+                if amount != 0.0 {
+                    terms.push(Term { source: d.source, component: kind.component(), amount, scope: None });
+                }
             }
         }
+        for kind in BanKind::ALL {
+            let component = ban_component(kind);
+            for g in self.governing(vendor, kind, at).governing.into_iter().filter(|g| g.amount != 0.0) {
+                terms.push(Term { source: g.ban.source, component, amount: g.amount, scope: g.ban.scope });
+            }
+        }
+        terms
     }
 
     fn governing(&self, vendor: VendorId, kind: BanKind, at: Timestamp) -> InForce {
@@ -394,6 +404,14 @@ struct Term {
     component: Component,
     amount: f64,
     scope: Option<ProductId>,
+}
+
+fn ban_component(kind: BanKind) -> Component {
+    match kind {
+        BanKind::Export => EventType::ExportBan,
+        BanKind::Purchase => EventType::PurchaseBan,
+    }
+    .component()
 }
 
 fn id_key(id: &str) -> u128 {

@@ -1,5 +1,6 @@
 //! `/api/v1/scores` and `/api/v1/scores/{vendor}`: explained scores as JSON.
 //! `?at=RFC3339` answers as of another time (backtesting).
+//! `/api/v1/status`: readiness and event counts, without scoring anything.
 
 use crate::app::AppState;
 use crate::event::Timestamp;
@@ -55,8 +56,14 @@ pub async fn vendor_score(
     }
 }
 
+/// Readiness and counts only: cheap at any state size, for polling.
+pub async fn status(State(state): State<AppState>) -> Response {
+    let (summary, events_held) = state.counts();
+    Json(json!({ "ready": state.is_ready(), "summary": summary, "events_held": events_held })).into_response()
+}
+
 pub async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "no such resource; try /api/v1/scores, /metrics or /")
+    error(StatusCode::NOT_FOUND, "no such resource; try /api/v1/scores, /api/v1/status, /metrics or /")
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

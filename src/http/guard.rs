@@ -57,7 +57,7 @@ mod tests {
 
     #[test]
     fn data_paths_need_the_token_and_probes_do_not() {
-        for p in ["/", "/api", "/api/v1/scores", "/api/v1/scores/nvidia"] {
+        for p in ["/", "/api", "/api/v1/scores", "/api/v1/scores/nvidia", "/api/v1/status"] {
             assert!(needs_token(p), "{p}");
         }
         for p in ["/metrics", "/healthz", "/readyz", "/apix", "/favicon.ico"] {

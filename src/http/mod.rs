@@ -30,6 +30,7 @@ pub fn router(state: AppState, access: Access) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/scores", get(api::scores))
         .route("/api/v1/scores/{vendor}", get(api::vendor_score))
+        .route("/api/v1/status", get(api::status))
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(access, guard::guard))
         .with_state(state)

@@ -148,6 +148,9 @@ impl Processor {
 
     /// Stage 1: validate, then route by vendor or dead-letter.
     fn route(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'_>) -> Vec<Output> {
+        if let Some(ts) = msg.timestamp_ms {
+            metrics.kafka().observe_read_latency(since_ms(ts));
+        }
         match self.decoder.decode(msg.payload) {
             Err(r) => {
                 metrics.event_rejected(r.reason);
@@ -212,8 +215,7 @@ impl Processor {
                     }
                     if phase == Phase::Live && counted {
                         if let Some(ts) = msg.timestamp_ms {
-                            let now_ms = Timestamp::now().nanos() / 1_000_000;
-                            metrics.observe_event_latency((now_ms - ts).max(0) as f64 / 1000.0);
+                            metrics.observe_event_latency(since_ms(ts));
                         }
                     }
                     if phase == Phase::Live && applied == Applied::Accepted {
@@ -279,6 +281,13 @@ impl Processor {
         }
         out
     }
+}
+
+/// Seconds from a Kafka timestamp (ms since the epoch) to now; 0 if it is
+/// in the future (clock skew between producer and consumer).
+fn since_ms(timestamp_ms: i64) -> f64 {
+    let now_ms = Timestamp::now().nanos() / 1_000_000;
+    (now_ms - timestamp_ms).max(0) as f64 / 1000.0
 }
 
 #[cfg(test)]

@@ -199,9 +199,7 @@ impl Metrics {
                 "chiprisk_event_latency_seconds",
                 "From an event's Kafka timestamp to its effect on the scores (live partitions only)",
             )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
+            .buckets(LATENCY_BUCKETS.to_vec()),
         )
         .unwrap();
         let build =
@@ -334,6 +332,11 @@ impl Default for Metrics {
     }
 }
 
+/// Buckets of the event latency histograms (seconds): fine around the
+/// 50 ms goal, coarse beyond.
+const LATENCY_BUCKETS: [f64; 16] =
+    [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
 /// The Kafka pipeline's metrics (registered with the others, in [`Metrics::new`]).
 pub struct KafkaMetrics {
     consumed: IntCounterVec,
@@ -344,6 +347,7 @@ pub struct KafkaMetrics {
     errors: IntCounterVec,
     lag: IntGaugeVec,
     catching_up: IntGauge,
+    read_latency: Histogram,
 }
 
 impl KafkaMetrics {
@@ -391,6 +395,16 @@ impl KafkaMetrics {
         )
         .unwrap();
         registry.register(Box::new(catching_up.clone())).expect("unique metric");
+        let read_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "chiprisk_kafka_read_latency_seconds",
+                "From an event's Kafka timestamp to its being read from the events topic: the first of its \
+                 two hops (chiprisk_event_latency_seconds covers both)",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .unwrap();
+        registry.register(Box::new(read_latency.clone())).expect("unique metric");
         for k in KafkaErrorKind::ALL {
             errors.with_label_values(&[k.as_str()]);
         }
@@ -400,7 +414,7 @@ impl KafkaMetrics {
         for o in [ProducedKind::Route, ProducedKind::DeadLetter, ProducedKind::ScoreUpdate] {
             produced.with_label_values(&[o.as_str()]);
         }
-        Self { consumed, produced, dead_lettered, committed, rebalances, errors, lag, catching_up }
+        Self { consumed, produced, dead_lettered, committed, rebalances, errors, lag, catching_up, read_latency }
     }
 
     pub fn consumed(&self, repartition: bool) {
@@ -440,6 +454,10 @@ impl KafkaMetrics {
     /// Forgets lag series of partitions no longer assigned.
     pub fn clear_lag(&self) {
         self.lag.reset();
+    }
+
+    pub fn observe_read_latency(&self, seconds: f64) {
+        self.read_latency.observe(seconds);
     }
 
     pub fn set_catching_up(&self, partitions: usize) {

@@ -139,6 +139,30 @@ proptest! {
     }
 
     #[test]
+    fn the_pressure_is_the_sum_of_the_contributions(events in arb_events(), shift in 0i64..DAY, at in arb_at()) {
+        // Spread events over the day, so that some share a cell of time
+        // with `at` (summed event by event) and others do not (summed a cell
+        // at a time): both ways must agree with the direct sum.
+        let events: Vec<_> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut ev)| {
+                ev.occurred_at = Timestamp::from_nanos(ev.occurred_at.nanos() + shift * (i as i64 + 1) % DAY);
+                ev
+            })
+            .collect();
+        let e = engine_of(&events);
+        for v in e.catalog().ids() {
+            let x = e.explain(v, at, 0);
+            prop_assert!(
+                (x.other_contributions.pressure - x.pressure).abs() <= 1e-9,
+                "{}: pressure {} but its {} contributions add up to {}",
+                x.vendor, x.pressure, x.other_contributions.count, x.other_contributions.pressure
+            );
+        }
+    }
+
+    #[test]
     fn a_decaying_contribution_halves_per_half_life(
         kind in prop::sample::select(EventType::ALL.iter().copied().filter(|k| k.role() == Role::Decaying).collect::<Vec<_>>()),
         severity in 0.01f64..=1.0,
