@@ -158,7 +158,12 @@ def main():
         before = histogram(text)
         read_before = histogram(text, "chiprisk_kafka_read_latency_seconds")
         live = subprocess.run([str(bin_dir / "examples" / "generate"), "10000", "78"], check=True, capture_output=True).stdout.splitlines()
+        # A plain consumer reads the same 10,000 events as they arrive: the
+        # age of each when read is what the producer and broker alone add.
+        plain = subprocess.Popen([str(bin_dir / "examples" / "consume_only"), brokers, "chiprisk.events", "10000", "latency"], stdout=subprocess.PIPE)
+        time.sleep(8)  # joined and positioned at the end (3 s was not always enough)
         produce(brokers, live, rate=1000)
+        plain_age = json.loads(plain.communicate(timeout=60)[0])
         while app.accepted() < N + 10000:
             time.sleep(0.05)
         text = app.get("/metrics")[1].decode()
@@ -190,6 +195,7 @@ def main():
             "first_hop_ms_p50": round(quantile(0.5, read) * 1000, 1),
             "first_hop_ms_p99": round(quantile(0.99, read) * 1000, 1),
             "first_hop_buckets": {str(le): n for le, n in read},
+            "plain_consumer_age": plain_age,
             "catch_up_events": rebuilt,
             "catch_up_seconds": round(catch_up_s, 2),
         }, indent=2))

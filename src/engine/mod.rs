@@ -414,7 +414,7 @@ fn ban_component(kind: BanKind) -> Component {
     .component()
 }
 
-fn id_key(id: &str) -> u128 {
+pub(crate) fn id_key(id: &str) -> u128 {
     xxhash_rust::xxh3::xxh3_128(id.as_bytes())
 }
 

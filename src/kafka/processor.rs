@@ -1,16 +1,27 @@
 //! The per-message step of the Kafka pipeline, without I/O: given a message
 //! and the scoreboard, decide what to apply and what to publish. The runner
 //! does the I/O; tests call this directly.
+//!
+//! **The local shortcut.** When stage 1 routes an event to a repartition
+//! partition whose shard is here and live, it also applies the event to that
+//! shard at once, so the score does not wait for the copy's trip through the
+//! broker. The copy, when stage 2 reads it, finds the event applied; it is
+//! counted then (accepted, not a duplicate), as every event is counted when
+//! its copy is read. Nothing else changes: offsets are still stored only
+//! after the copy is acknowledged (stage 1) and read (stage 2), and a shard
+//! rebuilt from its partition holds the same set of events. If the process
+//! dies before the copy is acknowledged, the event is read again from the
+//! events topic, since its offset was not stored.
 
 use super::ownership;
 use crate::catalog::{Catalog, VendorId, VendorSet};
-use crate::engine::Applied;
+use crate::engine::{id_key, Applied};
 use crate::event::{Decoder, RejectReason, Rejection, Timestamp};
 use crate::pipeline::Outcome;
 use crate::scoreboard::Scoreboard;
 use crate::telemetry::{EventOutcome, Metrics};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// A consumed message, borrowed from the consumer.
@@ -86,6 +97,9 @@ pub struct Processor {
     owed: BTreeMap<VendorId, (String, Option<String>)>,
     /// The last score published per vendor.
     published: HashMap<VendorId, f64>,
+    /// Per repartition partition: ids (hashed) of events the local shortcut
+    /// applied whose copies have not been read yet.
+    applied_ahead: HashMap<i32, HashSet<u128>>,
 }
 
 impl Processor {
@@ -100,6 +114,7 @@ impl Processor {
             touched: BTreeMap::new(),
             owed: BTreeMap::new(),
             published: HashMap::new(),
+            applied_ahead: HashMap::new(),
         }
     }
 
@@ -116,12 +131,14 @@ impl Processor {
             _ => Phase::Live,
         };
         self.phases.insert(partition, phase);
+        self.applied_ahead.remove(&partition);
     }
 
     /// A repartition partition was revoked: its shard goes.
     pub fn revoke(&mut self, board: &mut Scoreboard, partition: i32) {
         board.remove_shard(partition);
         self.phases.remove(&partition);
+        self.applied_ahead.remove(&partition);
         let owned = ownership::owned_by(&self.catalog, partition, self.partitions);
         self.published.retain(|v, _| !owned.contains(*v));
         self.touched.retain(|v, _| !owned.contains(*v));
@@ -158,22 +175,46 @@ impl Processor {
                 tracing::warn!(topic = msg.topic, partition = msg.partition, offset = msg.offset, reason = %r.reason, "rejected event: {}", r.message);
                 vec![Output::dead_letter(msg, r)]
             }
-            Ok(event) => {
+            Ok(mut event) => {
                 let mut by_partition: BTreeMap<i32, VendorSet> = BTreeMap::new();
                 for v in event.vendors.iter() {
                     let p = ownership::owner(&self.catalog.get(v).id, self.partitions);
                     by_partition.entry(p).or_default().insert(v);
                 }
-                by_partition
-                    .into_iter()
-                    .map(|(partition, vendors)| Output::Route {
+                let first_vendor = event.vendors.iter().next();
+                let mut outputs = Vec::with_capacity(by_partition.len());
+                for (partition, vendors) in by_partition {
+                    let key = self.catalog.get(vendors.iter().next().expect("non-empty")).id.clone();
+                    // The local shortcut (module docs).
+                    if self.phases.get(&partition) == Some(&Phase::Live) {
+                        if let Some(shard) = board.shard_mut(partition) {
+                            event.vendors = vendors;
+                            if shard.engine.apply(&event) == Applied::Accepted {
+                                self.applied_ahead.entry(partition).or_default().insert(id_key(&event.id));
+                                if first_vendor.is_some_and(|v| vendors.contains(v)) {
+                                    if let Some(ts) = msg.timestamp_ms {
+                                        metrics.observe_event_latency(since_ms(ts));
+                                    }
+                                }
+                                self.touch(vendors, &event.id, event.title.as_deref());
+                            }
+                        }
+                    }
+                    outputs.push(Output::Route {
                         partition,
-                        key: self.catalog.get(vendors.iter().next().expect("non-empty")).id.clone(),
+                        key,
                         payload: msg.payload.to_vec(),
                         timestamp_ms: msg.timestamp_ms,
-                    })
-                    .collect()
+                    });
+                }
+                outputs
             }
+        }
+    }
+
+    fn touch(&mut self, vendors: VendorSet, event_id: &str, title: Option<&str>) {
+        for v in vendors.iter() {
+            self.touched.insert(v, (event_id.to_owned(), title.map(str::to_owned)));
         }
     }
 
@@ -205,6 +246,12 @@ impl Processor {
                 if !mine.is_empty() {
                     event.vendors = mine;
                     let applied = shard.engine.apply(&event);
+                    // Applied already by the local shortcut: this read is
+                    // where it counts, as accepted; its latency and score
+                    // update were taken care of then.
+                    let ahead = applied == Applied::Duplicate
+                        && self.applied_ahead.get_mut(&msg.partition).is_some_and(|ids| ids.remove(&id_key(&event.id)));
+                    let applied = if ahead { Applied::Accepted } else { applied };
                     let outcome = match applied {
                         Applied::Accepted => EventOutcome::Accepted,
                         Applied::Duplicate => EventOutcome::Duplicate,
@@ -213,15 +260,13 @@ impl Processor {
                         metrics.event_applied(event.kind, outcome);
                         shard.summary.count(&Outcome::Applied { kind: event.kind, applied });
                     }
-                    if phase == Phase::Live && counted {
+                    if phase == Phase::Live && counted && !ahead {
                         if let Some(ts) = msg.timestamp_ms {
                             metrics.observe_event_latency(since_ms(ts));
                         }
                     }
-                    if phase == Phase::Live && applied == Applied::Accepted {
-                        for v in mine.iter() {
-                            self.touched.insert(v, (event.id.to_string(), event.title.as_deref().map(str::to_owned)));
-                        }
+                    if phase == Phase::Live && applied == Applied::Accepted && !ahead {
+                        self.touch(mine, &event.id, event.title.as_deref());
                     }
                 }
             }

@@ -154,3 +154,114 @@ fn two_replicas_over_four_partitions_export_together_what_one_replay_scores() {
     assert_eq!(run_replicas(&events, &[vec![0, 1, 2, 3]]), reference, "after one replica stops");
     assert_eq!(run_replicas(&events, &[vec![3], vec![1], vec![0, 2]]), reference);
 }
+
+/// Stage 1 output: the routed copies, by partition.
+fn routed(out: Vec<Output>) -> Vec<(i32, Vec<u8>)> {
+    out.into_iter()
+        .filter_map(|o| match o {
+            Output::Route { partition, payload, .. } => Some((partition, payload)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_local_shortcut_scores_an_event_when_routed_and_its_copy_counts_it_once() {
+    let m = Metrics::new();
+    let mut p = processor();
+    let mut b = board();
+    for part in 0..PARTITIONS {
+        p.assign(&mut b, part, None);
+    }
+    let nvidia = b.catalog().lookup("nvidia").unwrap();
+    let e = r#"{"id":"x","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"],"title":"Ban"}"#;
+    let copies = routed(p.process(&mut b, &m, &msg(EVENTS, 0, 0, e)));
+    assert_eq!(copies.len(), 1);
+    let now = Timestamp::now();
+    assert!(b.owner(nvidia).unwrap().score(nvidia, now).score > 0.0, "scored before the copy is read");
+    assert_eq!(b.summary().accepted, 0, "counted when the copy is read");
+    p.start_update_round();
+    let updates = p.flush_updates(&b, now, usize::MAX);
+    assert_eq!(updates.len(), 1, "{updates:?}");
+
+    // The copy: counted once, as accepted; no second score update.
+    let (part, payload) = &copies[0];
+    p.process(&mut b, &m, &InMessage { topic: BY_VENDOR, partition: *part, offset: 0, payload, timestamp_ms: None });
+    assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 0));
+    p.start_update_round();
+    assert!(p.flush_updates(&b, now, usize::MAX).is_empty());
+
+    // A redelivery through both stages is a duplicate.
+    let again = routed(p.process(&mut b, &m, &msg(EVENTS, 0, 1, e)));
+    let (part, payload) = &again[0];
+    p.process(&mut b, &m, &InMessage { topic: BY_VENDOR, partition: *part, offset: 1, payload, timestamp_ms: None });
+    assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 1));
+}
+
+#[test]
+fn no_shortcut_into_a_shard_that_is_catching_up_or_was_rebuilt() {
+    let m = Metrics::new();
+    let mut p = processor();
+    let mut b = board();
+    let part = ownership::owner("nvidia", PARTITIONS);
+    let nvidia = b.catalog().lookup("nvidia").unwrap();
+    let e = r#"{"id":"x","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"]}"#;
+    p.assign(&mut b, part, Some(5));
+    routed(p.process(&mut b, &m, &msg(EVENTS, 0, 0, e)));
+    assert_eq!(b.owner(nvidia).unwrap().stats().accepted, 0, "catching up: history first");
+
+    // Applied ahead, then the partition is revoked and assigned again: the
+    // rebuilt shard reads the copy as new, and counts it once.
+    p.assign(&mut b, part, None);
+    let copies = routed(p.process(&mut b, &m, &msg(EVENTS, 0, 1, e)));
+    assert_eq!(b.owner(nvidia).unwrap().stats().accepted, 1);
+    p.revoke(&mut b, part);
+    p.assign(&mut b, part, None);
+    let (_, payload) = &copies[0];
+    p.process(&mut b, &m, &InMessage { topic: BY_VENDOR, partition: part, offset: 0, payload, timestamp_ms: None });
+    assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 0));
+    assert!(b.owner(nvidia).unwrap().score(nvidia, Timestamp::now()).score > 0.0);
+}
+
+#[test]
+fn one_replica_that_routes_and_scores_counts_every_event_once_and_scores_like_a_replay() {
+    let mut g = crate::synthetic::Generator::new(5);
+    let mut events: Vec<String> = (0..2000).map(|_| g.event()).collect();
+    events.push(MULTI.into());
+    events.extend(events[..50].to_vec()); // redeliveries
+    let catalog = Arc::new(Catalog::default());
+    let decoder = Decoder::new(catalog.clone(), Limits::default());
+    let mut reference = Engine::new(catalog.clone(), ScoringModel::default());
+    for e in &events {
+        crate::pipeline::process(&decoder, &mut reference, e.as_bytes());
+    }
+
+    let m = Metrics::new();
+    let mut p = processor();
+    let mut b = board();
+    for part in 0..PARTITIONS {
+        p.assign(&mut b, part, None);
+    }
+    // Copies come back some events later, as they would through the broker.
+    let mut offsets = [0i64; PARTITIONS as usize];
+    let mut in_transit: std::collections::VecDeque<(i32, Vec<u8>)> = Default::default();
+    for (i, e) in events.iter().enumerate() {
+        in_transit.extend(routed(p.process(&mut b, &m, &msg(EVENTS, 0, i as i64, e))));
+        while in_transit.len() > 7 || (i + 1 == events.len() && !in_transit.is_empty()) {
+            let (part, payload) = in_transit.pop_front().unwrap();
+            let offset = offsets[part as usize];
+            offsets[part as usize] += 1;
+            p.process(
+                &mut b,
+                &m,
+                &InMessage { topic: BY_VENDOR, partition: part, offset, payload: &payload, timestamp_ms: None },
+            );
+        }
+    }
+    let summary = b.summary();
+    assert_eq!((summary.accepted, summary.duplicates), (reference.stats().accepted, reference.stats().duplicates));
+    let at = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+    for (v, s) in reference.scores_at(at) {
+        assert_eq!(b.owner(v).unwrap().score(v, at), s, "{}", catalog.get(v).id);
+    }
+}
