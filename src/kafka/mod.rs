@@ -11,6 +11,10 @@
 //!    the group's committed offset silently (catch-up, nothing published),
 //!    then live (score updates published).
 //!
+//! A live local shard gets a routed event at once (the local shortcut, see
+//! [`processor`]); its copy still comes back through the broker and is
+//! counted when read.
+//!
 //! Delivery guarantee (see [`runner`]): at least once into Kafka, exactly
 //! once in the scores, because the engine ignores an event id it has seen.
 
