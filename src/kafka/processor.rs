@@ -212,9 +212,20 @@ impl Processor {
         }
     }
 
+    /// Notes that the vendors' scores changed, by this event; reuses the
+    /// strings of an earlier note.
     fn touch(&mut self, vendors: VendorSet, event_id: &str, title: Option<&str>) {
         for v in vendors.iter() {
-            self.touched.insert(v, (event_id.to_owned(), title.map(str::to_owned)));
+            let (id, t) = self.touched.entry(v).or_default();
+            id.clear();
+            id.push_str(event_id);
+            match (t.as_mut(), title) {
+                (Some(t), Some(title)) => {
+                    t.clear();
+                    t.push_str(title);
+                }
+                (_, title) => *t = title.map(str::to_owned),
+            }
         }
     }
 
