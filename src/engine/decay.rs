@@ -81,14 +81,32 @@ pub(crate) struct DecayBook {
 struct Cell {
     /// The exact sum of the brackets of `items`.
     sum: FixedSum,
+    /// The largest bracket in absolute value: bounds every item's term.
+    max_abs: f64,
+    /// Items with a non-zero magnitude.
+    nonzero: usize,
     items: Vec<Decaying>,
+}
+
+/// One cell as of a time, for explanations.
+pub(crate) struct CellAsOf<'a> {
+    /// No item of the cell contributes more than this, in absolute value.
+    pub bound: f64,
+    /// Items at or before the time with a non-zero magnitude, if `bound` is
+    /// not zero (otherwise every term is zero).
+    pub counted: usize,
+    /// The cell's items; those after the time do not count.
+    pub items: &'a [Decaying],
 }
 
 impl DecayBook {
     pub fn add(&mut self, g: &Geometry, d: Decaying) {
         let cell = g.cell_of(d.source.at);
         let c = self.cells.entry(cell).or_default();
-        c.sum.add(g.bracket(&d, g.start(cell)));
+        let bracket = g.bracket(&d, g.start(cell));
+        c.sum.add(bracket);
+        c.max_abs = c.max_abs.max(bracket.abs());
+        c.nonzero += usize::from(d.magnitude != 0.0);
         c.items.push(d);
     }
 
@@ -111,8 +129,26 @@ impl DecayBook {
     }
 
     /// Every event, in no particular order.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &Decaying> {
         self.cells.values().flat_map(|c| c.items.iter())
+    }
+
+    /// The cells that hold events at or before `at`, each with a bound on its
+    /// items' terms as of `at`, so that an explanation reads only the cells
+    /// that can hold one of the largest terms.
+    pub fn cells_as_of<'a>(&'a self, g: &'a Geometry, at: Timestamp) -> impl Iterator<Item = CellAsOf<'a>> + 'a {
+        let current = g.cell_of(at);
+        self.cells.range(..=current).map(move |(&cell, c)| {
+            // A margin for rounding: the bound is computed another way than the terms.
+            let bound = g.weight * g.factor(at, g.start(cell)) * c.max_abs * (1.0 + 1e-9);
+            let counted = match () {
+                _ if bound == 0.0 => 0,
+                _ if cell < current => c.nonzero,
+                _ => c.items.iter().filter(|d| d.source.at <= at && d.magnitude != 0.0).count(),
+            };
+            CellAsOf { bound, counted, items: &c.items }
+        })
     }
 }
 

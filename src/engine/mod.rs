@@ -281,22 +281,11 @@ impl Engine {
     /// the `limit` largest contributions.
     pub fn explain(&self, vendor: VendorId, at: Timestamp, limit: usize) -> Explanation {
         let score = self.finish(self.component_sums(vendor, at));
-        let mut terms = self.terms(vendor, at);
-        let by_size = |a: &Term, b: &Term| {
-            b.amount
-                .abs()
-                .total_cmp(&a.amount.abs())
-                .then_with(|| self.texts.get(a.source.id).cmp(self.texts.get(b.source.id)))
-                .then_with(|| self.scope_key(a.scope).cmp(&self.scope_key(b.scope)))
-        };
-        if terms.len() > limit && limit > 0 {
-            terms.select_nth_unstable_by(limit - 1, by_size);
-        }
-        let shown = terms.len().min(limit);
+        let (top, counted) = self.largest_terms(vendor, at, limit);
+        // The rest of the pressure: exact, whatever the listed terms' order.
         let mut other = FixedSum::default();
-        terms[shown..].iter().for_each(|t| other.add(t.amount));
-        let mut top: Vec<Term> = terms[..shown].to_vec();
-        top.sort_by(by_size);
+        other.add(score.pressure);
+        top.iter().for_each(|t| other.add(-t.amount));
         let v = self.catalog.get(vendor);
         Explanation {
             vendor: v.id.clone(),
@@ -319,7 +308,7 @@ impl Engine {
                     product: self.product_name(t.scope),
                 })
                 .collect(),
-            other_contributions: OtherContributions { count: terms.len() - shown, pressure: other.value() },
+            other_contributions: OtherContributions { count: counted - top.len(), pressure: other.value() },
             last_event_at: self.last_event_at(vendor),
         }
     }
@@ -350,27 +339,69 @@ impl Engine {
         sums
     }
 
-    /// Every non-zero contribution to the vendor as of `at`, one by one (for
-    /// explanations).
-    fn terms(&self, vendor: VendorId, at: Timestamp) -> Vec<Term> {
-        let state = &self.vendors[vendor.index()];
-        let mut terms = Vec::new();
-        for kind in EventType::ALL {
-            let Some(geometry) = &self.geometry[kind as usize] else { continue };
-            for d in state.decaying[kind as usize].iter().filter(|d| d.source.at <= at) {
-                let amount = geometry.term(d, at);
-                if amount != 0.0 {
-                    terms.push(Term { source: d.source, component: kind.component(), amount, scope: None });
-                }
+    /// The `limit` largest contributions to the vendor as of `at` (by
+    /// absolute amount, then event id, then product), largest first, and
+    /// how many contributions count in all.
+    ///
+    /// It reads only the cells of time that can hold one of them: a cell
+    /// whose bound is below the smallest of the `limit` largest terms found
+    /// so far cannot, and that smallest term only grows as cells are read.
+    /// So the answer is the one a scan of every event gives, at a fraction of
+    /// the cost (the newest cells decay least, and are read first).
+    fn largest_terms(&self, vendor: VendorId, at: Timestamp, limit: usize) -> (Vec<Term>, usize) {
+        let by_size = |a: &Term, b: &Term| {
+            b.amount
+                .abs()
+                .total_cmp(&a.amount.abs())
+                .then_with(|| self.texts.get(a.source.id).cmp(self.texts.get(b.source.id)))
+                .then_with(|| self.scope_key(a.scope).cmp(&self.scope_key(b.scope)))
+        };
+        let mut kept: Vec<Term> = Vec::new();
+        // The smallest of the `limit` largest terms found so far (0: not yet known).
+        let mut floor = 0.0f64;
+        let offer = |t: Term, kept: &mut Vec<Term>, floor: &mut f64| {
+            kept.push(t);
+            if kept.len() >= 2 * limit {
+                kept.select_nth_unstable_by(limit - 1, by_size);
+                kept.truncate(limit);
+                *floor = kept[limit - 1].amount.abs();
             }
-        }
+        };
+        let mut counted = 0;
         for kind in BanKind::ALL {
             let component = ban_component(kind);
             for g in self.governing(vendor, kind, at).governing.into_iter().filter(|g| g.amount != 0.0) {
-                terms.push(Term { source: g.ban.source, component, amount: g.amount, scope: g.ban.scope });
+                counted += 1;
+                if limit > 0 {
+                    let t = Term { source: g.ban.source, component, amount: g.amount, scope: g.ban.scope };
+                    offer(t, &mut kept, &mut floor);
+                }
             }
         }
-        terms
+        let state = &self.vendors[vendor.index()];
+        let mut cells = Vec::new();
+        for kind in EventType::ALL {
+            if let Some(geometry) = &self.geometry[kind as usize] {
+                cells.extend(state.decaying[kind as usize].cells_as_of(geometry, at).map(|c| (kind, geometry, c)));
+            }
+        }
+        cells.sort_by(|a, b| b.2.bound.total_cmp(&a.2.bound));
+        for (kind, geometry, cell) in cells {
+            counted += cell.counted;
+            if limit == 0 || cell.counted == 0 || cell.bound < floor {
+                continue;
+            }
+            for d in cell.items.iter().filter(|d| d.source.at <= at) {
+                let amount = geometry.term(d, at);
+                if amount != 0.0 {
+                    let t = Term { source: d.source, component: kind.component(), amount, scope: None };
+                    offer(t, &mut kept, &mut floor);
+                }
+            }
+        }
+        kept.sort_by(by_size);
+        kept.truncate(limit);
+        (kept, counted)
     }
 
     fn governing(&self, vendor: VendorId, kind: BanKind, at: Timestamp) -> InForce {

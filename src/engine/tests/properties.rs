@@ -163,6 +163,40 @@ proptest! {
     }
 
     #[test]
+    fn explanations_list_what_a_scan_of_every_event_ranks_first(
+        // Enough events per vendor that most cells are skipped.
+        events in (0usize..150).prop_flat_map(|n| (0..n).map(arb_event).collect::<Vec<_>>()),
+        shift in 0i64..DAY,
+        at in arb_at(),
+        limit in 0usize..8,
+    ) {
+        let events: Vec<_> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut ev)| {
+                ev.occurred_at = Timestamp::from_nanos(ev.occurred_at.nanos() + shift * (i as i64 + 1) % DAY);
+                ev
+            })
+            .collect();
+        let e = engine_of(&events);
+        for v in e.catalog().ids() {
+            let (top, counted) = e.largest_terms(v, at, limit);
+            let mut all = all_terms(&e, v, at);
+            prop_assert_eq!(counted, all.len());
+            all.sort_by(|a, b| {
+                b.amount
+                    .abs()
+                    .total_cmp(&a.amount.abs())
+                    .then_with(|| e.texts.get(a.source.id).cmp(e.texts.get(b.source.id)))
+                    .then_with(|| e.scope_key(a.scope).cmp(&e.scope_key(b.scope)))
+            });
+            all.truncate(limit);
+            let key = |t: &Term| (e.texts.get(t.source.id).to_owned(), t.scope, t.amount.to_bits());
+            prop_assert_eq!(top.iter().map(key).collect::<Vec<_>>(), all.iter().map(key).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
     fn a_decaying_contribution_halves_per_half_life(
         kind in prop::sample::select(EventType::ALL.iter().copied().filter(|k| k.role() == Role::Decaying).collect::<Vec<_>>()),
         severity in 0.01f64..=1.0,
@@ -210,4 +244,31 @@ proptest! {
             prop_assert!(b.score >= a.score, "vendor {}: {} fell to {}", v, a.score, b.score);
         }
     }
+}
+
+/// Every non-zero contribution, by scanning every event: the reference for
+/// [`Engine::largest_terms`], which reads only the cells that matter.
+fn all_terms(e: &Engine, vendor: VendorId, at: Timestamp) -> Vec<Term> {
+    let state = &e.vendors[vendor.index()];
+    let mut terms = Vec::new();
+    for kind in EventType::ALL {
+        let Some(geometry) = &e.geometry[kind as usize] else { continue };
+        for d in state.decaying[kind as usize].iter().filter(|d| d.source.at <= at) {
+            let amount = geometry.term(d, at);
+            if amount != 0.0 {
+                terms.push(Term { source: d.source, component: kind.component(), amount, scope: None });
+            }
+        }
+    }
+    for kind in BanKind::ALL {
+        for g in e.governing(vendor, kind, at).governing.into_iter().filter(|g| g.amount != 0.0) {
+            terms.push(Term {
+                source: g.ban.source,
+                component: ban_component(kind),
+                amount: g.amount,
+                scope: g.ban.scope,
+            });
+        }
+    }
+    terms
 }
