@@ -16,12 +16,12 @@
 use super::ownership;
 use crate::catalog::{Catalog, VendorId, VendorSet};
 use crate::engine::{id_key, Applied};
-use crate::event::{Decoder, RejectReason, Rejection, Timestamp};
+use crate::event::{Decoder, EventType, RejectReason, Rejection, Timestamp};
 use crate::pipeline::Outcome;
 use crate::scoreboard::Scoreboard;
 use crate::telemetry::{EventOutcome, Metrics};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A consumed message, borrowed from the consumer.
@@ -34,6 +34,23 @@ pub struct InMessage<'a> {
     /// The message's timestamp (ms since the epoch), if it has one. Routed
     /// copies keep the original's, so stage 2 can measure end-to-end latency.
     pub timestamp_ms: Option<i64>,
+    /// A routed copy's [`EVENT_HEADER`], read: its event id's hash.
+    pub event: Option<u128>,
+}
+
+/// The header of a routed copy that names its event (the 128-bit hash of
+/// its id, 32 hex digits), so that a copy whose event the local shortcut
+/// applied is counted without being decoded again.
+pub const EVENT_HEADER: &str = "chiprisk-event";
+
+/// Reads an [`EVENT_HEADER`] value.
+pub fn parse_event_header(value: &[u8]) -> Option<u128> {
+    std::str::from_utf8(value).ok().filter(|v| v.len() == 32).and_then(|v| u128::from_str_radix(v, 16).ok())
+}
+
+/// Writes an [`EVENT_HEADER`] value.
+pub fn event_header(event: u128) -> String {
+    format!("{event:032x}")
 }
 
 /// A record to produce.
@@ -41,7 +58,7 @@ pub struct InMessage<'a> {
 pub enum Output {
     /// An accepted event, copied to the repartition partition that owns
     /// some of its vendors.
-    Route { partition: i32, key: String, payload: Vec<u8>, timestamp_ms: Option<i64> },
+    Route { partition: i32, key: String, payload: Vec<u8>, timestamp_ms: Option<i64>, event: u128 },
     /// A rejected message with its original bytes.
     DeadLetter { payload: Vec<u8>, reason: RejectReason, message: String, topic: String, partition: i32, offset: i64 },
     /// A vendor's new score (key = vendor id, JSON).
@@ -97,9 +114,10 @@ pub struct Processor {
     owed: BTreeMap<VendorId, (String, Option<String>)>,
     /// The last score published per vendor.
     published: HashMap<VendorId, f64>,
-    /// Per repartition partition: ids (hashed) of events the local shortcut
-    /// applied whose copies have not been read yet.
-    applied_ahead: HashMap<i32, HashSet<u128>>,
+    /// Per repartition partition: events (id hash) the local shortcut
+    /// applied whose copies have not been read yet, with their type and
+    /// whether this partition counts them (their first vendor's).
+    applied_ahead: HashMap<i32, HashMap<u128, (EventType, bool)>>,
 }
 
 impl Processor {
@@ -182,6 +200,7 @@ impl Processor {
                     by_partition.entry(p).or_default().insert(v);
                 }
                 let first_vendor = event.vendors.iter().next();
+                let id = id_key(&event.id);
                 let mut outputs = Vec::with_capacity(by_partition.len());
                 for (partition, vendors) in by_partition {
                     let key = self.catalog.get(vendors.iter().next().expect("non-empty")).id.clone();
@@ -190,8 +209,9 @@ impl Processor {
                         if let Some(shard) = board.shard_mut(partition) {
                             event.vendors = vendors;
                             if shard.engine.apply(&event) == Applied::Accepted {
-                                self.applied_ahead.entry(partition).or_default().insert(id_key(&event.id));
-                                if first_vendor.is_some_and(|v| vendors.contains(v)) {
+                                let counted = first_vendor.is_some_and(|v| vendors.contains(v));
+                                self.applied_ahead.entry(partition).or_default().insert(id, (event.kind, counted));
+                                if counted {
                                     if let Some(ts) = msg.timestamp_ms {
                                         metrics.observe_event_latency(since_ms(ts));
                                     }
@@ -205,6 +225,7 @@ impl Processor {
                         key,
                         payload: msg.payload.to_vec(),
                         timestamp_ms: msg.timestamp_ms,
+                        event: id,
                     });
                 }
                 outputs
@@ -237,6 +258,17 @@ impl Processor {
         let Some(shard) = board.shard_mut(msg.partition) else {
             return Vec::new();
         };
+        // The copy of an event the local shortcut applied: count it now,
+        // without decoding it again (it was validated when routed).
+        if let Some((kind, counted)) =
+            msg.event.and_then(|id| self.applied_ahead.get_mut(&msg.partition).and_then(|ahead| ahead.remove(&id)))
+        {
+            if counted {
+                metrics.event_applied(kind, EventOutcome::Accepted);
+                shard.summary.count(&Outcome::Applied { kind, applied: Applied::Accepted });
+            }
+            return Vec::new();
+        }
         let mut outputs = Vec::new();
         match self.decoder.decode(msg.payload) {
             // Stage 1 validated it; a failure here means the topic was written
@@ -261,7 +293,10 @@ impl Processor {
                     // where it counts, as accepted; its latency and score
                     // update were taken care of then.
                     let ahead = applied == Applied::Duplicate
-                        && self.applied_ahead.get_mut(&msg.partition).is_some_and(|ids| ids.remove(&id_key(&event.id)));
+                        && self
+                            .applied_ahead
+                            .get_mut(&msg.partition)
+                            .is_some_and(|ids| ids.remove(&id_key(&event.id)).is_some());
                     let applied = if ahead { Applied::Accepted } else { applied };
                     let outcome = match applied {
                         Applied::Accepted => EventOutcome::Accepted,

@@ -20,7 +20,7 @@
 //! - Repartition partitions are rebuilt on every assignment by reading them
 //!   from the beginning, so that topic needs unlimited retention.
 
-use super::processor::{InMessage, Output, Processor};
+use super::processor::{event_header, parse_event_header, InMessage, Output, Processor, EVENT_HEADER};
 use super::KafkaSettings;
 use crate::app::AppState;
 use crate::event::Timestamp;
@@ -33,7 +33,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -337,6 +337,7 @@ impl KafkaRunner {
                                 offset: msg.offset(),
                                 payload: msg.payload().unwrap_or_default(),
                                 timestamp_ms: msg.timestamp().to_millis(),
+                                event: if repartition { event_of(msg) } else { None },
                             };
                             outputs.extend(processor.process(&mut board, &metrics, &input));
                             note_done(&mut done, msg.topic(), msg.partition(), msg.offset());
@@ -452,13 +453,13 @@ impl KafkaRunner {
         let mut records = Vec::with_capacity(outputs.len());
         for o in outputs {
             match o {
-                Output::Route { partition, key, payload, timestamp_ms } => records.push((
+                Output::Route { partition, key, payload, timestamp_ms, event } => records.push((
                     ProducedKind::Route,
                     &s.repartition_topic,
                     Some(partition),
                     key,
                     payload,
-                    None,
+                    Some(OwnedHeaders::new().insert(Header { key: EVENT_HEADER, value: Some(&event_header(event)) })),
                     timestamp_ms,
                 )),
                 Output::DeadLetter { payload, reason, message, topic, partition, offset } => {
@@ -529,6 +530,12 @@ struct InFlight {
     pending: Vec<(ProducedKind, DeliveryFuture)>,
     /// (topic, partition, last offset) of its messages, stored once all is acked.
     done: Vec<(String, i32, i64)>,
+}
+
+/// The event a routed copy names in its [`EVENT_HEADER`], if any.
+fn event_of(msg: &rdkafka::message::BorrowedMessage<'_>) -> Option<u128> {
+    let headers = msg.headers()?;
+    headers.iter().find(|h| h.key == EVENT_HEADER).and_then(|h| h.value).and_then(parse_event_header)
 }
 
 /// Records that a message was processed: only the last offset per partition

@@ -16,7 +16,7 @@ fn board() -> Scoreboard {
 }
 
 fn msg<'a>(topic: &'a str, partition: i32, offset: i64, payload: &'a str) -> InMessage<'a> {
-    InMessage { topic, partition, offset, payload: payload.as_bytes(), timestamp_ms: None }
+    InMessage { topic, partition, offset, payload: payload.as_bytes(), timestamp_ms: None, event: None }
 }
 
 const MULTI: &str = r#"{"id":"m","type":"purchase_ban","occurred_at":"2025-11-05T00:00:00Z","vendors":["nvidia","amd","intel","huawei"],"title":"State data centres"}"#;
@@ -155,14 +155,21 @@ fn two_replicas_over_four_partitions_export_together_what_one_replay_scores() {
     assert_eq!(run_replicas(&events, &[vec![3], vec![1], vec![0, 2]]), reference);
 }
 
-/// Stage 1 output: the routed copies, by partition.
-fn routed(out: Vec<Output>) -> Vec<(i32, Vec<u8>)> {
+/// Stage 1 output: the routed copies (partition, payload, event header).
+fn routed(out: Vec<Output>) -> Vec<(i32, Vec<u8>, u128)> {
     out.into_iter()
         .filter_map(|o| match o {
-            Output::Route { partition, payload, .. } => Some((partition, payload)),
+            Output::Route { partition, payload, event, .. } => Some((partition, payload, event)),
             _ => None,
         })
         .collect()
+}
+
+/// A routed copy as stage 2 reads it; `with_header: false` as if written
+/// by a version that did not name the event.
+fn copy<'a>(partition: i32, offset: i64, payload: &'a [u8], event: u128, with_header: bool) -> InMessage<'a> {
+    let event = with_header.then(|| parse_event_header(event_header(event).as_bytes()).expect("round trip"));
+    InMessage { topic: BY_VENDOR, partition, offset, payload, timestamp_ms: None, event }
 }
 
 #[test]
@@ -185,16 +192,16 @@ fn the_local_shortcut_scores_an_event_when_routed_and_its_copy_counts_it_once() 
     assert_eq!(updates.len(), 1, "{updates:?}");
 
     // The copy: counted once, as accepted; no second score update.
-    let (part, payload) = &copies[0];
-    p.process(&mut b, &m, &InMessage { topic: BY_VENDOR, partition: *part, offset: 0, payload, timestamp_ms: None });
+    let (part, payload, event) = &copies[0];
+    p.process(&mut b, &m, &copy(*part, 0, payload, *event, true));
     assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 0));
     p.start_update_round();
     assert!(p.flush_updates(&b, now, usize::MAX).is_empty());
 
     // A redelivery through both stages is a duplicate.
     let again = routed(p.process(&mut b, &m, &msg(EVENTS, 0, 1, e)));
-    let (part, payload) = &again[0];
-    p.process(&mut b, &m, &InMessage { topic: BY_VENDOR, partition: *part, offset: 1, payload, timestamp_ms: None });
+    let (part, payload, event) = &again[0];
+    p.process(&mut b, &m, &copy(*part, 1, payload, *event, true));
     assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 1));
 }
 
@@ -217,8 +224,8 @@ fn no_shortcut_into_a_shard_that_is_catching_up_or_was_rebuilt() {
     assert_eq!(b.owner(nvidia).unwrap().stats().accepted, 1);
     p.revoke(&mut b, part);
     p.assign(&mut b, part, None);
-    let (_, payload) = &copies[0];
-    p.process(&mut b, &m, &InMessage { topic: BY_VENDOR, partition: part, offset: 0, payload, timestamp_ms: None });
+    let (_, payload, event) = &copies[0];
+    p.process(&mut b, &m, &copy(part, 0, payload, *event, true));
     assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 0));
     assert!(b.owner(nvidia).unwrap().score(nvidia, Timestamp::now()).score > 0.0);
 }
@@ -244,18 +251,15 @@ fn one_replica_that_routes_and_scores_counts_every_event_once_and_scores_like_a_
     }
     // Copies come back some events later, as they would through the broker.
     let mut offsets = [0i64; PARTITIONS as usize];
-    let mut in_transit: std::collections::VecDeque<(i32, Vec<u8>)> = Default::default();
+    let mut in_transit: std::collections::VecDeque<(i32, Vec<u8>, u128)> = Default::default();
     for (i, e) in events.iter().enumerate() {
         in_transit.extend(routed(p.process(&mut b, &m, &msg(EVENTS, 0, i as i64, e))));
         while in_transit.len() > 7 || (i + 1 == events.len() && !in_transit.is_empty()) {
-            let (part, payload) = in_transit.pop_front().unwrap();
+            let (part, payload, event) = in_transit.pop_front().unwrap();
             let offset = offsets[part as usize];
             offsets[part as usize] += 1;
-            p.process(
-                &mut b,
-                &m,
-                &InMessage { topic: BY_VENDOR, partition: part, offset, payload: &payload, timestamp_ms: None },
-            );
+            // Copies with and without the event header: both ways count once.
+            p.process(&mut b, &m, &copy(part, offset, &payload, event, offset % 3 != 0));
         }
     }
     let summary = b.summary();
