@@ -20,7 +20,7 @@ use super::fixed::FixedSum;
 use super::model::DecayModel;
 use super::Source;
 use crate::event::Timestamp;
-use std::collections::BTreeMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 const NANOS_PER_DAY: f64 = 86_400e9;
 
@@ -38,13 +38,19 @@ pub(crate) struct Geometry {
     /// Cell width in nanoseconds (at least 1).
     width: i64,
     half_life_days: f64,
+    half_life_nanos: f64,
     weight: f64,
 }
 
 impl Geometry {
     pub fn new(m: &DecayModel) -> Self {
         let width = (m.half_life_days * NANOS_PER_DAY / 4.0).clamp(1.0, 7.0 * NANOS_PER_DAY) as i64;
-        Self { width, half_life_days: m.half_life_days, weight: m.weight }
+        Self {
+            width,
+            half_life_days: m.half_life_days,
+            half_life_nanos: m.half_life_days * NANOS_PER_DAY,
+            weight: m.weight,
+        }
     }
 
     /// The contribution of one event as of `at` (which must not be before it).
@@ -66,15 +72,40 @@ impl Geometry {
         Timestamp::from_nanos(nanos as i64)
     }
 
+    /// `m * 2^((t - start) / H)`, for an event in the cell that begins at `start`.
     fn bracket(&self, d: &Decaying, start: Timestamp) -> f64 {
-        d.magnitude / self.factor(d.source.at, start)
+        // Within one cell, so the offset is below the cell's width and fits
+        // an i64 (even when `start` was clamped to the earliest timestamp).
+        let offset = d.source.at.nanos().wrapping_sub(start.nanos());
+        d.magnitude * (offset as f64 / self.half_life_nanos).exp2()
     }
 }
 
-/// One vendor's events of one decaying type.
+/// One vendor's events of one decaying type, by cell. No query depends on
+/// the cells' order (sums are exact), so a hash map: one cheap lookup per
+/// event applied.
 #[derive(Debug, Default)]
 pub(crate) struct DecayBook {
-    cells: BTreeMap<i64, Cell>,
+    cells: hashbrown::HashMap<i64, Cell, BuildHasherDefault<CellHasher>>,
+}
+
+/// Cell numbers are small consecutive integers: a multiplication spreads
+/// them over the table (Fibonacci hashing).
+#[derive(Default)]
+struct CellHasher(u64);
+
+impl Hasher for CellHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -114,7 +145,7 @@ impl DecayBook {
     pub fn total(&self, g: &Geometry, at: Timestamp) -> FixedSum {
         let mut total = FixedSum::default();
         let current = g.cell_of(at);
-        for (&cell, c) in self.cells.range(..=current) {
+        for (&cell, c) in self.cells.iter().filter(|(&cell, _)| cell <= current) {
             let start = g.start(cell);
             let sum = if cell < current {
                 c.sum
@@ -139,7 +170,7 @@ impl DecayBook {
     /// that can hold one of the largest terms.
     pub fn cells_as_of<'a>(&'a self, g: &'a Geometry, at: Timestamp) -> impl Iterator<Item = CellAsOf<'a>> + 'a {
         let current = g.cell_of(at);
-        self.cells.range(..=current).map(move |(&cell, c)| {
+        self.cells.iter().filter(move |(&cell, _)| cell <= current).map(move |(&cell, c)| {
             // A margin for rounding: the bound is computed another way than the terms.
             let bound = g.weight * g.factor(at, g.start(cell)) * c.max_abs * (1.0 + 1e-9);
             let counted = match () {

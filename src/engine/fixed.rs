@@ -10,7 +10,10 @@ pub struct FixedSum(i128);
 
 impl FixedSum {
     pub fn add(&mut self, term: f64) {
-        self.0 += (term * ONE).round() as i128;
+        let scaled = (term * ONE).round();
+        // Through i64 when it fits (the same value, without the slow
+        // float-to-i128 conversion); `as` saturates beyond i128's range.
+        self.0 += if scaled.abs() < 9.0e18 { i128::from(scaled as i64) } else { scaled as i128 };
     }
 
     pub fn value(self) -> f64 {

@@ -342,7 +342,9 @@ mod tests {
 
     fn book_of(records: &[(u8, u8, i64, f64, u16)], texts: &mut Texts) -> StandingBook {
         let mut book = StandingBook::default();
-        for &(role, scope, day, strength, id) in records {
+        // Event ids are unique in an engine (a repeated id is never applied):
+        // the random part orders them, the position keeps them apart.
+        for (i, &(role, scope, day, strength, id)) in records.iter().enumerate() {
             let kind = [
                 EventType::ExportBan,
                 EventType::PurchaseBan,
@@ -351,7 +353,7 @@ mod tests {
                 EventType::LicenseGranted,
             ][role as usize];
             let source =
-                Source { id: texts.push(&format!("e{id}")), title: None, at: Timestamp::from_nanos(day * DAY), kind };
+                Source { id: texts.push(&format!("e{id}-{i}")), title: None, at: Timestamp::from_nanos(day * DAY), kind };
             let s = Standing { source, scope: (scope > 0).then_some(ProductId(u32::from(scope))), strength };
             match role {
                 0 => book.add_ban(BanKind::Export, s),
