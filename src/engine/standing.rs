@@ -352,8 +352,12 @@ mod tests {
                 EventType::PurchaseBanLifted,
                 EventType::LicenseGranted,
             ][role as usize];
-            let source =
-                Source { id: texts.push(&format!("e{id}-{i}")), title: None, at: Timestamp::from_nanos(day * DAY), kind };
+            let source = Source {
+                id: texts.push(&format!("e{id}-{i}")),
+                title: None,
+                at: Timestamp::from_nanos(day * DAY),
+                kind,
+            };
             let s = Standing { source, scope: (scope > 0).then_some(ProductId(u32::from(scope))), strength };
             match role {
                 0 => book.add_ban(BanKind::Export, s),
