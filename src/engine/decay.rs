@@ -18,9 +18,10 @@
 
 use super::fixed::FixedSum;
 use super::model::DecayModel;
+use super::KeyHasher;
 use super::Source;
 use crate::event::Timestamp;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 const NANOS_PER_DAY: f64 = 86_400e9;
 
@@ -86,26 +87,7 @@ impl Geometry {
 /// event applied.
 #[derive(Debug, Default)]
 pub(crate) struct DecayBook {
-    cells: hashbrown::HashMap<i64, Cell, BuildHasherDefault<CellHasher>>,
-}
-
-/// Cell numbers are small consecutive integers: a multiplication spreads
-/// them over the table (Fibonacci hashing).
-#[derive(Default)]
-struct CellHasher(u64);
-
-impl Hasher for CellHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_i64(&mut self, n: i64) {
-        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
+    cells: hashbrown::HashMap<i64, Cell, BuildHasherDefault<KeyHasher>>,
 }
 
 #[derive(Debug, Default)]

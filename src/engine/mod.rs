@@ -73,27 +73,33 @@ struct VendorState {
     last_event: Option<Source>,
 }
 
-/// Event ids are remembered by their 128-bit XXH3 hash, which is already
-/// uniform: the map uses its low bits directly. Two distinct ids collide with
-/// probability about n²/2¹²⁹ (10⁻²⁶ for a million events).
+/// The engine's map keys are already well spread or easy to spread, so no
+/// general-purpose hashing: event ids are remembered by their 128-bit XXH3
+/// hash, which is uniform, and the map uses its low bits directly (two
+/// distinct ids collide with probability about n²/2¹²⁹, 10⁻²⁶ for a million
+/// events); cell numbers (`decay`) are small consecutive integers, which a
+/// multiplication spreads over the table (Fibonacci hashing).
 #[derive(Default)]
-struct IdHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
-impl Hasher for IdHasher {
+impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
     }
     fn write_u128(&mut self, n: u128) {
         self.0 = n as u64;
     }
+    fn write_i64(&mut self, n: i64) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
-type IdSet = hashbrown::HashSet<u128, BuildHasherDefault<IdHasher>>;
+type IdSet = hashbrown::HashSet<u128, BuildHasherDefault<KeyHasher>>;
 
 /// The scoring state: every event applied, arranged per vendor.
 pub struct Engine {
@@ -349,13 +355,7 @@ impl Engine {
     /// So the answer is the one a scan of every event gives, at a fraction of
     /// the cost (the newest cells decay least, and are read first).
     fn largest_terms(&self, vendor: VendorId, at: Timestamp, limit: usize) -> (Vec<Term>, usize) {
-        let by_size = |a: &Term, b: &Term| {
-            b.amount
-                .abs()
-                .total_cmp(&a.amount.abs())
-                .then_with(|| self.texts.get(a.source.id).cmp(self.texts.get(b.source.id)))
-                .then_with(|| self.scope_key(a.scope).cmp(&self.scope_key(b.scope)))
-        };
+        let by_size = |a: &Term, b: &Term| self.larger_first(a, b);
         let mut kept: Vec<Term> = Vec::new();
         // The smallest of the `limit` largest terms found so far (0: not yet known).
         let mut floor = 0.0f64;
@@ -402,6 +402,16 @@ impl Engine {
         kept.sort_by(by_size);
         kept.truncate(limit);
         (kept, counted)
+    }
+
+    /// The order of explanations: larger absolute amount first, then event
+    /// id, then product.
+    fn larger_first(&self, a: &Term, b: &Term) -> std::cmp::Ordering {
+        b.amount
+            .abs()
+            .total_cmp(&a.amount.abs())
+            .then_with(|| self.texts.get(a.source.id).cmp(self.texts.get(b.source.id)))
+            .then_with(|| self.scope_key(a.scope).cmp(&self.scope_key(b.scope)))
     }
 
     fn governing(&self, vendor: VendorId, kind: BanKind, at: Timestamp) -> InForce {

@@ -131,6 +131,17 @@ fn run_replicas(events: &[String], assignment: &[Vec<i32>]) -> Vec<(String, f64)
     scores
 }
 
+/// The reference: every event through one engine, as `chiprisk replay` does.
+fn replayed(events: &[String]) -> (Arc<Catalog>, Engine) {
+    let catalog = Arc::new(Catalog::default());
+    let decoder = Decoder::new(catalog.clone(), Limits::default());
+    let mut engine = Engine::new(catalog.clone(), ScoringModel::default());
+    for e in events {
+        crate::pipeline::process(&decoder, &mut engine, e.as_bytes());
+    }
+    (catalog, engine)
+}
+
 #[test]
 fn two_replicas_over_four_partitions_export_together_what_one_replay_scores() {
     let mut g = crate::synthetic::Generator::new(3);
@@ -138,13 +149,7 @@ fn two_replicas_over_four_partitions_export_together_what_one_replay_scores() {
     events.push(MULTI.into());
     events.extend(events[..100].to_vec()); // redeliveries
 
-    // The reference: every event through one engine.
-    let catalog = Arc::new(Catalog::default());
-    let decoder = Decoder::new(catalog.clone(), Limits::default());
-    let mut engine = Engine::new(catalog.clone(), ScoringModel::default());
-    for e in &events {
-        crate::pipeline::process(&decoder, &mut engine, e.as_bytes());
-    }
+    let (catalog, engine) = replayed(&events);
     let at = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
     let mut reference: Vec<(String, f64)> =
         engine.scores_at(at).into_iter().map(|(v, s)| (catalog.get(v).id.clone(), s.score)).collect();
@@ -236,12 +241,7 @@ fn one_replica_that_routes_and_scores_counts_every_event_once_and_scores_like_a_
     let mut events: Vec<String> = (0..2000).map(|_| g.event()).collect();
     events.push(MULTI.into());
     events.extend(events[..50].to_vec()); // redeliveries
-    let catalog = Arc::new(Catalog::default());
-    let decoder = Decoder::new(catalog.clone(), Limits::default());
-    let mut reference = Engine::new(catalog.clone(), ScoringModel::default());
-    for e in &events {
-        crate::pipeline::process(&decoder, &mut reference, e.as_bytes());
-    }
+    let (catalog, reference) = replayed(&events);
 
     let m = Metrics::new();
     let mut p = processor();
