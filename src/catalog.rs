@@ -55,6 +55,11 @@ impl VendorSet {
         self.0 == 0
     }
 
+    /// The vendors of `self` that are not in `other`.
+    pub fn difference(self, other: VendorSet) -> VendorSet {
+        VendorSet(self.0 & !other.0)
+    }
+
     pub fn len(self) -> usize {
         self.0.count_ones() as usize
     }

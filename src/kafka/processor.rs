@@ -15,7 +15,7 @@
 
 use super::ownership;
 use crate::catalog::{Catalog, VendorId, VendorSet};
-use crate::engine::{id_key, Applied};
+use crate::engine::{id_key, Applied, IdMap};
 use crate::event::{Decoder, EventType, RejectReason, Rejection, Timestamp};
 use crate::pipeline::Outcome;
 use crate::scoreboard::Scoreboard;
@@ -34,45 +34,52 @@ pub struct InMessage<'a> {
     /// The message's timestamp (ms since the epoch), if it has one. Routed
     /// copies keep the original's, so stage 2 can measure end-to-end latency.
     pub timestamp_ms: Option<i64>,
-    /// A routed copy's [`EVENT_HEADER`], read: its event id's hash.
-    pub event: Option<u128>,
+    /// The message's key.
+    pub key: Option<&'a [u8]>,
 }
 
-/// The header of a routed copy that names its event (the 128-bit hash of
-/// its id, 32 hex digits), so that a copy whose event the local shortcut
-/// applied is counted without being decoded again.
-pub const EVENT_HEADER: &str = "chiprisk-event";
-
-/// Reads an [`EVENT_HEADER`] value.
-pub fn parse_event_header(value: &[u8]) -> Option<u128> {
-    std::str::from_utf8(value).ok().filter(|v| v.len() == 32).and_then(|v| u128::from_str_radix(v, 16).ok())
+/// The key of a routed copy: the 128-bit hash of its event's id
+/// ([`id_key`]), 32 hex digits. It names the event, so that a copy whose
+/// event the local shortcut applied is counted without being decoded again.
+pub fn event_key(event: u128) -> [u8; 32] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = [0; 32];
+    for (i, digit) in key.iter_mut().enumerate() {
+        *digit = HEX[((event >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    key
 }
 
-/// Writes an [`EVENT_HEADER`] value.
-pub fn event_header(event: u128) -> String {
-    format!("{event:032x}")
+/// Reads an [`event_key`]; `None` for any other key.
+pub fn parse_event_key(key: &[u8]) -> Option<u128> {
+    if key.len() != 32 {
+        return None;
+    }
+    key.iter().try_fold(0u128, |n, &b| Some(n << 4 | u128::from((b as char).to_digit(16)?)))
 }
 
-/// A record to produce.
+/// A record to produce. Payloads of routed copies and dead letters borrow
+/// the consumed message's bytes; librdkafka copies them when it queues the
+/// record.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Output {
+pub enum Output<'a> {
     /// An accepted event, copied to the repartition partition that owns
-    /// some of its vendors.
-    Route { partition: i32, key: String, payload: Vec<u8>, timestamp_ms: Option<i64>, event: u128 },
+    /// some of its vendors; keyed by [`event_key`].
+    Route { partition: i32, payload: &'a [u8], timestamp_ms: Option<i64>, event: u128 },
     /// A rejected message with its original bytes.
-    DeadLetter { payload: Vec<u8>, reason: RejectReason, message: String, topic: String, partition: i32, offset: i64 },
+    DeadLetter { payload: &'a [u8], reason: RejectReason, message: String, topic: &'a str, partition: i32, offset: i64 },
     /// A vendor's new score (key = vendor id, JSON).
     ScoreUpdate { key: String, payload: Vec<u8> },
 }
 
-impl Output {
+impl<'a> Output<'a> {
     /// The dead letter of a rejected message: its bytes, the reason and where it came from.
-    fn dead_letter(msg: &InMessage<'_>, r: Rejection) -> Self {
+    fn dead_letter(msg: &InMessage<'a>, r: Rejection) -> Self {
         Output::DeadLetter {
-            payload: msg.payload.to_vec(),
+            payload: msg.payload,
             reason: r.reason,
             message: r.message,
-            topic: msg.topic.to_owned(),
+            topic: msg.topic,
             partition: msg.partition,
             offset: msg.offset,
         }
@@ -106,6 +113,7 @@ pub struct Processor {
     catalog: Arc<Catalog>,
     repartition_topic: String,
     partitions: i32,
+    owners: ownership::Owners,
     phases: HashMap<i32, Phase>,
     /// Vendors whose score changed in live partitions since the last round
     /// of updates began, with the triggering event (id, title).
@@ -117,7 +125,7 @@ pub struct Processor {
     /// Per repartition partition: events (id hash) the local shortcut
     /// applied whose copies have not been read yet, with their type and
     /// whether this partition counts them (their first vendor's).
-    applied_ahead: HashMap<i32, HashMap<u128, (EventType, bool)>>,
+    applied_ahead: HashMap<i32, IdMap<(EventType, bool)>>,
 }
 
 impl Processor {
@@ -125,6 +133,7 @@ impl Processor {
         let catalog = decoder.catalog().clone();
         Self {
             decoder,
+            owners: ownership::Owners::new(&catalog, partitions),
             catalog,
             repartition_topic,
             partitions,
@@ -172,17 +181,23 @@ impl Processor {
         self.phases.get(&partition).copied()
     }
 
-    /// The step: one consumed message in, records to produce out.
-    pub fn process(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'_>) -> Vec<Output> {
+    /// The step: one consumed message in, records to produce appended to `out`.
+    pub fn process<'a>(
+        &mut self,
+        board: &mut Scoreboard,
+        metrics: &Metrics,
+        msg: &InMessage<'a>,
+        out: &mut Vec<Output<'a>>,
+    ) {
         if msg.topic == self.repartition_topic {
-            self.score(board, metrics, msg)
+            self.score(board, metrics, msg, out)
         } else {
-            self.route(board, metrics, msg)
+            self.route(board, metrics, msg, out)
         }
     }
 
     /// Stage 1: validate, then route by vendor or dead-letter.
-    fn route(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'_>) -> Vec<Output> {
+    fn route<'a>(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'a>, out: &mut Vec<Output<'a>>) {
         if let Some(ts) = msg.timestamp_ms {
             metrics.kafka().observe_read_latency(since_ms(ts));
         }
@@ -191,92 +206,68 @@ impl Processor {
                 metrics.event_rejected(r.reason);
                 board.unsharded.count(&Outcome::Rejected(r.clone()));
                 tracing::warn!(topic = msg.topic, partition = msg.partition, offset = msg.offset, reason = %r.reason, "rejected event: {}", r.message);
-                vec![Output::dead_letter(msg, r)]
+                out.push(Output::dead_letter(msg, r));
             }
             Ok(mut event) => {
-                let mut by_partition: BTreeMap<i32, VendorSet> = BTreeMap::new();
-                for v in event.vendors.iter() {
-                    let p = ownership::owner(&self.catalog.get(v).id, self.partitions);
-                    by_partition.entry(p).or_default().insert(v);
-                }
                 let first_vendor = event.vendors.iter().next();
                 let id = id_key(&event.id);
-                let mut outputs = Vec::with_capacity(by_partition.len());
-                for (partition, vendors) in by_partition {
-                    let key = self.catalog.get(vendors.iter().next().expect("non-empty")).id.clone();
+                let Self { owners, phases, applied_ahead, touched, .. } = self;
+                for (partition, vendors) in owners.split(event.vendors) {
                     // The local shortcut (module docs).
-                    if self.phases.get(&partition) == Some(&Phase::Live) {
+                    if phases.get(&partition) == Some(&Phase::Live) {
                         if let Some(shard) = board.shard_mut(partition) {
                             event.vendors = vendors;
                             if shard.engine.apply(&event) == Applied::Accepted {
                                 let counted = first_vendor.is_some_and(|v| vendors.contains(v));
-                                self.applied_ahead.entry(partition).or_default().insert(id, (event.kind, counted));
+                                applied_ahead.entry(partition).or_default().insert(id, (event.kind, counted));
                                 if counted {
                                     if let Some(ts) = msg.timestamp_ms {
                                         metrics.observe_event_latency(since_ms(ts));
                                     }
                                 }
-                                self.touch(vendors, &event.id, event.title.as_deref());
+                                touch(touched, vendors, &event.id, event.title.as_deref());
                             }
                         }
                     }
-                    outputs.push(Output::Route {
+                    out.push(Output::Route {
                         partition,
-                        key,
-                        payload: msg.payload.to_vec(),
+                        payload: msg.payload,
                         timestamp_ms: msg.timestamp_ms,
                         event: id,
                     });
                 }
-                outputs
-            }
-        }
-    }
-
-    /// Notes that the vendors' scores changed, by this event; reuses the
-    /// strings of an earlier note.
-    fn touch(&mut self, vendors: VendorSet, event_id: &str, title: Option<&str>) {
-        for v in vendors.iter() {
-            let (id, t) = self.touched.entry(v).or_default();
-            id.clear();
-            id.push_str(event_id);
-            match (t.as_mut(), title) {
-                (Some(t), Some(title)) => {
-                    t.clear();
-                    t.push_str(title);
-                }
-                (_, title) => *t = title.map(str::to_owned),
             }
         }
     }
 
     /// Stage 2: apply to the partition's shard, for the vendors it owns.
-    fn score(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'_>) -> Vec<Output> {
+    fn score<'a>(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'a>, out: &mut Vec<Output<'a>>) {
         let Some(phase) = self.phases.get(&msg.partition).copied() else {
-            return Vec::new();
+            return;
         };
         let Some(shard) = board.shard_mut(msg.partition) else {
-            return Vec::new();
+            return;
         };
         // The copy of an event the local shortcut applied: count it now,
         // without decoding it again (it was validated when routed).
-        if let Some((kind, counted)) =
-            msg.event.and_then(|id| self.applied_ahead.get_mut(&msg.partition).and_then(|ahead| ahead.remove(&id)))
+        if let Some((kind, counted)) = msg
+            .key
+            .and_then(parse_event_key)
+            .and_then(|id| self.applied_ahead.get_mut(&msg.partition).and_then(|ahead| ahead.remove(&id)))
         {
             if counted {
                 metrics.event_applied(kind, EventOutcome::Accepted);
                 shard.summary.count(&Outcome::Applied { kind, applied: Applied::Accepted });
             }
-            return Vec::new();
+            return;
         }
-        let mut outputs = Vec::new();
         match self.decoder.decode(msg.payload) {
             // Stage 1 validated it; a failure here means the topic was written
             // by someone else, or the limits changed. Dead-letter it too.
             Err(r) => {
                 metrics.event_rejected(r.reason);
                 tracing::error!(topic = msg.topic, partition = msg.partition, offset = msg.offset, reason = %r.reason, "invalid event on the repartition topic, dead-lettered: {}", r.message);
-                outputs.push(Output::dead_letter(msg, r));
+                out.push(Output::dead_letter(msg, r));
             }
             Ok(mut event) => {
                 // An event that spans partitions is counted (summary, metrics)
@@ -312,7 +303,7 @@ impl Processor {
                         }
                     }
                     if phase == Phase::Live && applied == Applied::Accepted && !ahead {
-                        self.touch(mine, &event.id, event.title.as_deref());
+                        touch(&mut self.touched, mine, &event.id, event.title.as_deref());
                     }
                 }
             }
@@ -328,7 +319,6 @@ impl Processor {
                 );
             }
         }
-        outputs
     }
 
     /// Begins a round of score updates: every vendor touched since the last
@@ -347,7 +337,7 @@ impl Processor {
     /// plus its bans (under a millisecond with a million events held); the
     /// caller still spreads a round over several calls, so that no turn is
     /// held up by a whole round.
-    pub fn flush_updates(&mut self, board: &Scoreboard, at: Timestamp, max_vendors: usize) -> Vec<Output> {
+    pub fn flush_updates(&mut self, board: &Scoreboard, at: Timestamp, max_vendors: usize) -> Vec<Output<'static>> {
         let mut out = Vec::new();
         for _ in 0..max_vendors {
             let Some((vendor, (event_id, title))) = self.owed.pop_first() else { break };
@@ -373,6 +363,28 @@ impl Processor {
             });
         }
         out
+    }
+}
+
+/// Notes that the vendors' scores changed, by this event; reuses the
+/// strings of an earlier note.
+fn touch(
+    touched: &mut BTreeMap<VendorId, (String, Option<String>)>,
+    vendors: VendorSet,
+    event_id: &str,
+    title: Option<&str>,
+) {
+    for v in vendors.iter() {
+        let (id, t) = touched.entry(v).or_default();
+        id.clear();
+        id.push_str(event_id);
+        match (t.as_mut(), title) {
+            (Some(t), Some(title)) => {
+                t.clear();
+                t.push_str(title);
+            }
+            (_, title) => *t = title.map(str::to_owned),
+        }
     }
 }
 

@@ -20,7 +20,7 @@
 //! - Repartition partitions are rebuilt on every assignment by reading them
 //!   from the beginning, so that topic needs unlimited retention.
 
-use super::processor::{event_header, parse_event_header, InMessage, Output, Processor, EVENT_HEADER};
+use super::processor::{event_key, InMessage, Output, Processor};
 use super::KafkaSettings;
 use crate::app::AppState;
 use crate::event::Timestamp;
@@ -33,7 +33,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -268,10 +268,7 @@ impl KafkaRunner {
             repartition_topic: s.repartition_topic.clone(),
             rebalances: Mutex::new(tx),
         };
-        // Brokers that hold fetches for the full wait (Tansu 0.6.0 does) add
-        // that wait to every event's latency (twice: route, then score): 10 ms,
-        // not librdkafka's 500. Idle, that is about 100 small fetches a second.
-        let mut cfg = client_config_with(s, &[("fetch.wait.max.ms", "10"), ("statistics.interval.ms", "5000")])?;
+        let mut cfg = client_config_with(s, CONSUMER_DEFAULTS)?;
         // The delivery guarantee rests on these: not overridable.
         cfg.set("group.id", &s.group_id)
             .set("enable.auto.commit", "true")
@@ -337,9 +334,9 @@ impl KafkaRunner {
                                 offset: msg.offset(),
                                 payload: msg.payload().unwrap_or_default(),
                                 timestamp_ms: msg.timestamp().to_millis(),
-                                event: if repartition { event_of(msg) } else { None },
+                                key: msg.key(),
                             };
-                            outputs.extend(processor.process(&mut board, &metrics, &input));
+                            processor.process(&mut board, &metrics, &input, &mut outputs);
                             note_done(&mut done, msg.topic(), msg.partition(), msg.offset());
                         }
                         Err(e) => {
@@ -445,23 +442,22 @@ impl KafkaRunner {
     fn send(
         &self,
         producer: &FutureProducer,
-        outputs: Vec<Output>,
+        outputs: Vec<Output<'_>>,
     ) -> anyhow::Result<Vec<(ProducedKind, DeliveryFuture)>> {
         let s = &self.settings;
         let metrics = self.state.metrics();
-        // (kind, topic, partition, key, payload, headers, timestamp)
-        let mut records = Vec::with_capacity(outputs.len());
+        let mut pending = Vec::with_capacity(outputs.len());
         for o in outputs {
-            match o {
-                Output::Route { partition, key, payload, timestamp_ms, event } => records.push((
-                    ProducedKind::Route,
-                    &s.repartition_topic,
-                    Some(partition),
-                    key,
-                    payload,
-                    Some(OwnedHeaders::new().insert(Header { key: EVENT_HEADER, value: Some(&event_header(event)) })),
-                    timestamp_ms,
-                )),
+            let queued = match o {
+                Output::Route { partition, payload, timestamp_ms, event } => {
+                    let key = event_key(event);
+                    let mut record =
+                        FutureRecord::to(&s.repartition_topic).key(&key[..]).payload(payload).partition(partition);
+                    if let Some(ts) = timestamp_ms {
+                        record = record.timestamp(ts);
+                    }
+                    (ProducedKind::Route, producer.send_result(record).map_err(|(e, _)| e))
+                }
                 Output::DeadLetter { payload, reason, message, topic, partition, offset } => {
                     metrics.kafka().dead_lettered(reason);
                     if s.dead_letter_topic.is_empty() {
@@ -470,42 +466,25 @@ impl KafkaRunner {
                     let headers = OwnedHeaders::new()
                         .insert(Header { key: "chiprisk-reason", value: Some(reason.as_str()) })
                         .insert(Header { key: "chiprisk-error", value: Some(message.as_str()) })
-                        .insert(Header { key: "chiprisk-source-topic", value: Some(topic.as_str()) })
+                        .insert(Header { key: "chiprisk-source-topic", value: Some(topic) })
                         .insert(Header { key: "chiprisk-source-partition", value: Some(&partition.to_string()) })
                         .insert(Header { key: "chiprisk-source-offset", value: Some(&offset.to_string()) });
                     let key = format!("{topic}/{partition}/{offset}");
-                    records.push((
-                        ProducedKind::DeadLetter,
-                        &s.dead_letter_topic,
-                        None,
-                        key,
-                        payload,
-                        Some(headers),
-                        None,
-                    ));
+                    let record =
+                        FutureRecord::to(&s.dead_letter_topic).key(key.as_bytes()).payload(payload).headers(headers);
+                    (ProducedKind::DeadLetter, producer.send_result(record).map_err(|(e, _)| e))
                 }
                 Output::ScoreUpdate { key, payload } => {
-                    if !s.output_topic.is_empty() {
-                        records.push((ProducedKind::ScoreUpdate, &s.output_topic, None, key, payload, None, None));
+                    if s.output_topic.is_empty() {
+                        continue;
                     }
+                    let record = FutureRecord::to(&s.output_topic).key(key.as_bytes()).payload(&payload[..]);
+                    (ProducedKind::ScoreUpdate, producer.send_result(record).map_err(|(e, _)| e))
                 }
-            }
-        }
-        let mut pending = Vec::with_capacity(records.len());
-        for (kind, topic, partition, key, payload, headers, timestamp) in &records {
-            let mut record = FutureRecord::to(topic).key(key.as_str()).payload(payload.as_slice());
-            if let Some(ts) = timestamp {
-                record = record.timestamp(*ts);
-            }
-            if let Some(p) = partition {
-                record = record.partition(*p);
-            }
-            if let Some(h) = headers {
-                record = record.headers(h.clone());
-            }
-            match producer.send_result(record) {
-                Ok(f) => pending.push((*kind, f)),
-                Err((e, _)) => {
+            };
+            match queued {
+                (kind, Ok(f)) => pending.push((kind, f)),
+                (_, Err(e)) => {
                     metrics.kafka().error(KafkaErrorKind::Produce);
                     anyhow::bail!("cannot queue a record for delivery: {e}");
                 }
@@ -514,6 +493,26 @@ impl KafkaRunner {
         Ok(pending)
     }
 }
+
+/// chiprisk's defaults for its consumer; `kafka.properties` overrides them.
+/// - `fetch.wait.max.ms`: brokers that hold every fetch for the full wait
+///   (Tansu 0.6.0 does, even with data to return) add it to every event's
+///   latency, twice (route, then score): 10 ms, not librdkafka's 500. Idle,
+///   that is about 100 small fetches a second.
+/// - `queued.min.messages`, `fetch.queue.backoff.ms`: every partition's
+///   fetches feed one queue, and librdkafka stops fetching a partition for
+///   `fetch.queue.backoff.ms` (default 1000) whenever that queue holds
+///   `queued.min.messages` (default 100,000). A loop that reads its own
+///   routed copies back hits that threshold under load and then idles for
+///   up to a second at a time: it halved throughput (BENCHMARKS.md §4).
+///   20,000 messages (about 7 MB of events, 10 turns of the loop) with a
+///   10 ms backoff keep the loop fed and the queue's memory bounded.
+const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("fetch.wait.max.ms", "10"),
+    ("queued.min.messages", "20000"),
+    ("fetch.queue.backoff.ms", "10"),
+    ("statistics.interval.ms", "5000"),
+];
 
 /// How many batches may wait for acknowledgements at once. At low rates a
 /// batch is a few messages, and the broker's acknowledgement can take tens
@@ -530,12 +529,6 @@ struct InFlight {
     pending: Vec<(ProducedKind, DeliveryFuture)>,
     /// (topic, partition, last offset) of its messages, stored once all is acked.
     done: Vec<(String, i32, i64)>,
-}
-
-/// The event a routed copy names in its [`EVENT_HEADER`], if any.
-fn event_of(msg: &rdkafka::message::BorrowedMessage<'_>) -> Option<u128> {
-    let headers = msg.headers()?;
-    headers.iter().find(|h| h.key == EVENT_HEADER).and_then(|h| h.value).and_then(parse_event_header)
 }
 
 /// Records that a message was processed: only the last offset per partition

@@ -16,7 +16,14 @@ fn board() -> Scoreboard {
 }
 
 fn msg<'a>(topic: &'a str, partition: i32, offset: i64, payload: &'a str) -> InMessage<'a> {
-    InMessage { topic, partition, offset, payload: payload.as_bytes(), timestamp_ms: None, event: None }
+    InMessage { topic, partition, offset, payload: payload.as_bytes(), timestamp_ms: None, key: None }
+}
+
+/// One message through the processor: the records it would produce.
+fn run<'a>(p: &mut Processor, b: &mut Scoreboard, m: &Metrics, msg: &InMessage<'a>) -> Vec<Output<'a>> {
+    let mut out = Vec::new();
+    p.process(b, m, msg, &mut out);
+    out
 }
 
 const MULTI: &str = r#"{"id":"m","type":"purchase_ban","occurred_at":"2025-11-05T00:00:00Z","vendors":["nvidia","amd","intel","huawei"],"title":"State data centres"}"#;
@@ -25,12 +32,12 @@ const MULTI: &str = r#"{"id":"m","type":"purchase_ban","occurred_at":"2025-11-05
 fn an_accepted_event_is_routed_once_to_each_partition_owning_its_vendors() {
     let mut p = processor();
     let mut b = board();
-    let out = p.process(&mut b, &Metrics::new(), &msg(EVENTS, 0, 7, MULTI));
+    let out = run(&mut p, &mut b, &Metrics::new(), &msg(EVENTS, 0, 7, MULTI));
     let partitions: Vec<i32> = out
         .iter()
         .map(|o| match o {
             Output::Route { partition, payload, .. } => {
-                assert_eq!(payload, MULTI.as_bytes(), "routed unchanged");
+                assert_eq!(*payload, MULTI.as_bytes(), "routed unchanged");
                 *partition
             }
             other => panic!("{other:?}"),
@@ -47,12 +54,12 @@ fn an_accepted_event_is_routed_once_to_each_partition_owning_its_vendors() {
 fn a_rejected_message_is_dead_lettered_with_its_bytes_reason_and_origin() {
     let mut p = processor();
     let mut b = board();
-    let out = p.process(&mut b, &Metrics::new(), &msg(EVENTS, 2, 41, "{not json"));
+    let out = run(&mut p, &mut b, &Metrics::new(), &msg(EVENTS, 2, 41, "{not json"));
     match &out[..] {
         [Output::DeadLetter { payload, reason, topic, partition, offset, .. }] => {
-            assert_eq!(payload, b"{not json");
+            assert_eq!(*payload, b"{not json");
             assert_eq!(*reason, RejectReason::MalformedJson);
-            assert_eq!((topic.as_str(), *partition, *offset), (EVENTS, 2, 41));
+            assert_eq!((*topic, *partition, *offset), (EVENTS, 2, 41));
         }
         other => panic!("{other:?}"),
     }
@@ -69,14 +76,14 @@ fn catch_up_publishes_nothing_and_the_partition_goes_live_at_the_committed_offse
     let e0 = r#"{"id":"a","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"]}"#;
     let e1 = r#"{"id":"b","type":"antitrust_action","occurred_at":"2025-09-15T00:00:00Z","vendors":["nvidia"]}"#;
     let e2 = r#"{"id":"c","type":"procurement_pressure","occurred_at":"2025-10-01T00:00:00Z","vendors":["nvidia"],"title":"Customs checks"}"#;
-    p.process(&mut b, &m, &msg(BY_VENDOR, nvidia_partition, 0, e0));
+    run(&mut p, &mut b, &m, &msg(BY_VENDOR, nvidia_partition, 0, e0));
     assert_eq!(p.phase(nvidia_partition), Some(Phase::CatchingUp { until: 2 }));
-    p.process(&mut b, &m, &msg(BY_VENDOR, nvidia_partition, 1, e1));
+    run(&mut p, &mut b, &m, &msg(BY_VENDOR, nvidia_partition, 1, e1));
     assert_eq!(p.phase(nvidia_partition), Some(Phase::Live));
     p.start_update_round();
     assert!(p.flush_updates(&b, Timestamp::now(), usize::MAX).is_empty(), "nothing published for history");
 
-    p.process(&mut b, &m, &msg(BY_VENDOR, nvidia_partition, 2, e2));
+    run(&mut p, &mut b, &m, &msg(BY_VENDOR, nvidia_partition, 2, e2));
     p.start_update_round();
     let updates = p.flush_updates(&b, Timestamp::now(), usize::MAX);
     match &updates[..] {
@@ -90,7 +97,7 @@ fn catch_up_publishes_nothing_and_the_partition_goes_live_at_the_committed_offse
         other => panic!("{other:?}"),
     }
     // A redelivered event changes nothing and publishes nothing.
-    p.process(&mut b, &m, &msg(BY_VENDOR, nvidia_partition, 3, e2));
+    run(&mut p, &mut b, &m, &msg(BY_VENDOR, nvidia_partition, 3, e2));
     p.start_update_round();
     assert!(p.flush_updates(&b, Timestamp::now(), usize::MAX).is_empty());
 }
@@ -103,9 +110,9 @@ fn run_replicas(events: &[String], assignment: &[Vec<i32>]) -> Vec<(String, f64)
     let mut scratch = board();
     let mut partitions: BTreeMap<i32, Vec<Vec<u8>>> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
-        for o in router.process(&mut scratch, &m, &msg(EVENTS, 0, i as i64, e)) {
+        for o in run(&mut router, &mut scratch, &m, &msg(EVENTS, 0, i as i64, e)) {
             if let Output::Route { partition, payload, .. } = o {
-                partitions.entry(partition).or_default().push(payload);
+                partitions.entry(partition).or_default().push(payload.to_vec());
             }
         }
     }
@@ -119,7 +126,7 @@ fn run_replicas(events: &[String], assignment: &[Vec<i32>]) -> Vec<(String, f64)
             p.assign(&mut b, part, None);
             for (offset, payload) in partitions.get(&part).into_iter().flatten().enumerate() {
                 let payload = std::str::from_utf8(payload).unwrap();
-                p.process(&mut b, &m, &msg(BY_VENDOR, part, offset as i64, payload));
+                run(&mut p, &mut b, &m, &msg(BY_VENDOR, part, offset as i64, payload));
             }
         }
         let report = b.report(at, 25);
@@ -160,21 +167,36 @@ fn two_replicas_over_four_partitions_export_together_what_one_replay_scores() {
     assert_eq!(run_replicas(&events, &[vec![3], vec![1], vec![0, 2]]), reference);
 }
 
-/// Stage 1 output: the routed copies (partition, payload, event header).
-fn routed(out: Vec<Output>) -> Vec<(i32, Vec<u8>, u128)> {
+/// Stage 1 output: the routed copies (partition, payload, key).
+fn routed(out: Vec<Output>) -> Vec<(i32, Vec<u8>, [u8; 32])> {
     out.into_iter()
         .filter_map(|o| match o {
-            Output::Route { partition, payload, event, .. } => Some((partition, payload, event)),
+            Output::Route { partition, payload, event, .. } => Some((partition, payload.to_vec(), event_key(event))),
             _ => None,
         })
         .collect()
 }
 
-/// A routed copy as stage 2 reads it; `with_header: false` as if written
-/// by a version that did not name the event.
-fn copy<'a>(partition: i32, offset: i64, payload: &'a [u8], event: u128, with_header: bool) -> InMessage<'a> {
-    let event = with_header.then(|| parse_event_header(event_header(event).as_bytes()).expect("round trip"));
-    InMessage { topic: BY_VENDOR, partition, offset, payload, timestamp_ms: None, event }
+/// A routed copy as stage 2 reads it; `keyed: false` as if written by a
+/// version that did not key copies by their event (the key was then the
+/// vendor id).
+fn copy<'a>(partition: i32, offset: i64, payload: &'a [u8], key: &'a [u8; 32], keyed: bool) -> InMessage<'a> {
+    let key = if keyed { &key[..] } else { b"nvidia" };
+    InMessage { topic: BY_VENDOR, partition, offset, payload, timestamp_ms: None, key: Some(key) }
+}
+
+#[test]
+fn an_event_key_reads_back_as_the_id_hash_and_nothing_else_parses() {
+    for id in ["x", "m", "an event id", ""] {
+        let hash = id_key(id);
+        let key = event_key(hash);
+        assert_eq!(parse_event_key(&key), Some(hash));
+        assert_eq!(key.to_vec(), format!("{hash:032x}").into_bytes());
+    }
+    assert_eq!(parse_event_key(b"nvidia"), None);
+    assert_eq!(parse_event_key(&[b'g'; 32]), None);
+    assert_eq!(parse_event_key(&[b'0'; 31]), None);
+    assert_eq!(parse_event_key(&[b'f'; 32]), Some(u128::MAX));
 }
 
 #[test]
@@ -187,7 +209,7 @@ fn the_local_shortcut_scores_an_event_when_routed_and_its_copy_counts_it_once() 
     }
     let nvidia = b.catalog().lookup("nvidia").unwrap();
     let e = r#"{"id":"x","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"],"title":"Ban"}"#;
-    let copies = routed(p.process(&mut b, &m, &msg(EVENTS, 0, 0, e)));
+    let copies = routed(run(&mut p, &mut b, &m, &msg(EVENTS, 0, 0, e)));
     assert_eq!(copies.len(), 1);
     let now = Timestamp::now();
     assert!(b.owner(nvidia).unwrap().score(nvidia, now).score > 0.0, "scored before the copy is read");
@@ -198,15 +220,15 @@ fn the_local_shortcut_scores_an_event_when_routed_and_its_copy_counts_it_once() 
 
     // The copy: counted once, as accepted; no second score update.
     let (part, payload, event) = &copies[0];
-    p.process(&mut b, &m, &copy(*part, 0, payload, *event, true));
+    run(&mut p, &mut b, &m, &copy(*part, 0, payload, event, true));
     assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 0));
     p.start_update_round();
     assert!(p.flush_updates(&b, now, usize::MAX).is_empty());
 
     // A redelivery through both stages is a duplicate.
-    let again = routed(p.process(&mut b, &m, &msg(EVENTS, 0, 1, e)));
+    let again = routed(run(&mut p, &mut b, &m, &msg(EVENTS, 0, 1, e)));
     let (part, payload, event) = &again[0];
-    p.process(&mut b, &m, &copy(*part, 1, payload, *event, true));
+    run(&mut p, &mut b, &m, &copy(*part, 1, payload, event, true));
     assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 1));
 }
 
@@ -219,18 +241,18 @@ fn no_shortcut_into_a_shard_that_is_catching_up_or_was_rebuilt() {
     let nvidia = b.catalog().lookup("nvidia").unwrap();
     let e = r#"{"id":"x","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"]}"#;
     p.assign(&mut b, part, Some(5));
-    routed(p.process(&mut b, &m, &msg(EVENTS, 0, 0, e)));
+    routed(run(&mut p, &mut b, &m, &msg(EVENTS, 0, 0, e)));
     assert_eq!(b.owner(nvidia).unwrap().stats().accepted, 0, "catching up: history first");
 
     // Applied ahead, then the partition is revoked and assigned again: the
     // rebuilt shard reads the copy as new, and counts it once.
     p.assign(&mut b, part, None);
-    let copies = routed(p.process(&mut b, &m, &msg(EVENTS, 0, 1, e)));
+    let copies = routed(run(&mut p, &mut b, &m, &msg(EVENTS, 0, 1, e)));
     assert_eq!(b.owner(nvidia).unwrap().stats().accepted, 1);
     p.revoke(&mut b, part);
     p.assign(&mut b, part, None);
     let (_, payload, event) = &copies[0];
-    p.process(&mut b, &m, &copy(part, 0, payload, *event, true));
+    run(&mut p, &mut b, &m, &copy(part, 0, payload, event, true));
     assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 0));
     assert!(b.owner(nvidia).unwrap().score(nvidia, Timestamp::now()).score > 0.0);
 }
@@ -251,15 +273,15 @@ fn one_replica_that_routes_and_scores_counts_every_event_once_and_scores_like_a_
     }
     // Copies come back some events later, as they would through the broker.
     let mut offsets = [0i64; PARTITIONS as usize];
-    let mut in_transit: std::collections::VecDeque<(i32, Vec<u8>, u128)> = Default::default();
+    let mut in_transit: std::collections::VecDeque<(i32, Vec<u8>, [u8; 32])> = Default::default();
     for (i, e) in events.iter().enumerate() {
-        in_transit.extend(routed(p.process(&mut b, &m, &msg(EVENTS, 0, i as i64, e))));
+        in_transit.extend(routed(run(&mut p, &mut b, &m, &msg(EVENTS, 0, i as i64, e))));
         while in_transit.len() > 7 || (i + 1 == events.len() && !in_transit.is_empty()) {
             let (part, payload, event) = in_transit.pop_front().unwrap();
             let offset = offsets[part as usize];
             offsets[part as usize] += 1;
-            // Copies with and without the event header: both ways count once.
-            p.process(&mut b, &m, &copy(part, offset, &payload, event, offset % 3 != 0));
+            // Copies keyed by their event and not: both ways count once.
+            run(&mut p, &mut b, &m, &copy(part, offset, &payload, &event, offset % 3 != 0));
         }
     }
     let summary = b.summary();
