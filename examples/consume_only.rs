@@ -2,7 +2,12 @@
 //! nothing but read.
 //!
 //! `consume_only BROKERS TOPIC N` reads N messages from the beginning and
-//! prints the rate (the throughput baseline).
+//! prints the rate (the throughput baseline), with librdkafka's defaults.
+//! `consume_only BROKERS TOPIC N chiprisk` does the same with the consumer
+//! settings chiprisk uses by default (`kafka::runner::CONSUMER_DEFAULTS`):
+//! against a broker that holds fetches for the full `fetch.wait.max.ms`,
+//! as Tansu does, the defaults' 500 ms wait bounds this loop, not the
+//! reading (BENCHMARKS.md §4).
 //! `consume_only BROKERS TOPIC N latency` reads the next N messages from the
 //! end, with chiprisk's fetch settings, and prints the quantiles of each
 //! message's age when read (its Kafka timestamp to now): what the broker and
@@ -16,6 +21,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (brokers, topic, n) = (&args[1], &args[2], args[3].parse::<usize>().expect("N"));
     let latency = args.get(4).is_some_and(|a| a == "latency");
+    let chiprisk_settings = args.get(4).is_some_and(|a| a == "chiprisk");
     let started = Instant::now();
     let mut config = ClientConfig::new();
     config
@@ -25,6 +31,11 @@ fn main() {
         .set("enable.auto.commit", "false");
     if latency {
         config.set("fetch.wait.max.ms", "10");
+    }
+    if chiprisk_settings {
+        for (k, v) in chiprisk::kafka::runner::CONSUMER_DEFAULTS {
+            config.set(*k, *v);
+        }
     }
     let consumer: BaseConsumer = config.create().expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");

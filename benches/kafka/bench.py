@@ -4,8 +4,11 @@
 
 Measures, in one run on one machine:
   1. throughput: a plain rdkafka consume-only loop over the events topic
-     (examples/consume_only.rs) against chiprisk consuming the same topic
-     (route + score + publish), both from process start to the last event;
+     (examples/consume_only.rs), once with librdkafka's default settings and
+     once with chiprisk's consumer settings, against chiprisk consuming the
+     same topic (route + score + publish), each from process start to the
+     last event; with the CPU time chiprisk and the broker used meanwhile,
+     and chiprisk's peak RSS;
   2. latency at 1,000 events/s, 8 s after the bulk phase: chiprisk's own
      histogram chiprisk_event_latency_seconds, from each event's Kafka
      timestamp (set by the producer) to its effect on the scoreboard (and so
@@ -113,6 +116,18 @@ class Chiprisk:
         self.proc.wait(60)
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
 def histogram(text, name="chiprisk_event_latency_seconds"):
     """Cumulative bucket counts of a histogram: {le: count}."""
     out = {}
@@ -146,12 +161,20 @@ def main():
         produce(brokers, lines)
         produce_s = time.time() - t
 
-        base = json.loads(subprocess.run([str(bin_dir / "examples" / "consume_only"), brokers, "chiprisk.events", str(N)], check=True, capture_output=True).stdout)
+        def consume_only(*mode):
+            cmd = [str(bin_dir / "examples" / "consume_only"), brokers, "chiprisk.events", str(N), *mode]
+            return json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
 
+        base = consume_only()
+        same = consume_only("chiprisk")
+
+        broker_cpu = cpu_seconds(broker.pid)
         app = Chiprisk(bin_dir, brokers, "bench")
         while app.accepted() < N:
             time.sleep(0.05)
         chiprisk_s = time.time() - app.started
+        cpu = {"chiprisk": round(cpu_seconds(app.proc.pid), 2), "broker": round(cpu_seconds(broker.pid) - broker_cpu, 2)}
+        peak_rss_mib = round(peak_rss_kib(app.proc.pid) / 1024, 1)
 
         # Latency at 1,000 events/s, live: chiprisk's own histogram
         # chiprisk_event_latency_seconds (from each event's Kafka timestamp,
@@ -183,9 +206,13 @@ def main():
             "events": N,
             "produce_seconds": round(produce_s, 2),
             "consume_only": base,
+            "consume_only_chiprisk_settings": same,
             "chiprisk_seconds": round(chiprisk_s, 2),
             "chiprisk_per_second": round(N / chiprisk_s),
             "ratio_to_consume_only": round((N / chiprisk_s) / base["per_second"], 3),
+            "ratio_to_consume_only_chiprisk_settings": round((N / chiprisk_s) / same["per_second"], 3),
+            "cpu_seconds_during_throughput": cpu,
+            "chiprisk_peak_rss_mib": peak_rss_mib,
             "latency_samples": delta[-1][1],
             "latency_ms_p50": round(quantile(0.5, delta) * 1000, 1),
             "latency_ms_p99": round(quantile(0.99, delta) * 1000, 1),

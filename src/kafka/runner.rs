@@ -1,8 +1,8 @@
 //! The Kafka consumer loop: consume a batch, run each message through the
 //! [`Processor`], queue its outputs for delivery, and store the batch's
 //! offsets once the broker has acknowledged every record of it and of the
-//! batches before it. Up to [`MAX_IN_FLIGHT`] batches wait for
-//! acknowledgements while the next ones are read.
+//! batches before it ([`Deliveries`]). Up to [`MAX_IN_FLIGHT`] batches wait
+//! for acknowledgements while the next ones are read.
 //!
 //! # Delivery guarantee
 //!
@@ -20,6 +20,7 @@
 //! - Repartition partitions are rebuilt on every assignment by reading them
 //!   from the beginning, so that topic needs unlimited retention.
 
+use super::deliveries::{opaque, BatchSeq, Deliveries, DeliveryContext};
 use super::processor::{event_key, InMessage, Output, Processor};
 use super::KafkaSettings;
 use crate::app::AppState;
@@ -34,7 +35,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, FutureProducer, Producer, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
@@ -134,7 +135,7 @@ impl ConsumerContext for Callbacks {
     }
 }
 
-fn classify(e: &KafkaError) -> KafkaErrorKind {
+pub(super) fn classify(e: &KafkaError) -> KafkaErrorKind {
     use RDKafkaErrorCode::*;
     match e.rdkafka_error_code() {
         Some(
@@ -280,7 +281,10 @@ impl KafkaRunner {
             cfg.create_with_context(callbacks).context("Failed to create the Kafka consumer")?;
         let mut pcfg = client_config_with(s, &[("linger.ms", "1")])?;
         pcfg.set("acks", "all");
-        let producer: FutureProducer = pcfg.create().context("Failed to create the Kafka producer")?;
+        let deliveries = Deliveries::new(metrics.clone());
+        let producer: ThreadedProducer<DeliveryContext> = pcfg
+            .create_with_context(DeliveryContext(deliveries.clone()))
+            .context("Failed to create the Kafka producer")?;
         let mut topics: Vec<&str> = s.topics.iter().map(String::as_str).collect();
         topics.push(&s.repartition_topic);
         consumer.subscribe(&topics).context("Failed to subscribe")?;
@@ -290,6 +294,7 @@ impl KafkaRunner {
         let mut processor = Processor::new(decoder, s.repartition_topic.clone(), partitions);
         let mut assigned_once = false;
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        let mut next_batch: BatchSeq = 0;
         let update_interval = Duration::from_millis(s.score_update_interval_ms);
         let mut last_updates = std::time::Instant::now();
         let consumer = Arc::new(consumer);
@@ -364,12 +369,14 @@ impl KafkaRunner {
             // Deliveries are awaited in the background: the next batch is read
             // while this one's records travel; offsets are stored in batch order
             // once every record of the batch (and of the batches before) is acked.
-            let pending = self.send(&producer, outputs)?;
+            let seq = next_batch;
+            next_batch += 1;
+            let sent = self.send(&producer, &deliveries, seq, outputs).await?;
             // A turn that read and sent nothing has nothing to wait for.
-            if !pending.is_empty() || !done.is_empty() {
-                in_flight.push_back(InFlight { pending, done });
+            if sent > 0 || !done.is_empty() {
+                in_flight.push_back(InFlight { seq, done });
             }
-            retire(&consumer, &mut in_flight, metrics.kafka(), MAX_IN_FLIGHT).await?;
+            retire(&consumer, &mut in_flight, &deliveries, MAX_IN_FLIGHT).await?;
             metrics.kafka().set_catching_up(processor.catching_up());
             self.state.set_live(assigned_once && processor.catching_up() == 0);
         }
@@ -378,11 +385,11 @@ impl KafkaRunner {
         // Score updates still owed for events already applied.
         processor.start_update_round();
         let owed = processor.flush_updates(&self.state.board_write(), Timestamp::now(), usize::MAX);
-        let pending = self.send(&producer, owed)?;
-        in_flight.push_back(InFlight { pending, done: Vec::new() });
+        self.send(&producer, &deliveries, next_batch, owed).await?;
+        in_flight.push_back(InFlight { seq: next_batch, done: Vec::new() });
         tracing::info!(batches_in_flight = in_flight.len(), "draining: waiting for deliveries, then committing");
         let drain = Duration::from_millis(s.drain_timeout_ms);
-        match tokio::time::timeout(drain, retire(&consumer, &mut in_flight, metrics.kafka(), 0)).await {
+        match tokio::time::timeout(drain, retire(&consumer, &mut in_flight, &deliveries, 0)).await {
             Ok(result) => result?,
             Err(_) => {
                 tracing::warn!("deliveries did not finish within kafka.drain_timeout_ms; their events will be redone")
@@ -438,59 +445,89 @@ impl KafkaRunner {
         }
     }
 
-    /// Queues every output for delivery; returns the acknowledgements to wait for.
-    fn send(
-        &self,
-        producer: &FutureProducer,
-        outputs: Vec<Output<'_>>,
-    ) -> anyhow::Result<Vec<(ProducedKind, DeliveryFuture)>> {
+    /// The topic an output goes to; `None` if that output is turned off.
+    fn destination(&self, output: &Output<'_>) -> Option<&str> {
         let s = &self.settings;
+        let topic = match output {
+            Output::Route { .. } => &s.repartition_topic,
+            Output::DeadLetter { .. } => &s.dead_letter_topic,
+            Output::ScoreUpdate { .. } => &s.output_topic,
+        };
+        Some(topic.as_str()).filter(|t| !t.is_empty())
+    }
+
+    /// Hands every output of batch `seq` to the producer; returns how many
+    /// records [`Deliveries`] now expects for it.
+    async fn send(
+        &self,
+        producer: &ThreadedProducer<DeliveryContext>,
+        deliveries: &Deliveries,
+        seq: BatchSeq,
+        outputs: Vec<Output<'_>>,
+    ) -> anyhow::Result<usize> {
         let metrics = self.state.metrics();
-        let mut pending = Vec::with_capacity(outputs.len());
-        for o in outputs {
-            let queued = match o {
+        let records = outputs.iter().filter(|o| self.destination(o).is_some()).count();
+        deliveries.expect(seq, records);
+        for o in &outputs {
+            if let Output::DeadLetter { reason, .. } = o {
+                metrics.kafka().dead_lettered(*reason);
+            }
+            let Some(topic) = self.destination(o) else { continue };
+            let result = match o {
                 Output::Route { partition, payload, timestamp_ms, event } => {
-                    let key = event_key(event);
-                    let mut record =
-                        FutureRecord::to(&s.repartition_topic).key(&key[..]).payload(payload).partition(partition);
-                    if let Some(ts) = timestamp_ms {
-                        record = record.timestamp(ts);
-                    }
-                    (ProducedKind::Route, producer.send_result(record).map_err(|(e, _)| e))
+                    let key = event_key(*event);
+                    let mut record = BaseRecord::with_opaque_to(topic, opaque(seq, ProducedKind::Route))
+                        .key(&key[..])
+                        .payload(*payload)
+                        .partition(*partition);
+                    record.timestamp = *timestamp_ms;
+                    produce(producer, record).await
                 }
-                Output::DeadLetter { payload, reason, message, topic, partition, offset } => {
-                    metrics.kafka().dead_lettered(reason);
-                    if s.dead_letter_topic.is_empty() {
-                        continue;
-                    }
+                Output::DeadLetter { payload, reason, message, topic: source, partition, offset } => {
                     let headers = OwnedHeaders::new()
                         .insert(Header { key: "chiprisk-reason", value: Some(reason.as_str()) })
                         .insert(Header { key: "chiprisk-error", value: Some(message.as_str()) })
-                        .insert(Header { key: "chiprisk-source-topic", value: Some(topic) })
+                        .insert(Header { key: "chiprisk-source-topic", value: Some(*source) })
                         .insert(Header { key: "chiprisk-source-partition", value: Some(&partition.to_string()) })
                         .insert(Header { key: "chiprisk-source-offset", value: Some(&offset.to_string()) });
-                    let key = format!("{topic}/{partition}/{offset}");
-                    let record =
-                        FutureRecord::to(&s.dead_letter_topic).key(key.as_bytes()).payload(payload).headers(headers);
-                    (ProducedKind::DeadLetter, producer.send_result(record).map_err(|(e, _)| e))
+                    let key = format!("{source}/{partition}/{offset}");
+                    let record = BaseRecord::with_opaque_to(topic, opaque(seq, ProducedKind::DeadLetter))
+                        .key(key.as_bytes())
+                        .payload(*payload)
+                        .headers(headers);
+                    produce(producer, record).await
                 }
                 Output::ScoreUpdate { key, payload } => {
-                    if s.output_topic.is_empty() {
-                        continue;
-                    }
-                    let record = FutureRecord::to(&s.output_topic).key(key.as_bytes()).payload(&payload[..]);
-                    (ProducedKind::ScoreUpdate, producer.send_result(record).map_err(|(e, _)| e))
+                    let record = BaseRecord::with_opaque_to(topic, opaque(seq, ProducedKind::ScoreUpdate))
+                        .key(key.as_bytes())
+                        .payload(&payload[..]);
+                    produce(producer, record).await
                 }
             };
-            match queued {
-                (kind, Ok(f)) => pending.push((kind, f)),
-                (_, Err(e)) => {
-                    metrics.kafka().error(KafkaErrorKind::Produce);
-                    anyhow::bail!("cannot queue a record for delivery: {e}");
-                }
+            if let Err(e) = result {
+                metrics.kafka().error(KafkaErrorKind::Produce);
+                anyhow::bail!("cannot queue a record for delivery: {e}");
             }
         }
-        Ok(pending)
+        Ok(records)
+    }
+}
+
+/// Hands a record to librdkafka; while its queue is full
+/// (`queue.buffering.max.messages`), waits for deliveries to make room.
+async fn produce(
+    producer: &ThreadedProducer<DeliveryContext>,
+    mut record: BaseRecord<'_, [u8], [u8], usize>,
+) -> Result<(), KafkaError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((e, _)) => return Err(e),
+        }
     }
 }
 
@@ -507,7 +544,7 @@ impl KafkaRunner {
 ///   up to a second at a time: it halved throughput (BENCHMARKS.md §4).
 ///   20,000 messages (about 7 MB of events, 10 turns of the loop) with a
 ///   10 ms backoff keep the loop fed and the queue's memory bounded.
-const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("fetch.wait.max.ms", "10"),
     ("queued.min.messages", "20000"),
     ("fetch.queue.backoff.ms", "10"),
@@ -526,7 +563,7 @@ const UPDATE_SLICE: Duration = Duration::from_millis(2);
 
 /// A processed batch whose records are being delivered.
 struct InFlight {
-    pending: Vec<(ProducedKind, DeliveryFuture)>,
+    seq: BatchSeq,
     /// (topic, partition, last offset) of its messages, stored once all is acked.
     done: Vec<(String, i32, i64)>,
 }
@@ -546,31 +583,18 @@ fn note_done(done: &mut Vec<(String, i32, i64)>, topic: &str, partition: i32, of
 async fn retire(
     consumer: &StreamConsumer<Callbacks>,
     in_flight: &mut VecDeque<InFlight>,
-    metrics: &KafkaMetrics,
+    deliveries: &Deliveries,
     max_waiting: usize,
 ) -> anyhow::Result<()> {
-    let mut waiting = in_flight.len();
-    while let Some(front) = in_flight.front_mut() {
-        let block = waiting > max_waiting;
-        let mut still = Vec::with_capacity(front.pending.len());
-        for (kind, mut f) in front.pending.drain(..) {
-            let outcome = if block { Some((&mut f).await) } else { (&mut f).now_or_never() };
-            match outcome {
-                None => still.push((kind, f)),
-                Some(Ok(Ok(_))) => metrics.produced(kind),
-                Some(Ok(Err((e, _)))) => {
-                    metrics.error(KafkaErrorKind::Produce);
-                    anyhow::bail!("a {} record was not delivered: {e}; stopping before storing offsets", kind.as_str());
-                }
-                Some(Err(_)) => anyhow::bail!("the producer was dropped"),
+    while let Some(front) = in_flight.front() {
+        if !deliveries.finished(front.seq)? {
+            if in_flight.len() > max_waiting {
+                deliveries.changed().await;
+                continue;
             }
-        }
-        if !still.is_empty() {
-            front.pending = still;
             return Ok(());
         }
         let batch = in_flight.pop_front().expect("front exists");
-        waiting -= 1;
         for (topic, partition, offset) in batch.done {
             // librdkafka stores `offset + 1`, the next offset to read. Fails
             // only for partitions revoked meanwhile: their new owner redoes

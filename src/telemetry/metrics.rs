@@ -80,6 +80,9 @@ pub enum ProducedKind {
 }
 
 impl ProducedKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [ProducedKind; 3] = [ProducedKind::Route, ProducedKind::DeadLetter, ProducedKind::ScoreUpdate];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProducedKind::Route => "route",
@@ -424,8 +427,7 @@ impl KafkaMetrics {
             dead_lettered.with_label_values(&[r.as_str()]);
         }
         let consumed = ["events", "repartition"].map(|role| consumed.with_label_values(&[role]));
-        let produced = [ProducedKind::Route, ProducedKind::DeadLetter, ProducedKind::ScoreUpdate]
-            .map(|o| produced.with_label_values(&[o.as_str()]));
+        let produced = ProducedKind::ALL.map(|o| produced.with_label_values(&[o.as_str()]));
         Self { consumed, produced, dead_lettered, committed, rebalances, errors, lag, catching_up, read_latency }
     }
 
