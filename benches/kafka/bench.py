@@ -21,6 +21,7 @@ Prints one JSON object. Numbers go to BENCHMARKS.md by hand, with the method.
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -163,7 +164,14 @@ def main():
 
         def consume_only(*mode):
             cmd = [str(bin_dir / "examples" / "consume_only"), brokers, "chiprisk.events", str(N), *mode]
-            return json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
+            children, broker_before = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds(broker.pid)
+            out = json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            out["cpu_seconds"] = {
+                "consumer": round(after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime, 2),
+                "broker": round(cpu_seconds(broker.pid) - broker_before, 2),
+            }
+            return out
 
         base = consume_only()
         same = consume_only("chiprisk")
