@@ -308,3 +308,18 @@ async fn slow_network_round_trips_delay_but_lose_nothing() {
     assert_eq!(scores(&app).await, reference(&good));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_producer_queue_makes_the_loop_wait_not_fail() {
+    let mock = cluster();
+    let brokers = mock.bootstrap_servers();
+    let good = events();
+    produce(&brokers, &good).await;
+    let mut s = settings(&brokers, "g8");
+    // Room for two records: nearly every routed copy finds the queue full.
+    s.kafka.properties.insert("queue_buffering_max_messages".into(), "2".into());
+    let app = spawn_with(s).await;
+    wait_until_within(Duration::from_secs(60), || async { accepted(&app).await >= 301 }).await;
+    assert_eq!(scores(&app).await, reference(&good));
+    app.stop().await;
+}
