@@ -126,6 +126,8 @@ pub struct Processor {
     /// applied whose copies have not been read yet, with their type and
     /// whether this partition counts them (their first vendor's).
     applied_ahead: HashMap<i32, IdMap<(EventType, bool)>>,
+    /// Per catching-up partition: the next offset to read.
+    catch_up_next: HashMap<i32, i64>,
 }
 
 impl Processor {
@@ -142,6 +144,7 @@ impl Processor {
             owed: BTreeMap::new(),
             published: HashMap::new(),
             applied_ahead: HashMap::new(),
+            catch_up_next: HashMap::new(),
         }
     }
 
@@ -159,6 +162,7 @@ impl Processor {
         };
         self.phases.insert(partition, phase);
         self.applied_ahead.remove(&partition);
+        self.catch_up_next.remove(&partition);
     }
 
     /// A repartition partition was revoked: its shard goes.
@@ -166,6 +170,7 @@ impl Processor {
         board.remove_shard(partition);
         self.phases.remove(&partition);
         self.applied_ahead.remove(&partition);
+        self.catch_up_next.remove(&partition);
         let owned = ownership::owned_by(&self.catalog, partition, self.partitions);
         self.published.retain(|v, _| !owned.contains(*v));
         self.touched.retain(|v, _| !owned.contains(*v));
@@ -175,6 +180,18 @@ impl Processor {
     /// Partitions still catching up.
     pub fn catching_up(&self) -> usize {
         self.phases.values().filter(|p| matches!(p, Phase::CatchingUp { .. })).count()
+    }
+
+    /// How far the catching-up partitions are: (offsets read, offsets to
+    /// read), summed over them.
+    pub fn catch_up_progress(&self) -> (u64, u64) {
+        self.phases.iter().fold((0, 0), |(read, total), (partition, phase)| match phase {
+            Phase::CatchingUp { until } => {
+                let next = self.catch_up_next.get(partition).copied().unwrap_or(0);
+                (read + next.clamp(0, *until) as u64, total + (*until).max(0) as u64)
+            }
+            Phase::Live => (read, total),
+        })
     }
 
     pub fn phase(&self, partition: i32) -> Option<Phase> {
@@ -309,8 +326,10 @@ impl Processor {
             }
         }
         if let Phase::CatchingUp { until } = phase {
+            self.catch_up_next.insert(msg.partition, msg.offset + 1);
             if msg.offset + 1 >= until {
                 self.phases.insert(msg.partition, Phase::Live);
+                self.catch_up_next.remove(&msg.partition);
                 tracing::info!(
                     topic = msg.topic,
                     partition = msg.partition,

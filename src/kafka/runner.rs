@@ -297,6 +297,7 @@ impl KafkaRunner {
         let mut next_batch: BatchSeq = 0;
         let update_interval = Duration::from_millis(s.score_update_interval_ms);
         let mut last_updates = std::time::Instant::now();
+        let mut catch_up = CatchUpLog::default();
         let consumer = Arc::new(consumer);
         let mut stream = consumer.stream();
         loop {
@@ -365,6 +366,7 @@ impl KafkaRunner {
                 while processor.updates_owed() && slice.elapsed() < UPDATE_SLICE {
                     outputs.extend(processor.flush_updates(&board, Timestamp::now(), 1));
                 }
+                catch_up.note(&processor, &board);
             }
             // Deliveries are awaited in the background: the next batch is read
             // while this one's records travel; offsets are stored in batch order
@@ -560,6 +562,51 @@ const MAX_IN_FLIGHT: usize = 64;
 /// Most time one turn of the loop spends scoring vendors for score updates
 /// (at least one vendor per turn); the rest of a round waits for the next turns.
 const UPDATE_SLICE: Duration = Duration::from_millis(2);
+
+/// Progress of rebuilding partition state, logged every
+/// [`CATCH_UP_LOG_INTERVAL`] while it lasts and once when it ends: a large
+/// repartition topic takes a while to read.
+#[derive(Default)]
+struct CatchUpLog {
+    /// When this rebuild began, and when progress was last logged.
+    since: Option<(std::time::Instant, std::time::Instant)>,
+}
+
+const CATCH_UP_LOG_INTERVAL: Duration = Duration::from_secs(5);
+
+impl CatchUpLog {
+    fn note(&mut self, processor: &Processor, board: &crate::scoreboard::Scoreboard) {
+        let partitions = processor.catching_up();
+        match (partitions, self.since) {
+            (0, None) => {}
+            (0, Some((began, _))) => {
+                self.since = None;
+                tracing::info!(
+                    seconds = began.elapsed().as_secs_f64(),
+                    events_held = board.events_held(),
+                    "partition state rebuilt; live"
+                );
+            }
+            (_, None) => {
+                let now = std::time::Instant::now();
+                self.since = Some((now, now));
+            }
+            (_, Some((began, logged))) if logged.elapsed() >= CATCH_UP_LOG_INTERVAL => {
+                let (read, total) = processor.catch_up_progress();
+                tracing::info!(
+                    partitions,
+                    offsets_read = read,
+                    offsets_to_read = total,
+                    events_held = board.events_held(),
+                    seconds = began.elapsed().as_secs_f64(),
+                    "rebuilding partition state"
+                );
+                self.since = Some((began, std::time::Instant::now()));
+            }
+            _ => {}
+        }
+    }
+}
 
 /// A processed batch whose records are being delivered.
 struct InFlight {

@@ -72,14 +72,17 @@ fn catch_up_publishes_nothing_and_the_partition_goes_live_at_the_committed_offse
     let mut b = board();
     let nvidia_partition = ownership::owner("nvidia", PARTITIONS);
     p.assign(&mut b, nvidia_partition, Some(2));
+    assert_eq!(p.catch_up_progress(), (0, 2));
     let m = Metrics::new();
     let e0 = r#"{"id":"a","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"]}"#;
     let e1 = r#"{"id":"b","type":"antitrust_action","occurred_at":"2025-09-15T00:00:00Z","vendors":["nvidia"]}"#;
     let e2 = r#"{"id":"c","type":"procurement_pressure","occurred_at":"2025-10-01T00:00:00Z","vendors":["nvidia"],"title":"Customs checks"}"#;
     run(&mut p, &mut b, &m, &msg(BY_VENDOR, nvidia_partition, 0, e0));
     assert_eq!(p.phase(nvidia_partition), Some(Phase::CatchingUp { until: 2 }));
+    assert_eq!(p.catch_up_progress(), (1, 2), "one of two offsets read");
     run(&mut p, &mut b, &m, &msg(BY_VENDOR, nvidia_partition, 1, e1));
     assert_eq!(p.phase(nvidia_partition), Some(Phase::Live));
+    assert_eq!(p.catch_up_progress(), (0, 0), "nothing left to read");
     p.start_update_round();
     assert!(p.flush_updates(&b, Timestamp::now(), usize::MAX).is_empty(), "nothing published for history");
 
