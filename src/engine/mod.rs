@@ -101,9 +101,6 @@ impl Hasher for KeyHasher {
 
 type IdSet = hashbrown::HashSet<u128, BuildHasherDefault<KeyHasher>>;
 
-/// A map keyed by event id hashes ([`id_key`]).
-pub(crate) type IdMap<V> = hashbrown::HashMap<u128, V, BuildHasherDefault<KeyHasher>>;
-
 /// The scoring state: every event applied, arranged per vendor.
 pub struct Engine {
     catalog: Arc<Catalog>,

@@ -199,8 +199,20 @@ fn an_explanation_lists_the_largest_contributions_and_accounts_for_the_rest() {
     assert_eq!(x.contributions[0].title.as_deref(), Some("SMIC capacity 29"));
     assert!(x.contributions.windows(2).all(|w| w[0].contribution >= w[1].contribution));
     assert_eq!(x.other_contributions.count, 25);
+    // The pressure, from the model's formula: event i (1 January + i days)
+    // adds weight * default severity * 2^(-age / half-life).
+    let m = ScoringModel::default().supply_constraint;
+    let expected: f64 = (0..30)
+        .map(|i| {
+            let age_days = f64::from(59 - i); // 2025-03-01 is day 59 after 2025-01-01
+            m.weight * m.default_severity * (-age_days / m.half_life_days).exp2()
+        })
+        .sum();
+    assert!((x.pressure - expected).abs() < 1e-9 * expected, "{} against {expected}", x.pressure);
     let listed: f64 = x.contributions.iter().map(|c| c.contribution).sum();
-    assert!((listed + x.other_contributions.pressure - x.pressure).abs() < 1e-9);
+    let five_newest: f64 =
+        (25..30).map(|i| m.weight * m.default_severity * (-f64::from(59 - i) / m.half_life_days).exp2()).sum();
+    assert!((listed - five_newest).abs() < 1e-9 * five_newest, "the five listed are the five newest");
     assert_eq!(x.last_event_at, Some(t("2025-01-30T00:00:00Z")));
     assert_eq!(e.explain(huawei, t("2025-03-01T00:00:00Z"), 0).other_contributions.count, 30);
     assert!(x.score > 0.0 && x.score == e.score(huawei, t("2025-03-01T00:00:00Z")).score);

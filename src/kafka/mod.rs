@@ -18,6 +18,7 @@
 //! Delivery guarantee (see [`runner`]): at least once into Kafka, exactly
 //! once in the scores, because the engine ignores an event id it has seen.
 
+mod copy_key;
 mod deliveries;
 pub mod ownership;
 pub mod processor;

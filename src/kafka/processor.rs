@@ -5,18 +5,23 @@
 //! **The local shortcut.** When stage 1 routes an event to a repartition
 //! partition whose shard is here and live, it also applies the event to that
 //! shard at once, so the score does not wait for the copy's trip through the
-//! broker. The copy, when stage 2 reads it, finds the event applied; it is
-//! counted then (accepted, not a duplicate), as every event is counted when
-//! its copy is read. Nothing else changes: offsets are still stored only
+//! broker. The copy's key ([`CopyKey`]) records what applying it did and in
+//! which shard instance (a number drawn anew on every assignment). When
+//! stage 2 reads the copy back into that same instance, it counts the event
+//! from the key (accepted or duplicate, as every event is counted when its
+//! copy is read) without decoding or applying it again. A shard rebuilt
+//! since, here or in another replica, has another instance, and applies the
+//! copy like any other. Nothing else changes: offsets are still stored only
 //! after the copy is acknowledged (stage 1) and read (stage 2), and a shard
 //! rebuilt from its partition holds the same set of events. If the process
 //! dies before the copy is acknowledged, the event is read again from the
 //! events topic, since its offset was not stored.
 
+use super::copy_key::{AppliedAhead, CopyKey};
 use super::ownership;
 use crate::catalog::{Catalog, VendorId, VendorSet};
-use crate::engine::{id_key, Applied, IdMap};
-use crate::event::{Decoder, EventType, RejectReason, Rejection, Timestamp};
+use crate::engine::{id_key, Applied};
+use crate::event::{Decoder, RejectReason, Rejection, Timestamp};
 use crate::pipeline::Outcome;
 use crate::scoreboard::Scoreboard;
 use crate::telemetry::{EventOutcome, Metrics};
@@ -38,34 +43,14 @@ pub struct InMessage<'a> {
     pub key: Option<&'a [u8]>,
 }
 
-/// The key of a routed copy: the 128-bit hash of its event's id
-/// ([`id_key`]), 32 hex digits. It names the event, so that a copy whose
-/// event the local shortcut applied is counted without being decoded again.
-pub fn event_key(event: u128) -> [u8; 32] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut key = [0; 32];
-    for (i, digit) in key.iter_mut().enumerate() {
-        *digit = HEX[((event >> (124 - 4 * i)) & 0xf) as usize];
-    }
-    key
-}
-
-/// Reads an [`event_key`]; `None` for any other key.
-pub fn parse_event_key(key: &[u8]) -> Option<u128> {
-    if key.len() != 32 {
-        return None;
-    }
-    key.iter().try_fold(0u128, |n, &b| Some(n << 4 | u128::from((b as char).to_digit(16)?)))
-}
-
 /// A record to produce. Payloads of routed copies and dead letters borrow
 /// the consumed message's bytes; librdkafka copies them when it queues the
 /// record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output<'a> {
     /// An accepted event, copied to the repartition partition that owns
-    /// some of its vendors; keyed by [`event_key`].
-    Route { partition: i32, payload: &'a [u8], timestamp_ms: Option<i64>, event: u128 },
+    /// some of its vendors.
+    Route { partition: i32, payload: &'a [u8], timestamp_ms: Option<i64>, key: CopyKey },
     /// A rejected message with its original bytes.
     DeadLetter { payload: &'a [u8], reason: RejectReason, message: String, topic: &'a str, partition: i32, offset: i64 },
     /// A vendor's new score (key = vendor id, JSON).
@@ -122,10 +107,10 @@ pub struct Processor {
     owed: BTreeMap<VendorId, (String, Option<String>)>,
     /// The last score published per vendor.
     published: HashMap<VendorId, f64>,
-    /// Per repartition partition: events (id hash) the local shortcut
-    /// applied whose copies have not been read yet, with their type and
-    /// whether this partition counts them (their first vendor's).
-    applied_ahead: HashMap<i32, IdMap<(EventType, bool)>>,
+    /// Per repartition partition: the instance of its shard here.
+    instances: HashMap<i32, u64>,
+    /// Draws shard instances.
+    instance_seed: u64,
     /// Per catching-up partition: the next offset to read.
     catch_up_next: HashMap<i32, i64>,
 }
@@ -143,7 +128,8 @@ impl Processor {
             touched: BTreeMap::new(),
             owed: BTreeMap::new(),
             published: HashMap::new(),
-            applied_ahead: HashMap::new(),
+            instances: HashMap::new(),
+            instance_seed: process_seed(),
             catch_up_next: HashMap::new(),
         }
     }
@@ -161,7 +147,8 @@ impl Processor {
             _ => Phase::Live,
         };
         self.phases.insert(partition, phase);
-        self.applied_ahead.remove(&partition);
+        self.instance_seed = self.instance_seed.wrapping_add(1);
+        self.instances.insert(partition, splitmix64(self.instance_seed));
         self.catch_up_next.remove(&partition);
     }
 
@@ -169,7 +156,7 @@ impl Processor {
     pub fn revoke(&mut self, board: &mut Scoreboard, partition: i32) {
         board.remove_shard(partition);
         self.phases.remove(&partition);
-        self.applied_ahead.remove(&partition);
+        self.instances.remove(&partition);
         self.catch_up_next.remove(&partition);
         let owned = ownership::owned_by(&self.catalog, partition, self.partitions);
         self.published.retain(|v, _| !owned.contains(*v));
@@ -228,30 +215,28 @@ impl Processor {
             Ok(mut event) => {
                 let first_vendor = event.vendors.iter().next();
                 let id = id_key(&event.id);
-                let Self { owners, phases, applied_ahead, touched, .. } = self;
+                let Self { owners, phases, instances, touched, .. } = self;
                 for (partition, vendors) in owners.split(event.vendors) {
                     // The local shortcut (module docs).
-                    if phases.get(&partition) == Some(&Phase::Live) {
-                        if let Some(shard) = board.shard_mut(partition) {
-                            event.vendors = vendors;
-                            if shard.engine.apply(&event) == Applied::Accepted {
-                                let counted = first_vendor.is_some_and(|v| vendors.contains(v));
-                                applied_ahead.entry(partition).or_default().insert(id, (event.kind, counted));
-                                if counted {
-                                    if let Some(ts) = msg.timestamp_ms {
-                                        metrics.observe_event_latency(since_ms(ts));
-                                    }
+                    let mut ahead = None;
+                    if let (Some(Phase::Live), Some(&shard_instance), Some(shard)) =
+                        (phases.get(&partition), instances.get(&partition), board.shard_mut(partition))
+                    {
+                        event.vendors = vendors;
+                        let applied = shard.engine.apply(&event);
+                        let counted = first_vendor.is_some_and(|v| vendors.contains(v));
+                        if applied == Applied::Accepted {
+                            if counted {
+                                if let Some(ts) = msg.timestamp_ms {
+                                    metrics.observe_event_latency(since_ms(ts));
                                 }
-                                touch(touched, vendors, &event.id, event.title.as_deref());
                             }
+                            touch(touched, vendors, &event.id, event.title.as_deref());
                         }
+                        ahead = Some(AppliedAhead { shard: shard_instance, kind: event.kind, applied, counted });
                     }
-                    out.push(Output::Route {
-                        partition,
-                        payload: msg.payload,
-                        timestamp_ms: msg.timestamp_ms,
-                        event: id,
-                    });
+                    let key = CopyKey { event: id, ahead };
+                    out.push(Output::Route { partition, payload: msg.payload, timestamp_ms: msg.timestamp_ms, key });
                 }
             }
         }
@@ -265,16 +250,13 @@ impl Processor {
         let Some(shard) = board.shard_mut(msg.partition) else {
             return;
         };
-        // The copy of an event the local shortcut applied: count it now,
-        // without decoding it again (it was validated when routed).
-        if let Some((kind, counted)) = msg
-            .key
-            .and_then(parse_event_key)
-            .and_then(|id| self.applied_ahead.get_mut(&msg.partition).and_then(|ahead| ahead.remove(&id)))
-        {
-            if counted {
-                metrics.event_applied(kind, EventOutcome::Accepted);
-                shard.summary.count(&Outcome::Applied { kind, applied: Applied::Accepted });
+        // The copy of an event the local shortcut applied to this very
+        // shard: count it now, as the key says, without decoding it again.
+        let instance = self.instances.get(&msg.partition).copied();
+        if let Some(a) = msg.key.and_then(CopyKey::parse).and_then(|k| k.ahead).filter(|a| Some(a.shard) == instance) {
+            if a.counted {
+                metrics.event_applied(a.kind, outcome(a.applied));
+                shard.summary.count(&Outcome::Applied { kind: a.kind, applied: a.applied });
             }
             return;
         }
@@ -297,29 +279,17 @@ impl Processor {
                 if !mine.is_empty() {
                     event.vendors = mine;
                     let applied = shard.engine.apply(&event);
-                    // Applied already by the local shortcut: this read is
-                    // where it counts, as accepted; its latency and score
-                    // update were taken care of then.
-                    let ahead = applied == Applied::Duplicate
-                        && self
-                            .applied_ahead
-                            .get_mut(&msg.partition)
-                            .is_some_and(|ids| ids.remove(&id_key(&event.id)).is_some());
-                    let applied = if ahead { Applied::Accepted } else { applied };
-                    let outcome = match applied {
-                        Applied::Accepted => EventOutcome::Accepted,
-                        Applied::Duplicate => EventOutcome::Duplicate,
-                    };
+                    let outcome = outcome(applied);
                     if counted {
                         metrics.event_applied(event.kind, outcome);
                         shard.summary.count(&Outcome::Applied { kind: event.kind, applied });
                     }
-                    if phase == Phase::Live && counted && !ahead {
+                    if phase == Phase::Live && counted && applied == Applied::Accepted {
                         if let Some(ts) = msg.timestamp_ms {
                             metrics.observe_event_latency(since_ms(ts));
                         }
                     }
-                    if phase == Phase::Live && applied == Applied::Accepted && !ahead {
+                    if phase == Phase::Live && applied == Applied::Accepted {
                         touch(&mut self.touched, mine, &event.id, event.title.as_deref());
                     }
                 }
@@ -383,6 +353,28 @@ impl Processor {
         }
         out
     }
+}
+
+fn outcome(applied: Applied) -> EventOutcome {
+    match applied {
+        Applied::Accepted => EventOutcome::Accepted,
+        Applied::Duplicate => EventOutcome::Duplicate,
+    }
+}
+
+/// A number that differs from process to process (and from run to run).
+fn process_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one((std::process::id(), Timestamp::now().nanos()))
+}
+
+/// A bijection of 64-bit numbers that scatters consecutive ones (SplitMix64's
+/// finaliser): consecutive seeds give unrelated-looking shard instances.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Notes that the vendors' scores changed, by this event; reuses the

@@ -21,7 +21,7 @@
 //!   from the beginning, so that topic needs unlimited retention.
 
 use super::deliveries::{opaque, BatchSeq, Deliveries, DeliveryContext};
-use super::processor::{event_key, InMessage, Output, Processor};
+use super::processor::{InMessage, Output, Processor};
 use super::KafkaSettings;
 use crate::app::AppState;
 use crate::event::Timestamp;
@@ -476,10 +476,10 @@ impl KafkaRunner {
             }
             let Some(topic) = self.destination(o) else { continue };
             let result = match o {
-                Output::Route { partition, payload, timestamp_ms, event } => {
-                    let key = event_key(*event);
+                Output::Route { partition, payload, timestamp_ms, key } => {
+                    let (key, len) = key.encode();
                     let mut record = BaseRecord::with_opaque_to(topic, opaque(seq, ProducedKind::Route))
-                        .key(&key[..])
+                        .key(&key[..len])
                         .payload(*payload)
                         .partition(*partition);
                     record.timestamp = *timestamp_ms;

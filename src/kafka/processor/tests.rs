@@ -171,35 +171,21 @@ fn two_replicas_over_four_partitions_export_together_what_one_replay_scores() {
 }
 
 /// Stage 1 output: the routed copies (partition, payload, key).
-fn routed(out: Vec<Output>) -> Vec<(i32, Vec<u8>, [u8; 32])> {
+fn routed(out: Vec<Output>) -> Vec<(i32, Vec<u8>, Vec<u8>)> {
     out.into_iter()
         .filter_map(|o| match o {
-            Output::Route { partition, payload, event, .. } => Some((partition, payload.to_vec(), event_key(event))),
+            Output::Route { partition, payload, key, .. } => {
+                let (key, len) = key.encode();
+                Some((partition, payload.to_vec(), key[..len].to_vec()))
+            }
             _ => None,
         })
         .collect()
 }
 
-/// A routed copy as stage 2 reads it; `keyed: false` as if written by a
-/// version that did not key copies by their event (the key was then the
-/// vendor id).
-fn copy<'a>(partition: i32, offset: i64, payload: &'a [u8], key: &'a [u8; 32], keyed: bool) -> InMessage<'a> {
-    let key = if keyed { &key[..] } else { b"nvidia" };
+/// A routed copy as stage 2 reads it.
+fn copy<'a>(partition: i32, offset: i64, payload: &'a [u8], key: &'a [u8]) -> InMessage<'a> {
     InMessage { topic: BY_VENDOR, partition, offset, payload, timestamp_ms: None, key: Some(key) }
-}
-
-#[test]
-fn an_event_key_reads_back_as_the_id_hash_and_nothing_else_parses() {
-    for id in ["x", "m", "an event id", ""] {
-        let hash = id_key(id);
-        let key = event_key(hash);
-        assert_eq!(parse_event_key(&key), Some(hash));
-        assert_eq!(key.to_vec(), format!("{hash:032x}").into_bytes());
-    }
-    assert_eq!(parse_event_key(b"nvidia"), None);
-    assert_eq!(parse_event_key(&[b'g'; 32]), None);
-    assert_eq!(parse_event_key(&[b'0'; 31]), None);
-    assert_eq!(parse_event_key(&[b'f'; 32]), Some(u128::MAX));
 }
 
 #[test]
@@ -222,16 +208,16 @@ fn the_local_shortcut_scores_an_event_when_routed_and_its_copy_counts_it_once() 
     assert_eq!(updates.len(), 1, "{updates:?}");
 
     // The copy: counted once, as accepted; no second score update.
-    let (part, payload, event) = &copies[0];
-    run(&mut p, &mut b, &m, &copy(*part, 0, payload, event, true));
+    let (part, payload, key) = &copies[0];
+    run(&mut p, &mut b, &m, &copy(*part, 0, payload, key));
     assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 0));
     p.start_update_round();
     assert!(p.flush_updates(&b, now, usize::MAX).is_empty());
 
     // A redelivery through both stages is a duplicate.
     let again = routed(run(&mut p, &mut b, &m, &msg(EVENTS, 0, 1, e)));
-    let (part, payload, event) = &again[0];
-    run(&mut p, &mut b, &m, &copy(*part, 1, payload, event, true));
+    let (part, payload, key) = &again[0];
+    run(&mut p, &mut b, &m, &copy(*part, 1, payload, key));
     assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 1));
 }
 
@@ -254,8 +240,8 @@ fn no_shortcut_into_a_shard_that_is_catching_up_or_was_rebuilt() {
     assert_eq!(b.owner(nvidia).unwrap().stats().accepted, 1);
     p.revoke(&mut b, part);
     p.assign(&mut b, part, None);
-    let (_, payload, event) = &copies[0];
-    run(&mut p, &mut b, &m, &copy(part, 0, payload, event, true));
+    let (_, payload, key) = &copies[0];
+    run(&mut p, &mut b, &m, &copy(part, 0, payload, key));
     assert_eq!((b.summary().accepted, b.summary().duplicates), (1, 0));
     assert!(b.owner(nvidia).unwrap().score(nvidia, Timestamp::now()).score > 0.0);
 }
@@ -276,15 +262,14 @@ fn one_replica_that_routes_and_scores_counts_every_event_once_and_scores_like_a_
     }
     // Copies come back some events later, as they would through the broker.
     let mut offsets = [0i64; PARTITIONS as usize];
-    let mut in_transit: std::collections::VecDeque<(i32, Vec<u8>, [u8; 32])> = Default::default();
+    let mut in_transit: std::collections::VecDeque<(i32, Vec<u8>, Vec<u8>)> = Default::default();
     for (i, e) in events.iter().enumerate() {
         in_transit.extend(routed(run(&mut p, &mut b, &m, &msg(EVENTS, 0, i as i64, e))));
         while in_transit.len() > 7 || (i + 1 == events.len() && !in_transit.is_empty()) {
-            let (part, payload, event) = in_transit.pop_front().unwrap();
+            let (part, payload, key) = in_transit.pop_front().unwrap();
             let offset = offsets[part as usize];
             offsets[part as usize] += 1;
-            // Copies keyed by their event and not: both ways count once.
-            run(&mut p, &mut b, &m, &copy(part, offset, &payload, &event, offset % 3 != 0));
+            run(&mut p, &mut b, &m, &copy(part, offset, &payload, &key));
         }
     }
     let summary = b.summary();
@@ -293,4 +278,38 @@ fn one_replica_that_routes_and_scores_counts_every_event_once_and_scores_like_a_
     for (v, s) in reference.scores_at(at) {
         assert_eq!(b.owner(v).unwrap().score(v, at), s, "{}", catalog.get(v).id);
     }
+}
+
+#[test]
+fn a_copy_the_shortcut_applied_elsewhere_or_keyed_by_an_earlier_version_is_applied_like_any_other() {
+    let m = Metrics::new();
+    let e = r#"{"id":"x","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"]}"#;
+    let part = ownership::owner("nvidia", PARTITIONS);
+    // Replica A routes the event into its own live shard.
+    let (mut a, mut board_a) = (processor(), board());
+    a.assign(&mut board_a, part, None);
+    let copies = routed(run(&mut a, &mut board_a, &m, &msg(EVENTS, 0, 0, e)));
+    let (_, payload, key) = &copies[0];
+    assert!(matches!(CopyKey::parse(key), Some(CopyKey { ahead: Some(_), .. })), "the key records the shortcut");
+
+    // Replica B scores that partition now (a rebalance): its shard is
+    // another instance, so it applies the copy and counts it once.
+    let (mut b, mut board_b) = (processor(), board());
+    b.assign(&mut board_b, part, None);
+    let nvidia = board_b.catalog().lookup("nvidia").unwrap();
+    run(&mut b, &mut board_b, &m, &copy(part, 0, payload, key));
+    assert_eq!((board_b.summary().accepted, board_b.summary().duplicates), (1, 0));
+    assert!(board_b.owner(nvidia).unwrap().score(nvidia, Timestamp::now()).score > 0.0);
+    run(&mut b, &mut board_b, &m, &copy(part, 1, payload, key));
+    assert_eq!((board_b.summary().accepted, board_b.summary().duplicates), (1, 1), "read twice: a duplicate");
+
+    // A copy keyed by vendor id, as earlier versions wrote them.
+    let (mut c, mut board_c) = (processor(), board());
+    c.assign(&mut board_c, part, None);
+    run(&mut c, &mut board_c, &m, &copy(part, 0, payload, b"nvidia"));
+    assert_eq!((board_c.summary().accepted, board_c.summary().duplicates), (1, 0));
+    assert_eq!(
+        board_c.owner(nvidia).unwrap().score(nvidia, Timestamp::now()),
+        board_b.owner(nvidia).unwrap().score(nvidia, Timestamp::now())
+    );
 }
