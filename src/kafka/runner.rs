@@ -595,8 +595,7 @@ impl CatchUpLog {
                 let (read, total) = processor.catch_up_progress();
                 tracing::info!(
                     partitions,
-                    offsets_read = read,
-                    offsets_to_read = total,
+                    offsets_left = total - read,
                     events_held = board.events_held(),
                     seconds = began.elapsed().as_secs_f64(),
                     "rebuilding partition state"
