@@ -239,23 +239,36 @@ async fn a_broker_down_at_start_keeps_it_unready_then_it_recovers_by_itself() {
     task.await.unwrap().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broker_lost_mid_stream_loses_nothing() {
+/// Half the events, a broker outage of `outage`, then the other half: every
+/// event is scored once, as a replay scores them. Returns the cluster and
+/// the running app for more checks.
+async fn across_an_outage(
+    group: &str,
+    outage: Duration,
+    recovery: Duration,
+) -> (MockCluster<'static, rdkafka::producer::DefaultProducerContext>, TestApp) {
     let mock = cluster();
     let brokers = mock.bootstrap_servers();
     let good = events();
     let (first, second) = good.split_at(150);
     produce(&brokers, first).await;
-    let app = spawn_with(settings(&brokers, "g4")).await;
+    let app = spawn_with(settings(&brokers, group)).await;
     wait_until(|| async { accepted(&app).await >= 150 }).await;
 
     mock.broker_down(1).unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(outage).await;
+    assert_eq!(app.get("/healthz").await.status(), 200, "alive through the outage");
     mock.broker_up(1).unwrap();
     produce(&brokers, second).await;
-    wait_until(|| async { accepted(&app).await >= 301 }).await;
+    wait_until_within(recovery, || async { accepted(&app).await >= 301 }).await;
     assert_eq!(scores(&app).await, reference(&good));
     assert_eq!(accepted(&app).await, 301);
+    (mock, app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_lost_mid_stream_loses_nothing() {
+    let (_mock, app) = across_an_outage("g4", Duration::from_secs(2), Duration::from_secs(30)).await;
     app.stop().await;
 }
 
@@ -264,22 +277,7 @@ async fn a_broker_lost_mid_stream_loses_nothing() {
 /// consumer rejoins, rebuilds its partitions and goes on; nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_down_longer_than_the_session_timeout_loses_nothing() {
-    let mock = cluster();
-    let brokers = mock.bootstrap_servers();
-    let good = events();
-    let (first, second) = good.split_at(150);
-    produce(&brokers, first).await;
-    let app = spawn_with(settings(&brokers, "g7")).await;
-    wait_until(|| async { accepted(&app).await >= 150 }).await;
-
-    mock.broker_down(1).unwrap();
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(app.get("/healthz").await.status(), 200);
-    mock.broker_up(1).unwrap();
-    produce(&brokers, second).await;
-    wait_until_within(Duration::from_secs(90), || async { accepted(&app).await >= 301 }).await;
-    assert_eq!(scores(&app).await, reference(&good));
-    assert_eq!(accepted(&app).await, 301);
+    let (_mock, app) = across_an_outage("g7", Duration::from_secs(10), Duration::from_secs(90)).await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("chiprisk_kafka_rebalances_total{kind=\"revoke\"}"), "{metrics}");
     app.stop().await;
