@@ -225,12 +225,13 @@ impl Processor {
                         event.vendors = vendors;
                         let applied = shard.engine.apply(&event);
                         let counted = first_vendor.is_some_and(|v| vendors.contains(v));
-                        if applied == Applied::Accepted {
-                            if counted {
-                                if let Some(ts) = msg.timestamp_ms {
-                                    metrics.observe_event_latency(since_ms(ts));
-                                }
+                        // Its latency is taken now, once, whatever the outcome.
+                        if counted {
+                            if let Some(ts) = msg.timestamp_ms {
+                                metrics.observe_event_latency(since_ms(ts));
                             }
+                        }
+                        if applied == Applied::Accepted {
                             touch(touched, vendors, &event.id, event.title.as_deref());
                         }
                         ahead = Some(AppliedAhead { shard: shard_instance, kind: event.kind, applied, counted });
@@ -284,7 +285,7 @@ impl Processor {
                         metrics.event_applied(event.kind, outcome);
                         shard.summary.count(&Outcome::Applied { kind: event.kind, applied });
                     }
-                    if phase == Phase::Live && counted && applied == Applied::Accepted {
+                    if phase == Phase::Live && counted {
                         if let Some(ts) = msg.timestamp_ms {
                             metrics.observe_event_latency(since_ms(ts));
                         }

@@ -202,7 +202,8 @@ impl Metrics {
         let latency = Histogram::with_opts(
             HistogramOpts::new(
                 "chiprisk_event_latency_seconds",
-                "From an event's Kafka timestamp to its effect on the scores (live partitions only)",
+                "From an event's Kafka timestamp to its effect on the scores, or to finding it a duplicate \
+                 (live partitions only; each delivery once)",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
         )
