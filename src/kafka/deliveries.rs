@@ -7,7 +7,7 @@
 //! callback, on the producer's polling thread, counts the acknowledgements
 //! per batch here; the loop stores a batch's offsets once its count is zero.
 
-use super::runner::classify;
+use super::runner::client_error;
 use crate::telemetry::{KafkaErrorKind, Metrics, ProducedKind};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
@@ -116,9 +116,7 @@ pub struct DeliveryContext(pub Arc<Deliveries>);
 
 impl ClientContext for DeliveryContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        let kind = classify(&error);
-        self.0.metrics.kafka().error(kind);
-        tracing::warn!(kind = kind.as_str(), "kafka producer: {error}: {reason}");
+        client_error(self.0.metrics.kafka(), "producer", &error, reason);
     }
 }
 

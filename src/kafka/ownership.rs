@@ -17,31 +17,32 @@ pub fn owner(vendor_id: &str, partitions: i32) -> i32 {
     (h % partitions.max(1) as u32) as i32
 }
 
-/// The vendors of the catalog that `partition` owns.
-pub fn owned_by(catalog: &Catalog, partition: i32, partitions: i32) -> VendorSet {
-    let mut set = VendorSet::default();
-    for v in catalog.ids() {
-        if owner(&catalog.get(v).id, partitions) == partition {
-            set.insert(v);
-        }
-    }
-    set
-}
-
 /// Every catalog vendor's owning partition, computed once.
 #[derive(Debug, Clone)]
 pub struct Owners {
     partition_of: Vec<i32>,
+    /// Per partition, the vendors it owns.
+    owned: Vec<VendorSet>,
 }
 
 impl Owners {
     pub fn new(catalog: &Catalog, partitions: i32) -> Self {
-        Self { partition_of: catalog.ids().map(|v| owner(&catalog.get(v).id, partitions)).collect() }
+        let partition_of: Vec<i32> = catalog.ids().map(|v| owner(&catalog.get(v).id, partitions)).collect();
+        let mut owned = vec![VendorSet::default(); partitions.max(1) as usize];
+        for v in catalog.ids() {
+            owned[partition_of[v.index()] as usize].insert(v);
+        }
+        Self { partition_of, owned }
     }
 
     /// The partition that owns `vendor`.
     pub fn of(&self, vendor: VendorId) -> i32 {
         self.partition_of[vendor.index()]
+    }
+
+    /// The vendors that `partition` owns.
+    pub fn owned_by(&self, partition: i32) -> VendorSet {
+        usize::try_from(partition).ok().and_then(|p| self.owned.get(p)).copied().unwrap_or_default()
     }
 
     /// `vendors` grouped by the partition that owns them, in ascending
@@ -72,8 +73,12 @@ mod tests {
     fn every_vendor_has_exactly_one_owner() {
         let c = Catalog::default();
         for n in [1, 2, 4, 12] {
-            let total: usize = (0..n).map(|p| owned_by(&c, p, n).len()).sum();
+            let owners = Owners::new(&c, n);
+            let total: usize = (0..n).map(|p| owners.owned_by(p).len()).sum();
             assert_eq!(total, c.len(), "{n} partitions");
+            for p in 0..n {
+                assert!(owners.owned_by(p).iter().all(|v| owner(&c.get(v).id, n) == p), "{n} partitions");
+            }
         }
     }
 

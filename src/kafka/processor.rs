@@ -22,9 +22,9 @@ use super::ownership;
 use crate::catalog::{Catalog, VendorId, VendorSet};
 use crate::engine::{id_key, Applied};
 use crate::event::{Decoder, RejectReason, Rejection, Timestamp};
-use crate::pipeline::Outcome;
+use crate::pipeline::{self, Outcome};
 use crate::scoreboard::Scoreboard;
-use crate::telemetry::{EventOutcome, Metrics};
+use crate::telemetry::Metrics;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -97,9 +97,9 @@ pub struct Processor {
     decoder: Decoder,
     catalog: Arc<Catalog>,
     repartition_topic: String,
-    partitions: i32,
     owners: ownership::Owners,
-    phases: HashMap<i32, Phase>,
+    /// The repartition partitions assigned here.
+    assigned: HashMap<i32, Assigned>,
     /// Vendors whose score changed in live partitions since the last round
     /// of updates began, with the triggering event (id, title).
     touched: BTreeMap<VendorId, (String, Option<String>)>,
@@ -107,12 +107,18 @@ pub struct Processor {
     owed: BTreeMap<VendorId, (String, Option<String>)>,
     /// The last score published per vendor.
     published: HashMap<VendorId, f64>,
-    /// Per repartition partition: the instance of its shard here.
-    instances: HashMap<i32, u64>,
     /// Draws shard instances.
     instance_seed: u64,
-    /// Per catching-up partition: the next offset to read.
-    catch_up_next: HashMap<i32, i64>,
+}
+
+/// A repartition partition assigned here.
+#[derive(Debug, Clone, Copy)]
+struct Assigned {
+    phase: Phase,
+    /// Its shard's instance: drawn anew on every assignment.
+    instance: u64,
+    /// The next offset to read.
+    next_offset: i64,
 }
 
 impl Processor {
@@ -123,14 +129,11 @@ impl Processor {
             owners: ownership::Owners::new(&catalog, partitions),
             catalog,
             repartition_topic,
-            partitions,
-            phases: HashMap::new(),
+            assigned: HashMap::new(),
             touched: BTreeMap::new(),
             owed: BTreeMap::new(),
             published: HashMap::new(),
-            instances: HashMap::new(),
             instance_seed: process_seed(),
-            catch_up_next: HashMap::new(),
         }
     }
 
@@ -141,24 +144,20 @@ impl Processor {
     /// A repartition partition was assigned: a fresh shard that catches up
     /// to `committed` (the group's committed offset, if any).
     pub fn assign(&mut self, board: &mut Scoreboard, partition: i32, committed: Option<i64>) {
-        board.add_shard(partition, ownership::owned_by(&self.catalog, partition, self.partitions));
+        board.add_shard(partition, self.owners.owned_by(partition));
         let phase = match committed {
             Some(until) if until > 0 => Phase::CatchingUp { until },
             _ => Phase::Live,
         };
-        self.phases.insert(partition, phase);
         self.instance_seed = self.instance_seed.wrapping_add(1);
-        self.instances.insert(partition, splitmix64(self.instance_seed));
-        self.catch_up_next.remove(&partition);
+        self.assigned.insert(partition, Assigned { phase, instance: splitmix64(self.instance_seed), next_offset: 0 });
     }
 
     /// A repartition partition was revoked: its shard goes.
     pub fn revoke(&mut self, board: &mut Scoreboard, partition: i32) {
         board.remove_shard(partition);
-        self.phases.remove(&partition);
-        self.instances.remove(&partition);
-        self.catch_up_next.remove(&partition);
-        let owned = ownership::owned_by(&self.catalog, partition, self.partitions);
+        self.assigned.remove(&partition);
+        let owned = self.owners.owned_by(partition);
         self.published.retain(|v, _| !owned.contains(*v));
         self.touched.retain(|v, _| !owned.contains(*v));
         self.owed.retain(|v, _| !owned.contains(*v));
@@ -166,23 +165,20 @@ impl Processor {
 
     /// Partitions still catching up.
     pub fn catching_up(&self) -> usize {
-        self.phases.values().filter(|p| matches!(p, Phase::CatchingUp { .. })).count()
+        self.assigned.values().filter(|a| matches!(a.phase, Phase::CatchingUp { .. })).count()
     }
 
     /// How far the catching-up partitions are: (offsets read, offsets to
     /// read), summed over them.
     pub fn catch_up_progress(&self) -> (u64, u64) {
-        self.phases.iter().fold((0, 0), |(read, total), (partition, phase)| match phase {
-            Phase::CatchingUp { until } => {
-                let next = self.catch_up_next.get(partition).copied().unwrap_or(0);
-                (read + next.clamp(0, *until) as u64, total + (*until).max(0) as u64)
-            }
+        self.assigned.values().fold((0, 0), |(read, total), a| match a.phase {
+            Phase::CatchingUp { until } => (read + a.next_offset.clamp(0, until) as u64, total + until.max(0) as u64),
             Phase::Live => (read, total),
         })
     }
 
     pub fn phase(&self, partition: i32) -> Option<Phase> {
-        self.phases.get(&partition).copied()
+        self.assigned.get(&partition).map(|a| a.phase)
     }
 
     /// The step: one consumed message in, records to produce appended to `out`.
@@ -215,13 +211,12 @@ impl Processor {
             Ok(mut event) => {
                 let first_vendor = event.vendors.iter().next();
                 let id = id_key(&event.id);
-                let Self { owners, phases, instances, touched, .. } = self;
+                let Self { owners, assigned, touched, .. } = self;
                 for (partition, vendors) in owners.split(event.vendors) {
                     // The local shortcut (module docs).
                     let mut ahead = None;
-                    if let (Some(Phase::Live), Some(&shard_instance), Some(shard)) =
-                        (phases.get(&partition), instances.get(&partition), board.shard_mut(partition))
-                    {
+                    let live = assigned.get(&partition).filter(|a| a.phase == Phase::Live);
+                    if let (Some(&Assigned { instance, .. }), Some(shard)) = (live, board.shard_mut(partition)) {
                         event.vendors = vendors;
                         let applied = shard.engine.apply(&event);
                         let counted = first_vendor.is_some_and(|v| vendors.contains(v));
@@ -234,7 +229,7 @@ impl Processor {
                         if applied == Applied::Accepted {
                             touch(touched, vendors, &event.id, event.title.as_deref());
                         }
-                        ahead = Some(AppliedAhead { shard: shard_instance, kind: event.kind, applied, counted });
+                        ahead = Some(AppliedAhead { shard: instance, kind: event.kind, applied, counted });
                     }
                     let key = CopyKey { event: id, ahead };
                     out.push(Output::Route { partition, payload: msg.payload, timestamp_ms: msg.timestamp_ms, key });
@@ -245,19 +240,21 @@ impl Processor {
 
     /// Stage 2: apply to the partition's shard, for the vendors it owns.
     fn score<'a>(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'a>, out: &mut Vec<Output<'a>>) {
-        let Some(phase) = self.phases.get(&msg.partition).copied() else {
+        let Some(here) = self.assigned.get_mut(&msg.partition) else {
             return;
         };
+        here.next_offset = msg.offset + 1;
+        let Assigned { phase, instance, .. } = *here;
         let Some(shard) = board.shard_mut(msg.partition) else {
             return;
         };
         // The copy of an event the local shortcut applied to this very
         // shard: count it now, as the key says, without decoding it again.
-        let instance = self.instances.get(&msg.partition).copied();
-        if let Some(a) = msg.key.and_then(CopyKey::parse).and_then(|k| k.ahead).filter(|a| Some(a.shard) == instance) {
+        if let Some(a) = msg.key.and_then(CopyKey::parse).and_then(|k| k.ahead).filter(|a| a.shard == instance) {
             if a.counted {
-                metrics.event_applied(a.kind, outcome(a.applied));
-                shard.summary.count(&Outcome::Applied { kind: a.kind, applied: a.applied });
+                let outcome = Outcome::Applied { kind: a.kind, applied: a.applied };
+                pipeline::record(metrics, &outcome);
+                shard.summary.count(&outcome);
             }
             return;
         }
@@ -280,10 +277,10 @@ impl Processor {
                 if !mine.is_empty() {
                     event.vendors = mine;
                     let applied = shard.engine.apply(&event);
-                    let outcome = outcome(applied);
                     if counted {
-                        metrics.event_applied(event.kind, outcome);
-                        shard.summary.count(&Outcome::Applied { kind: event.kind, applied });
+                        let outcome = Outcome::Applied { kind: event.kind, applied };
+                        pipeline::record(metrics, &outcome);
+                        shard.summary.count(&outcome);
                     }
                     if phase == Phase::Live && counted {
                         if let Some(ts) = msg.timestamp_ms {
@@ -297,10 +294,10 @@ impl Processor {
             }
         }
         if let Phase::CatchingUp { until } = phase {
-            self.catch_up_next.insert(msg.partition, msg.offset + 1);
             if msg.offset + 1 >= until {
-                self.phases.insert(msg.partition, Phase::Live);
-                self.catch_up_next.remove(&msg.partition);
+                if let Some(here) = self.assigned.get_mut(&msg.partition) {
+                    here.phase = Phase::Live;
+                }
                 tracing::info!(
                     topic = msg.topic,
                     partition = msg.partition,
@@ -353,13 +350,6 @@ impl Processor {
             });
         }
         out
-    }
-}
-
-fn outcome(applied: Applied) -> EventOutcome {
-    match applied {
-        Applied::Accepted => EventOutcome::Accepted,
-        Applied::Duplicate => EventOutcome::Duplicate,
     }
 }
 

@@ -76,9 +76,7 @@ impl ClientContext for Callbacks {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let kind = classify(&error);
-        kafka_metrics(self).error(kind);
-        tracing::warn!(kind = kind.as_str(), "kafka: {error}: {reason}");
+        client_error(kafka_metrics(self), "consumer", &error, reason);
     }
 }
 
@@ -135,7 +133,15 @@ impl ConsumerContext for Callbacks {
     }
 }
 
-pub(super) fn classify(e: &KafkaError) -> KafkaErrorKind {
+/// A client-level error librdkafka reported (the consumer's or the
+/// producer's): counted by kind and logged.
+pub(super) fn client_error(metrics: &KafkaMetrics, client: &str, error: &KafkaError, reason: &str) {
+    let kind = classify(error);
+    metrics.error(kind);
+    tracing::warn!(kind = kind.as_str(), client, "kafka: {error}: {reason}");
+}
+
+fn classify(e: &KafkaError) -> KafkaErrorKind {
     use RDKafkaErrorCode::*;
     match e.rdkafka_error_code() {
         Some(
