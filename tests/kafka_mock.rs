@@ -321,3 +321,42 @@ async fn a_full_producer_queue_makes_the_loop_wait_not_fail() {
     assert_eq!(scores(&app).await, reference(&good));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_a_version_before_bundles_and_bundles_rebuild_one_state() {
+    let mock = cluster();
+    let brokers = mock.bootstrap_servers();
+    let good = events();
+    produce(&brokers, &good).await;
+
+    // As a version before bundles wrote the repartition topic: a record per copy.
+    let mut unbundled = settings(&brokers, "g-upgrade");
+    unbundled.kafka.repartition_bundle_bytes = 0;
+    let app = spawn_with(unbundled).await;
+    wait_until(|| async { accepted(&app).await >= 301 }).await;
+    app.stop().await;
+    let copies = read_all(&brokers, "chiprisk.events.by-vendor");
+    assert!(copies.len() >= good.len() && copies.iter().all(|(p, _)| p.starts_with(b"{")), "one event per record");
+
+    // The upgraded version rebuilds from those copies and bundles what it routes.
+    let mut g = chiprisk::synthetic::Generator::new(98);
+    let later: Vec<Vec<u8>> = (0..40).map(|_| g.event().into_bytes()).collect();
+    produce(&brokers, &later).await;
+    let again = spawn_with(settings(&brokers, "g-upgrade")).await;
+    wait_until(|| async { again.get("/readyz").await.status() == 200 && accepted(&again).await >= 341 }).await;
+    let all: Vec<Vec<u8>> = good.iter().chain(&later).cloned().collect();
+    assert_eq!(scores(&again).await, reference(&all));
+    assert_eq!(accepted(&again).await, 341);
+    again.stop().await;
+    let records = read_all(&brokers, "chiprisk.events.by-vendor");
+    let bundles = records[..].iter().filter(|(p, _)| !p.starts_with(b"{")).count();
+    assert!(bundles > 0 && records.len() - copies.len() == bundles, "the new copies travel in bundles");
+    assert!(bundles < later.len(), "{bundles} records for {} events", later.len());
+
+    // A third start rebuilds from both kinds of records alone.
+    let third = spawn_with(settings(&brokers, "g-upgrade")).await;
+    wait_until(|| async { third.get("/readyz").await.status() == 200 }).await;
+    assert_eq!(scores(&third).await, reference(&all));
+    assert_eq!(accepted(&third).await, 341, "rebuilt: each event counted once");
+    third.stop().await;
+}

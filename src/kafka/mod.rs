@@ -11,6 +11,10 @@
 //!    the group's committed offset silently (catch-up, nothing published),
 //!    then live (score updates published).
 //!
+//! Copies routed in one turn of the loop travel together, one record (a
+//! [`bundle`]) per partition, so each crossing of the broker is paid per
+//! turn, not per event.
+//!
 //! A live local shard gets a routed event at once (the local shortcut, see
 //! [`processor`]); its copy still comes back through the broker and is
 //! counted when read.
@@ -18,6 +22,7 @@
 //! Delivery guarantee (see [`runner`]): at least once into Kafka, exactly
 //! once in the scores, because the engine ignores an event id it has seen.
 
+mod bundle;
 mod copy_key;
 mod deliveries;
 pub mod ownership;

@@ -17,13 +17,14 @@
 //! dies before the copy is acknowledged, the event is read again from the
 //! events topic, since its offset was not stored.
 
+use super::bundle;
 use super::copy_key::{AppliedAhead, CopyKey};
 use super::ownership;
 use crate::catalog::{Catalog, VendorId, VendorSet};
 use crate::engine::{id_key, Applied};
 use crate::event::{Decoder, RejectReason, Rejection, Timestamp};
 use crate::pipeline::{self, Outcome};
-use crate::scoreboard::Scoreboard;
+use crate::scoreboard::{Scoreboard, Shard};
 use crate::telemetry::Metrics;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -109,6 +110,18 @@ pub struct Processor {
     published: HashMap<VendorId, f64>,
     /// Draws shard instances.
     instance_seed: u64,
+    stamps: Stamps,
+}
+
+/// Kafka timestamps (ms since the epoch) of what was handled since the last
+/// [`Processor::observe_latencies`]: one clock reading per turn of the loop,
+/// not one per message.
+#[derive(Debug, Default)]
+struct Stamps {
+    /// Of every message of the events topics read.
+    read: Vec<i64>,
+    /// Of every event counted on a live partition.
+    applied: Vec<i64>,
 }
 
 /// A repartition partition assigned here.
@@ -134,6 +147,7 @@ impl Processor {
             owed: BTreeMap::new(),
             published: HashMap::new(),
             instance_seed: process_seed(),
+            stamps: Stamps::default(),
         }
     }
 
@@ -198,9 +212,7 @@ impl Processor {
 
     /// Stage 1: validate, then route by vendor or dead-letter.
     fn route<'a>(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'a>, out: &mut Vec<Output<'a>>) {
-        if let Some(ts) = msg.timestamp_ms {
-            metrics.kafka().observe_read_latency(since_ms(ts));
-        }
+        self.stamps.read.extend(msg.timestamp_ms);
         match self.decoder.decode(msg.payload) {
             Err(r) => {
                 metrics.event_rejected(r.reason);
@@ -211,7 +223,7 @@ impl Processor {
             Ok(mut event) => {
                 let first_vendor = event.vendors.iter().next();
                 let id = id_key(&event.id);
-                let Self { owners, assigned, touched, .. } = self;
+                let Self { owners, assigned, touched, stamps, .. } = self;
                 for (partition, vendors) in owners.split(event.vendors) {
                     // The local shortcut (module docs).
                     let mut ahead = None;
@@ -222,9 +234,7 @@ impl Processor {
                         let counted = first_vendor.is_some_and(|v| vendors.contains(v));
                         // Its latency is taken now, once, whatever the outcome.
                         if counted {
-                            if let Some(ts) = msg.timestamp_ms {
-                                metrics.observe_event_latency(since_ms(ts));
-                            }
+                            stamps.applied.extend(msg.timestamp_ms);
                         }
                         if applied == Applied::Accepted {
                             touch(touched, vendors, &event.id, event.title.as_deref());
@@ -238,7 +248,8 @@ impl Processor {
         }
     }
 
-    /// Stage 2: apply to the partition's shard, for the vendors it owns.
+    /// Stage 2: apply a record of the repartition topic (one copy, or a
+    /// [`bundle`] of them) to the partition's shard, for the vendors it owns.
     fn score<'a>(&mut self, board: &mut Scoreboard, metrics: &Metrics, msg: &InMessage<'a>, out: &mut Vec<Output<'a>>) {
         let Some(here) = self.assigned.get_mut(&msg.partition) else {
             return;
@@ -248,6 +259,59 @@ impl Processor {
         let Some(shard) = board.shard_mut(msg.partition) else {
             return;
         };
+        if msg.key == Some(bundle::KEY) {
+            for entry in bundle::entries(msg.payload) {
+                match entry {
+                    Ok(e) => {
+                        let copy =
+                            InMessage { payload: e.payload, key: Some(e.key), timestamp_ms: e.timestamp_ms, ..*msg };
+                        self.score_copy(shard, metrics, phase, instance, &copy, out);
+                    }
+                    // Written by someone else under chiprisk's key: what
+                    // follows the break cannot be read as events.
+                    Err(broken) => {
+                        let r = Rejection { reason: RejectReason::MalformedJson, message: broken.to_string() };
+                        metrics.event_rejected(r.reason);
+                        tracing::error!(
+                            topic = msg.topic,
+                            partition = msg.partition,
+                            offset = msg.offset,
+                            "broken bundle on the repartition topic, its rest dead-lettered: {broken}"
+                        );
+                        let rest = InMessage { payload: &msg.payload[broken.at..], ..*msg };
+                        out.push(Output::dead_letter(&rest, r));
+                    }
+                }
+            }
+        } else {
+            self.score_copy(shard, metrics, phase, instance, msg, out);
+        }
+        if let Phase::CatchingUp { until } = phase {
+            if msg.offset + 1 >= until {
+                if let Some(here) = self.assigned.get_mut(&msg.partition) {
+                    here.phase = Phase::Live;
+                }
+                tracing::info!(
+                    topic = msg.topic,
+                    partition = msg.partition,
+                    offset = msg.offset,
+                    "caught up; partition is live"
+                );
+            }
+        }
+    }
+
+    /// One routed copy into its shard (`phase` and `instance` are the
+    /// shard's as the record holding the copy found them).
+    fn score_copy<'a>(
+        &mut self,
+        shard: &mut Shard,
+        metrics: &Metrics,
+        phase: Phase,
+        instance: u64,
+        msg: &InMessage<'a>,
+        out: &mut Vec<Output<'a>>,
+    ) {
         // The copy of an event the local shortcut applied to this very
         // shard: count it now, as the key says, without decoding it again.
         if let Some(a) = msg.key.and_then(CopyKey::parse).and_then(|k| k.ahead).filter(|a| a.shard == instance) {
@@ -283,9 +347,7 @@ impl Processor {
                         shard.summary.count(&outcome);
                     }
                     if phase == Phase::Live && counted {
-                        if let Some(ts) = msg.timestamp_ms {
-                            metrics.observe_event_latency(since_ms(ts));
-                        }
+                        self.stamps.applied.extend(msg.timestamp_ms);
                     }
                     if phase == Phase::Live && applied == Applied::Accepted {
                         touch(&mut self.touched, mine, &event.id, event.title.as_deref());
@@ -293,18 +355,19 @@ impl Processor {
                 }
             }
         }
-        if let Phase::CatchingUp { until } = phase {
-            if msg.offset + 1 >= until {
-                if let Some(here) = self.assigned.get_mut(&msg.partition) {
-                    here.phase = Phase::Live;
-                }
-                tracing::info!(
-                    topic = msg.topic,
-                    partition = msg.partition,
-                    offset = msg.offset,
-                    "caught up; partition is live"
-                );
-            }
+    }
+
+    /// Observes the latencies of what was handled since the last call: from
+    /// each message's Kafka timestamp to `read_at` (when its turn of the loop
+    /// read it) in `chiprisk_kafka_read_latency_seconds`, and, for counted
+    /// events, to `effective_at` (when the turn's effects became visible) in
+    /// `chiprisk_event_latency_seconds`.
+    pub fn observe_latencies(&mut self, metrics: &Metrics, read_at: Timestamp, effective_at: Timestamp) {
+        for ts in self.stamps.read.drain(..) {
+            metrics.kafka().observe_read_latency(seconds_between(ts, read_at));
+        }
+        for ts in self.stamps.applied.drain(..) {
+            metrics.observe_event_latency(seconds_between(ts, effective_at));
         }
     }
 
@@ -390,11 +453,11 @@ fn touch(
     }
 }
 
-/// Seconds from a Kafka timestamp (ms since the epoch) to now; 0 if it is
-/// in the future (clock skew between producer and consumer).
-fn since_ms(timestamp_ms: i64) -> f64 {
-    let now_ms = Timestamp::now().nanos() / 1_000_000;
-    (now_ms - timestamp_ms).max(0) as f64 / 1000.0
+/// Seconds from a Kafka timestamp (ms since the epoch) to `to`; 0 if it is
+/// later (clock skew between producer and consumer).
+fn seconds_between(timestamp_ms: i64, to: Timestamp) -> f64 {
+    let to_ms = to.nanos() / 1_000_000;
+    (to_ms - timestamp_ms).max(0) as f64 / 1000.0
 }
 
 #[cfg(test)]

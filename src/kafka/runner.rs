@@ -20,6 +20,7 @@
 //! - Repartition partitions are rebuilt on every assignment by reading them
 //!   from the beginning, so that topic needs unlimited retention.
 
+use super::bundle::{self, Bundler};
 use super::deliveries::{opaque, BatchSeq, Deliveries, DeliveryContext};
 use super::processor::{InMessage, Output, Processor};
 use super::KafkaSettings;
@@ -316,6 +317,7 @@ impl KafkaRunner {
                 m = stream.next() => m,
                 _ = tokio::time::sleep(idle) => None,
             };
+            let read_at = Timestamp::now();
             let mut batch = Vec::with_capacity(s.batch_size);
             batch.extend(first);
             while batch.len() < s.batch_size {
@@ -374,6 +376,8 @@ impl KafkaRunner {
                 }
                 catch_up.note(&processor, &board);
             }
+            // The turn's effects are visible from here on (the board is unlocked).
+            processor.observe_latencies(&metrics, read_at, Timestamp::now());
             // Deliveries are awaited in the background: the next batch is read
             // while this one's records travel; offsets are stored in batch order
             // once every record of the batch (and of the batches before) is acked.
@@ -464,6 +468,27 @@ impl KafkaRunner {
         Some(topic.as_str()).filter(|t| !t.is_empty())
     }
 
+    /// Routed copies into bundles (unless `kafka.repartition_bundle_bytes`
+    /// is 0), and the outputs left to send one by one.
+    fn bundle<'a>(&self, outputs: Vec<Output<'a>>) -> (Vec<(i32, Vec<u8>)>, Vec<Output<'a>>) {
+        let max_bytes = self.settings.repartition_bundle_bytes;
+        if max_bytes == 0 {
+            return (Vec::new(), outputs);
+        }
+        let mut bundler = Bundler::new(max_bytes);
+        let mut rest = Vec::new();
+        for o in outputs {
+            match o {
+                Output::Route { partition, payload, timestamp_ms, key } => {
+                    let (key, len) = key.encode();
+                    bundler.push(partition, bundle::Entry { key: &key[..len], timestamp_ms, payload });
+                }
+                other => rest.push(other),
+            }
+        }
+        (bundler.finish(), rest)
+    }
+
     /// Hands every output of batch `seq` to the producer; returns how many
     /// records [`Deliveries`] now expects for it.
     async fn send(
@@ -474,8 +499,19 @@ impl KafkaRunner {
         outputs: Vec<Output<'_>>,
     ) -> anyhow::Result<usize> {
         let metrics = self.state.metrics();
-        let records = outputs.iter().filter(|o| self.destination(o).is_some()).count();
+        let (bundles, outputs) = self.bundle(outputs);
+        let records = bundles.len() + outputs.iter().filter(|o| self.destination(o).is_some()).count();
         deliveries.expect(seq, records);
+        for (partition, value) in &bundles {
+            let record = BaseRecord::with_opaque_to(&self.settings.repartition_topic, opaque(seq, ProducedKind::Route))
+                .key(bundle::KEY)
+                .payload(&value[..])
+                .partition(*partition);
+            if let Err(e) = produce(producer, record).await {
+                metrics.kafka().error(KafkaErrorKind::Produce);
+                anyhow::bail!("cannot queue a record for delivery: {e}");
+            }
+        }
         for o in &outputs {
             if let Output::DeadLetter { reason, .. } = o {
                 metrics.kafka().dead_lettered(*reason);

@@ -26,6 +26,12 @@ pub struct KafkaSettings {
     /// Partitions of the repartition topic when chiprisk creates it; the
     /// most replicas that can share the scoring. Never change it afterwards.
     pub repartition_partitions: i32,
+    /// Most bytes of routed copies sent as one record of the repartition
+    /// topic (a bundle); a copy larger than this travels alone. Must stay
+    /// below the broker's `message.max.bytes`. 0: one record per copy, as
+    /// versions before bundles wrote and can read (use it while such
+    /// replicas still run in the group).
+    pub repartition_bundle_bytes: usize,
     /// Create missing topics at start (Admin API).
     pub create_topics: bool,
     /// Replication factor of topics chiprisk creates.
@@ -64,6 +70,7 @@ impl Default for KafkaSettings {
             dead_letter_topic: "chiprisk.dead-letter".into(),
             repartition_topic: "chiprisk.events.by-vendor".into(),
             repartition_partitions: 12,
+            repartition_bundle_bytes: 256 * 1024,
             create_topics: true,
             replication_factor: 1,
             batch_size: 2000,
@@ -98,6 +105,12 @@ impl KafkaSettings {
         }
         if self.batch_size == 0 || self.batch_size > 100_000 {
             return Err("kafka.batch_size must be within 1..=100000".into());
+        }
+        if self.repartition_bundle_bytes > 900_000 {
+            return Err(
+                "kafka.repartition_bundle_bytes must be at most 900000 (below librdkafka's message.max.bytes, 1000000)"
+                    .into(),
+            );
         }
         if self.score_update_interval_ms > 60_000 {
             return Err("kafka.score_update_interval_ms must be at most 60000".into());

@@ -382,7 +382,7 @@ impl KafkaMetrics {
         );
         let produced = counter(
             "chiprisk_kafka_produced_total",
-            "Records produced and acknowledged, by output (route, dead_letter, score_update)",
+            "Records produced and acknowledged, by output (route: records of the repartition topic, most of them bundles of copies; dead_letter; score_update)",
             &["output"],
         );
         let dead_lettered = counter(

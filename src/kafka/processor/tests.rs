@@ -313,3 +313,141 @@ fn a_copy_the_shortcut_applied_elsewhere_or_keyed_by_an_earlier_version_is_appli
         board_b.owner(nvidia).unwrap().score(nvidia, Timestamp::now())
     );
 }
+
+/// Routed copies (as [`routed`] gives them) in bundles, as the runner sends
+/// them: (partition, value).
+fn bundled(copies: &[(i32, Vec<u8>, Vec<u8>)], max_bytes: usize) -> Vec<(i32, Vec<u8>)> {
+    let mut b = bundle::Bundler::new(max_bytes);
+    for (part, payload, key) in copies {
+        b.push(*part, bundle::Entry { key, timestamp_ms: None, payload });
+    }
+    b.finish()
+}
+
+#[test]
+fn copies_read_in_bundles_count_and_score_as_copies_read_one_by_one() {
+    let mut g = crate::synthetic::Generator::new(9);
+    let mut events: Vec<String> = (0..1500).map(|_| g.event()).collect();
+    events.push(MULTI.into());
+    events.extend(events[..40].to_vec()); // redeliveries
+    let (catalog, reference) = replayed(&events);
+    let at = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+
+    // Replica A routes (with the local shortcut into its live shards) and
+    // reads its own bundles back, a turn of 100 events at a time.
+    let m = Metrics::new();
+    let (mut a, mut board_a) = (processor(), board());
+    for part in 0..PARTITIONS {
+        a.assign(&mut board_a, part, None);
+    }
+    let mut log: BTreeMap<i32, Vec<Vec<u8>>> = BTreeMap::new();
+    for (turn, chunk) in events.chunks(100).enumerate() {
+        let mut copies = Vec::new();
+        for (i, e) in chunk.iter().enumerate() {
+            copies.extend(routed(run(&mut a, &mut board_a, &m, &msg(EVENTS, 0, (turn * 100 + i) as i64, e))));
+        }
+        for (part, value) in bundled(&copies, 8 * 1024) {
+            let offsets = log.entry(part).or_default();
+            let out = run(&mut a, &mut board_a, &m, &copy(part, offsets.len() as i64, &value, bundle::KEY));
+            assert!(out.is_empty(), "{out:?}");
+            offsets.push(value);
+        }
+    }
+    let summary = board_a.summary();
+    assert_eq!((summary.accepted, summary.duplicates), (reference.stats().accepted, reference.stats().duplicates));
+    assert!(log.values().map(Vec::len).sum::<usize>() > 4 * 15, "several bundles per partition: {log:?}");
+
+    // Replica B rebuilds every partition from the bundles: no shortcut
+    // applied there, so each copy is decoded and applied.
+    let (mut b, mut board_b) = (processor(), board());
+    for (&part, values) in &log {
+        b.assign(&mut board_b, part, Some(values.len() as i64));
+        for (offset, value) in values.iter().enumerate() {
+            run(&mut b, &mut board_b, &m, &copy(part, offset as i64, value, bundle::KEY));
+        }
+        assert_eq!(b.phase(part), Some(Phase::Live), "live after its last bundle");
+    }
+    b.start_update_round();
+    assert!(b.flush_updates(&board_b, at, usize::MAX).is_empty(), "nothing published for history");
+    let summary = board_b.summary();
+    assert_eq!((summary.accepted, summary.duplicates), (reference.stats().accepted, reference.stats().duplicates));
+    for (v, s) in reference.scores_at(at) {
+        assert_eq!(board_a.owner(v).unwrap().score(v, at), s, "{}", catalog.get(v).id);
+        assert_eq!(board_b.owner(v).unwrap().score(v, at), s, "{}", catalog.get(v).id);
+    }
+}
+
+#[test]
+fn a_broken_bundle_applies_its_whole_entries_and_dead_letters_the_rest() {
+    let m = Metrics::new();
+    let mut router = processor();
+    let mut scratch = board();
+    let part = ownership::owner("nvidia", PARTITIONS);
+    let events = [
+        r#"{"id":"x","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"]}"#,
+        r#"{"id":"y","type":"antitrust_action","occurred_at":"2025-09-15T00:00:00Z","vendors":["nvidia"]}"#,
+    ];
+    let copies: Vec<_> = events
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| routed(run(&mut router, &mut scratch, &m, &msg(EVENTS, 0, i as i64, e))))
+        .collect();
+    let (_, value) = bundled(&copies, 1 << 20).remove(0);
+    let cut = &value[..value.len() - 3];
+
+    let (mut p, mut b) = (processor(), board());
+    p.assign(&mut b, part, Some(1));
+    let out = run(&mut p, &mut b, &m, &copy(part, 0, cut, bundle::KEY));
+    assert_eq!((b.summary().accepted, b.summary().rejected), (1, 0), "the whole first entry counts");
+    match &out[..] {
+        [Output::DeadLetter { payload, reason, message, topic, partition, offset }] => {
+            assert_eq!(*reason, RejectReason::MalformedJson);
+            assert!(message.contains("cut short"), "{message}");
+            assert_eq!((*topic, *partition, *offset), (BY_VENDOR, part, 0));
+            assert!(payload.ends_with(&events[1].as_bytes()[..events[1].len() - 3]), "the rest, as read");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.phase(part), Some(Phase::Live), "the partition moves on");
+}
+
+/// `name`'s sample count and sum in the metrics' text.
+fn histogram(m: &Metrics, name: &str) -> (f64, f64) {
+    let text = m.render();
+    let value = |suffix: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}_{suffix} ")))
+            .unwrap_or_else(|| panic!("{name}_{suffix}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    (value("count"), value("sum"))
+}
+
+#[test]
+fn latencies_run_from_the_kafka_timestamp_to_the_turn_that_read_and_applied_the_event() {
+    let m = Metrics::new();
+    let mut p = processor();
+    let mut b = board();
+    let part = ownership::owner("nvidia", PARTITIONS);
+    p.assign(&mut b, part, None);
+    let e = r#"{"id":"x","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"]}"#;
+    let produced_ms = 1_800_000_000_000;
+    let stamped = InMessage { timestamp_ms: Some(produced_ms), ..msg(EVENTS, 0, 0, e) };
+    let copies = routed(run(&mut p, &mut b, &m, &stamped));
+    run(&mut p, &mut b, &m, &msg(EVENTS, 0, 1, "{not json"));
+    assert_eq!(histogram(&m, "chiprisk_event_latency_seconds").0, 0.0, "observed once per turn, not at once");
+
+    let ms = |ms: i64| Timestamp::from_nanos(ms * 1_000_000);
+    p.observe_latencies(&m, ms(produced_ms + 1_500), ms(produced_ms + 1_750));
+    assert_eq!(histogram(&m, "chiprisk_kafka_read_latency_seconds"), (1.0, 1.5));
+    assert_eq!(histogram(&m, "chiprisk_event_latency_seconds"), (1.0, 1.75), "applied by the shortcut");
+
+    // Its copy, read back: counted already, so not observed again.
+    let (_, payload, key) = &copies[0];
+    let copy = InMessage { timestamp_ms: Some(produced_ms), ..copy(part, 0, payload, key) };
+    run(&mut p, &mut b, &m, &copy);
+    p.observe_latencies(&m, ms(produced_ms + 2_000), ms(produced_ms + 2_000));
+    assert_eq!(histogram(&m, "chiprisk_event_latency_seconds").0, 1.0);
+    assert_eq!(histogram(&m, "chiprisk_kafka_read_latency_seconds").0, 1.0, "copies are not events read");
+}
