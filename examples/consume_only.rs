@@ -4,7 +4,7 @@
 //! `consume_only BROKERS TOPIC N` reads N messages from the beginning and
 //! prints the rate (the throughput baseline), with librdkafka's defaults.
 //! `consume_only BROKERS TOPIC N chiprisk` does the same with the consumer
-//! settings chiprisk uses by default (`kafka::runner::CONSUMER_DEFAULTS`):
+//! settings chiprisk uses by default (`kafka::CONSUMER_DEFAULTS`):
 //! against a broker that holds fetches for the full `fetch.wait.max.ms`,
 //! as Tansu does, the defaults' 500 ms wait bounds this loop, not the
 //! reading (BENCHMARKS.md §4).
@@ -33,7 +33,7 @@ fn main() {
         config.set("fetch.wait.max.ms", "10");
     }
     if chiprisk_settings {
-        for (k, v) in chiprisk::kafka::runner::CONSUMER_DEFAULTS {
+        for (k, v) in chiprisk::kafka::CONSUMER_DEFAULTS {
             config.set(*k, *v);
         }
     }

@@ -40,6 +40,17 @@ fn cluster() -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> 
     mock
 }
 
+/// A mock cluster whose events topic holds [`events`]: the cluster (keep
+/// it alive), its bootstrap servers and the events.
+async fn cluster_with_events() -> (MockCluster<'static, rdkafka::producer::DefaultProducerContext>, String, Vec<Vec<u8>>)
+{
+    let mock = cluster();
+    let brokers = mock.bootstrap_servers();
+    let good = events();
+    produce(&brokers, &good).await;
+    (mock, brokers, good)
+}
+
 async fn produce(brokers: &str, payloads: &[Vec<u8>]) {
     let producer: FutureProducer =
         ClientConfig::new().set("bootstrap.servers", brokers).set("message.timeout.ms", "10000").create().unwrap();
@@ -153,6 +164,9 @@ async fn events_on_kafka_score_like_a_replay_and_poison_is_dead_lettered() {
     wait_until(|| async { accepted(&app).await >= distinct }).await;
     assert_eq!(scores(&app).await, reference(&good));
 
+    // Dead letters are acknowledged on their own schedule, not the copies'.
+    let acked = "chiprisk_kafka_produced_total{output=\"dead_letter\"} 5";
+    wait_until(|| async { app.get("/metrics").await.text().await.unwrap().contains(acked) }).await;
     let dead = read_all(&brokers, "chiprisk.dead-letter");
     assert_eq!(dead.len(), 5, "every poison message is dead-lettered");
     let reasons: Vec<String> =
@@ -171,10 +185,7 @@ async fn events_on_kafka_score_like_a_replay_and_poison_is_dead_lettered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_processor_rebuilds_the_same_scores_without_publishing_history() {
-    let mock = cluster();
-    let brokers = mock.bootstrap_servers();
-    let good = events();
-    produce(&brokers, &good).await;
+    let (_mock, brokers, good) = cluster_with_events().await;
 
     let app = spawn_with(settings(&brokers, "g2")).await;
     wait_until(|| async { accepted(&app).await >= 301 }).await;
@@ -295,10 +306,7 @@ async fn a_consumer_with_nothing_to_read_becomes_ready() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_network_round_trips_delay_but_lose_nothing() {
-    let mock = cluster();
-    let brokers = mock.bootstrap_servers();
-    let good = events();
-    produce(&brokers, &good).await;
+    let (mock, brokers, good) = cluster_with_events().await;
     // Every request chiprisk makes now waits 100 ms more.
     mock.broker_round_trip_time(1, Duration::from_millis(100)).unwrap();
     let app = spawn_with(settings(&brokers, "g7")).await;
@@ -309,12 +317,11 @@ async fn slow_network_round_trips_delay_but_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_producer_queue_makes_the_loop_wait_not_fail() {
-    let mock = cluster();
-    let brokers = mock.bootstrap_servers();
-    let good = events();
-    produce(&brokers, &good).await;
+    let (_mock, brokers, good) = cluster_with_events().await;
     let mut s = settings(&brokers, "g8");
-    // Room for two records: nearly every routed copy finds the queue full.
+    // Room for two records, and a record per routed copy (no bundles):
+    // nearly every copy finds the queue full.
+    s.kafka.repartition_bundle_bytes = 0;
     s.kafka.properties.insert("queue_buffering_max_messages".into(), "2".into());
     let app = spawn_with(s).await;
     wait_until_within(Duration::from_secs(60), || async { accepted(&app).await >= 301 }).await;
@@ -324,10 +331,7 @@ async fn a_full_producer_queue_makes_the_loop_wait_not_fail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_of_a_version_before_bundles_and_bundles_rebuild_one_state() {
-    let mock = cluster();
-    let brokers = mock.bootstrap_servers();
-    let good = events();
-    produce(&brokers, &good).await;
+    let (_mock, brokers, good) = cluster_with_events().await;
 
     // As a version before bundles wrote the repartition topic: a record per copy.
     let mut unbundled = settings(&brokers, "g-upgrade");

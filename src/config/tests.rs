@@ -79,3 +79,13 @@ fn the_drain_timeout_must_be_shorter_than_the_session_timeout() {
     let e = Settings::load_from(None, env(&[("CHIPRISK__KAFKA__DRAIN_TIMEOUT_MS", "60000")])).unwrap_err().to_string();
     assert!(e.contains("kafka.drain_timeout_ms"), "{e}");
 }
+
+#[test]
+fn bundles_must_fit_below_the_largest_record_librdkafka_sends() {
+    let ok = Settings::load_from(None, env(&[("CHIPRISK__KAFKA__REPARTITION_BUNDLE_BYTES", "0")])).unwrap();
+    assert_eq!(ok.kafka.repartition_bundle_bytes, 0, "0: a record per copy");
+    let e = Settings::load_from(None, env(&[("CHIPRISK__KAFKA__REPARTITION_BUNDLE_BYTES", "900001")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("kafka.repartition_bundle_bytes") && e.contains("900000"), "{e}");
+}

@@ -7,7 +7,7 @@
 //! callback, on the producer's polling thread, counts the acknowledgements
 //! per batch here; the loop stores a batch's offsets once its count is zero.
 
-use super::runner::client_error;
+use super::client::client_error;
 use crate::telemetry::{KafkaErrorKind, Metrics, ProducedKind};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryResult, ProducerContext};

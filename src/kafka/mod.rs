@@ -23,6 +23,8 @@
 //! once in the scores, because the engine ignores an event id it has seen.
 
 mod bundle;
+mod catch_up_log;
+mod client;
 mod copy_key;
 mod deliveries;
 pub mod ownership;
@@ -30,4 +32,5 @@ pub mod processor;
 pub mod runner;
 mod settings;
 
+pub use client::{client_config, CONSUMER_DEFAULTS};
 pub use settings::{is_secret, KafkaSettings};

@@ -151,13 +151,13 @@ mod tests {
         s.properties.insert("security_protocol".into(), "SASL_SSL".into());
         s.properties.insert("sasl_password".into(), "from-env".into());
         s.properties_from_files.insert("sasl.username".into(), file.path().to_owned());
-        let cfg = crate::kafka::runner::client_config(&s).unwrap();
+        let cfg = crate::kafka::client_config(&s).unwrap();
         assert_eq!(cfg.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(cfg.get("sasl.username"), Some("s3cret"), "read from the file, newline trimmed");
         let printed = format!("{:?}", s.redacted());
         assert!(!printed.contains("from-env") && printed.contains("<redacted>"), "{printed}");
         s.properties_from_files.insert("sasl.password".into(), "/no/such/secret".into());
-        let e = crate::kafka::runner::client_config(&s).unwrap_err();
+        let e = crate::kafka::client_config(&s).unwrap_err();
         assert!(format!("{e:#}").contains("kafka.properties_from_files.sasl.password"), "{e:#}");
     }
 }
