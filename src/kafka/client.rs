@@ -33,6 +33,14 @@ pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("statistics.interval.ms", "5000"),
 ];
 
+/// chiprisk's defaults for its producer; `kafka.properties` overrides them.
+/// - `linger.ms`: routed copies leave within a millisecond.
+/// - `compression.type`: bundles of JSON events compress well (lz4: a 56 KB
+///   bundle of synthetic events to 22%); the repartition topic keeps
+///   everything, so this is its size on disk too. With it, the broker spent
+///   about half as much CPU per event (BENCHMARKS.md §4).
+pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[("linger.ms", "1"), ("compression.type", "lz4")];
+
 /// Assignment changes, sent from the rebalance callback to the loop.
 #[derive(Debug)]
 pub(super) enum Rebalanced {

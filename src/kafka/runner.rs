@@ -22,7 +22,9 @@
 
 use super::bundle::{self, Bundler};
 use super::catch_up_log::CatchUpLog;
-use super::client::{classify, client_config, client_config_with, Callbacks, Rebalanced, CONSUMER_DEFAULTS};
+use super::client::{
+    classify, client_config, client_config_with, Callbacks, Rebalanced, CONSUMER_DEFAULTS, PRODUCER_DEFAULTS,
+};
 use super::deliveries::{opaque, BatchSeq, Deliveries, DeliveryContext};
 use super::processor::{InMessage, Output, Processor};
 use super::KafkaSettings;
@@ -142,7 +144,7 @@ impl KafkaRunner {
             .set("partition.assignment.strategy", "range");
         let consumer: StreamConsumer<Callbacks> =
             cfg.create_with_context(callbacks).context("Failed to create the Kafka consumer")?;
-        let mut pcfg = client_config_with(s, &[("linger.ms", "1")])?;
+        let mut pcfg = client_config_with(s, PRODUCER_DEFAULTS)?;
         pcfg.set("acks", "all");
         let deliveries = Deliveries::new(metrics.clone());
         let producer: ThreadedProducer<DeliveryContext> = pcfg
