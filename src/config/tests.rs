@@ -89,3 +89,15 @@ fn bundles_must_fit_below_the_largest_record_librdkafka_sends() {
         .to_string();
     assert!(e.contains("kafka.repartition_bundle_bytes") && e.contains("900000"), "{e}");
 }
+
+#[test]
+fn with_kafka_on_the_largest_event_must_fit_in_a_record_the_producer_may_send() {
+    let kafka = ("CHIPRISK__KAFKA__BROKERS", "127.0.0.1:9092");
+    let big = ("CHIPRISK__LIMITS__MAX_EVENT_BYTES", "2000000");
+    let e = Settings::load_from(None, env(&[kafka, big])).unwrap_err().to_string();
+    assert!(e.contains("limits.max_event_bytes (2000000)") && e.contains("message.max.bytes, 1000000"), "{e}");
+    Settings::load_from(None, env(&[big])).expect("without Kafka, no producer limit");
+    let raised = ("CHIPRISK__KAFKA__PROPERTIES__MESSAGE_MAX_BYTES", "4000000");
+    let s = Settings::load_from(None, env(&[kafka, big, raised])).unwrap();
+    assert_eq!(s.kafka.largest_record(), 4_000_000);
+}

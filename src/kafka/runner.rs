@@ -30,7 +30,7 @@ use super::processor::{InMessage, Output, Processor};
 use super::KafkaSettings;
 use crate::app::AppState;
 use crate::event::Timestamp;
-use crate::telemetry::{KafkaErrorKind, ProducedKind};
+use crate::telemetry::{KafkaErrorKind, Metrics, ProducedKind};
 use anyhow::Context;
 use futures_util::FutureExt;
 use futures_util::StreamExt;
@@ -365,17 +365,14 @@ impl KafkaRunner {
                 .key(bundle::KEY)
                 .payload(&value[..])
                 .partition(*partition);
-            if let Err(e) = produce(producer, record).await {
-                metrics.kafka().error(KafkaErrorKind::Produce);
-                anyhow::bail!("cannot queue a record for delivery: {e}");
-            }
+            produce(producer, metrics, record).await?;
         }
         for o in &outputs {
             if let Output::DeadLetter { reason, .. } = o {
                 metrics.kafka().dead_lettered(*reason);
             }
             let Some(topic) = self.destination(o) else { continue };
-            let result = match o {
+            match o {
                 Output::Route { partition, payload, timestamp_ms, key } => {
                     let (key, len) = key.encode();
                     let mut record = BaseRecord::with_opaque_to(topic, opaque(seq, ProducedKind::Route))
@@ -383,7 +380,7 @@ impl KafkaRunner {
                         .payload(*payload)
                         .partition(*partition);
                     record.timestamp = *timestamp_ms;
-                    produce(producer, record).await
+                    produce(producer, metrics, record).await?
                 }
                 Output::DeadLetter { payload, reason, message, topic: source, partition, offset } => {
                     let headers = OwnedHeaders::new()
@@ -397,18 +394,14 @@ impl KafkaRunner {
                         .key(key.as_bytes())
                         .payload(*payload)
                         .headers(headers);
-                    produce(producer, record).await
+                    produce(producer, metrics, record).await?
                 }
                 Output::ScoreUpdate { key, payload } => {
                     let record = BaseRecord::with_opaque_to(topic, opaque(seq, ProducedKind::ScoreUpdate))
                         .key(key.as_bytes())
                         .payload(&payload[..]);
-                    produce(producer, record).await
+                    produce(producer, metrics, record).await?
                 }
-            };
-            if let Err(e) = result {
-                metrics.kafka().error(KafkaErrorKind::Produce);
-                anyhow::bail!("cannot queue a record for delivery: {e}");
             }
         }
         Ok(records)
@@ -417,10 +410,12 @@ impl KafkaRunner {
 
 /// Hands a record to librdkafka; while its queue is full
 /// (`queue.buffering.max.messages`), waits for deliveries to make room.
+/// Any other refusal is counted and is an error.
 async fn produce(
     producer: &ThreadedProducer<DeliveryContext>,
+    metrics: &Metrics,
     mut record: BaseRecord<'_, [u8], [u8], usize>,
-) -> Result<(), KafkaError> {
+) -> anyhow::Result<()> {
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
@@ -428,7 +423,10 @@ async fn produce(
                 record = back;
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            Err((e, _)) => return Err(e),
+            Err((e, _)) => {
+                metrics.kafka().error(KafkaErrorKind::Produce);
+                anyhow::bail!("cannot queue a record for delivery: {e}");
+            }
         }
     }
 }

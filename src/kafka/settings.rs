@@ -126,6 +126,16 @@ impl KafkaSettings {
 }
 
 impl KafkaSettings {
+    /// The largest record the producer sends: librdkafka's
+    /// `message.max.bytes` as `kafka.properties` sets it, or its default.
+    pub fn largest_record(&self) -> usize {
+        self.properties
+            .iter()
+            .find(|(k, _)| k.replace('_', ".") == "message.max.bytes")
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(1_000_000)
+    }
+
     /// A copy safe to print: secret property values replaced.
     pub fn redacted(&self) -> Self {
         let mut copy = self.clone();
