@@ -141,6 +141,16 @@ fn run_replicas(events: &[String], assignment: &[Vec<i32>]) -> Vec<(String, f64)
     scores
 }
 
+/// `n` synthetic events from `seed`, then [`MULTI`], then the first
+/// `redelivered` again.
+fn synthetic(seed: u64, n: usize, redelivered: usize) -> Vec<String> {
+    let mut g = crate::synthetic::Generator::new(seed);
+    let mut events: Vec<String> = (0..n).map(|_| g.event()).collect();
+    events.push(MULTI.into());
+    events.extend(events[..redelivered].to_vec());
+    events
+}
+
 /// The reference: every event through one engine, as `chiprisk replay` does.
 fn replayed(events: &[String]) -> (Arc<Catalog>, Engine) {
     let catalog = Arc::new(Catalog::default());
@@ -154,10 +164,7 @@ fn replayed(events: &[String]) -> (Arc<Catalog>, Engine) {
 
 #[test]
 fn two_replicas_over_four_partitions_export_together_what_one_replay_scores() {
-    let mut g = crate::synthetic::Generator::new(3);
-    let mut events: Vec<String> = (0..3000).map(|_| g.event()).collect();
-    events.push(MULTI.into());
-    events.extend(events[..100].to_vec()); // redeliveries
+    let events = synthetic(3, 3000, 100);
 
     let (catalog, engine) = replayed(&events);
     let at = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
@@ -248,10 +255,7 @@ fn no_shortcut_into_a_shard_that_is_catching_up_or_was_rebuilt() {
 
 #[test]
 fn one_replica_that_routes_and_scores_counts_every_event_once_and_scores_like_a_replay() {
-    let mut g = crate::synthetic::Generator::new(5);
-    let mut events: Vec<String> = (0..2000).map(|_| g.event()).collect();
-    events.push(MULTI.into());
-    events.extend(events[..50].to_vec()); // redeliveries
+    let events = synthetic(5, 2000, 50);
     let (catalog, reference) = replayed(&events);
 
     let m = Metrics::new();
@@ -326,10 +330,7 @@ fn bundled(copies: &[(i32, Vec<u8>, Vec<u8>)], max_bytes: usize) -> Vec<(i32, Ve
 
 #[test]
 fn copies_read_in_bundles_count_and_score_as_copies_read_one_by_one() {
-    let mut g = crate::synthetic::Generator::new(9);
-    let mut events: Vec<String> = (0..1500).map(|_| g.event()).collect();
-    events.push(MULTI.into());
-    events.extend(events[..40].to_vec()); // redeliveries
+    let events = synthetic(9, 1500, 40);
     let (catalog, reference) = replayed(&events);
     let at = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
 
