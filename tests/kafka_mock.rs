@@ -224,13 +224,14 @@ async fn a_broker_down_at_start_keeps_it_unready_then_it_recovers_by_itself() {
     let mock = cluster();
     let brokers = mock.bootstrap_servers();
     mock.broker_down(1).unwrap();
-    let app = chiprisk::app::Application::build(&settings(&brokers, "g3")).await.unwrap();
+    let s = settings(&brokers, "g3");
+    let app = chiprisk::app::Application::build(&s).await.unwrap();
     let addr = app.local_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
-    let client = reqwest::Client::new();
+    let client = helpers::http_client(&s);
     let readyz = || async { client.get(format!("http://{addr}/readyz")).send().await.unwrap().status() };
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(readyz().await, 503, "not ready while the broker is down");

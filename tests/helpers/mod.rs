@@ -60,9 +60,18 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
-    let t = TestApp { addr, client: reqwest::Client::new(), stop: Some(tx), task: Some(task) };
+    let t = TestApp { addr, client: http_client(&settings), stop: Some(tx), task: Some(task) };
     wait_until_within(Duration::from_secs(60), || async { t.get("/readyz").await.status() == 200 }).await;
     t
+}
+
+/// An HTTP client for an app with these settings. It drops idle pooled
+/// connections well before the server closes them
+/// (`http.header_read_timeout_ms`): a request sent on a connection the
+/// server is closing at that moment fails (`IncompleteMessage`), which made
+/// tests that wait out a 10 s broker outage flaky.
+pub fn http_client(settings: &Settings) -> reqwest::Client {
+    reqwest::Client::builder().pool_idle_timeout(settings.http.header_read_timeout() / 2).build().expect("http client")
 }
 
 /// Polls `check` every 20 ms for up to 10 s.
