@@ -183,6 +183,27 @@ async fn events_on_kafka_score_like_a_replay_and_poison_is_dead_lettered() {
     app.stop().await;
 }
 
+/// Produces 40 more synthetic events (from `seed`) while the group has no
+/// member, then starts one and checks that, once live, it counts the 301
+/// distinct earlier events and the 40 later ones once each and scores them
+/// like a replay. Returns the member, the later events and all of them.
+async fn restart_after_more_events(
+    brokers: &str,
+    group: &str,
+    earlier: &[Vec<u8>],
+    seed: u64,
+) -> (TestApp, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut g = chiprisk::synthetic::Generator::new(seed);
+    let later: Vec<Vec<u8>> = (0..40).map(|_| g.event().into_bytes()).collect();
+    produce(brokers, &later).await;
+    let app = spawn_with(settings(brokers, group)).await;
+    wait_until(|| async { app.get("/readyz").await.status() == 200 && accepted(&app).await >= 341 }).await;
+    let all: Vec<Vec<u8>> = earlier.iter().chain(&later).cloned().collect();
+    assert_eq!(scores(&app).await, reference(&all));
+    assert_eq!(accepted(&app).await, 341);
+    (app, later, all)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_processor_rebuilds_the_same_scores_without_publishing_history() {
     let (_mock, brokers, good) = cluster_with_events().await;
@@ -196,16 +217,8 @@ async fn a_restarted_processor_rebuilds_the_same_scores_without_publishing_histo
 
     // Events that arrive while it is down are picked up from the committed
     // offsets: none skipped, none counted twice.
-    let mut g = chiprisk::synthetic::Generator::new(99);
-    let later: Vec<Vec<u8>> = (0..40).map(|_| g.event().into_bytes()).collect();
-    produce(&brokers, &later).await;
-
-    let again = spawn_with(settings(&brokers, "g2")).await;
-    wait_until(|| async { again.get("/readyz").await.status() == 200 && accepted(&again).await >= 341 }).await;
-    let all: Vec<Vec<u8>> = good.iter().chain(&later).cloned().collect();
-    assert_eq!(scores(&again).await, reference(&all));
+    let (again, later, _) = restart_after_more_events(&brokers, "g2", &good, 99).await;
     assert_ne!(scores(&again).await, before, "the later events moved the scores");
-    assert_eq!(accepted(&again).await, 341);
     again.stop().await; // publishes the updates still owed
 
     // Catch-up publishes nothing: every update since the restart names a later event.
@@ -344,14 +357,7 @@ async fn copies_of_a_version_before_bundles_and_bundles_rebuild_one_state() {
     assert!(copies.len() >= good.len() && copies.iter().all(|(p, _)| p.starts_with(b"{")), "one event per record");
 
     // The upgraded version rebuilds from those copies and bundles what it routes.
-    let mut g = chiprisk::synthetic::Generator::new(98);
-    let later: Vec<Vec<u8>> = (0..40).map(|_| g.event().into_bytes()).collect();
-    produce(&brokers, &later).await;
-    let again = spawn_with(settings(&brokers, "g-upgrade")).await;
-    wait_until(|| async { again.get("/readyz").await.status() == 200 && accepted(&again).await >= 341 }).await;
-    let all: Vec<Vec<u8>> = good.iter().chain(&later).cloned().collect();
-    assert_eq!(scores(&again).await, reference(&all));
-    assert_eq!(accepted(&again).await, 341);
+    let (again, later, all) = restart_after_more_events(&brokers, "g-upgrade", &good, 98).await;
     again.stop().await;
     let records = read_all(&brokers, "chiprisk.events.by-vendor");
     let bundles = records[..].iter().filter(|(p, _)| !p.starts_with(b"{")).count();

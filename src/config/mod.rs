@@ -85,10 +85,6 @@ impl Default for Settings {
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
 
-/// Bytes a routed copy may need besides its event: the record's key,
-/// headers and framing, and a bundle's framing, with room to spare.
-const COPY_FRAMING: usize = 1024;
-
 impl Settings {
     /// Loads defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -133,18 +129,7 @@ impl Settings {
         }
         self.limits.validate().map_err(ConfigError)?;
         self.kafka.validate().map_err(ConfigError)?;
-        if self.kafka.brokers.is_some() {
-            // An accepted event is copied to the repartition topic as it came.
-            let largest = self.kafka.largest_record();
-            if self.limits.max_event_bytes + COPY_FRAMING > largest {
-                return Err(ConfigError(format!(
-                    "limits.max_event_bytes ({}) does not fit in the largest record chiprisk's producer may send \
-                     (message.max.bytes, {largest}): raise kafka.properties.\"message.max.bytes\" (and the \
-                     brokers' limits) or lower limits.max_event_bytes",
-                    self.limits.max_event_bytes
-                )));
-            }
-        }
+        self.kafka.check_event_fits(self.limits.max_event_bytes).map_err(ConfigError)?;
         self.scoring.validate().map_err(ConfigError)?;
         self.catalog()?;
         Ok(())

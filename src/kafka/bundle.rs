@@ -61,11 +61,10 @@ impl Bundler {
         if !bundle.is_empty() && bundle.len() + size > self.max_bytes {
             self.full.push((partition, std::mem::take(bundle)));
         }
-        if bundle.is_empty() {
-            // Most bundles under load are tens of KiB: fewer regrowths.
-            bundle.reserve(size.max(self.max_bytes.min(INITIAL_CAPACITY)));
-        }
-        bundle.reserve(size);
+        // A new bundle starts with room for more: under load most are tens
+        // of KiB, and this saves their regrowths.
+        let room = if bundle.is_empty() { size.max(self.max_bytes.min(INITIAL_CAPACITY)) } else { size };
+        bundle.reserve(room);
         bundle.push(key_len);
         bundle.extend_from_slice(entry.key);
         bundle.extend_from_slice(&entry.timestamp_ms.unwrap_or(NO_TIMESTAMP).to_be_bytes());

@@ -1,6 +1,7 @@
 //! The librdkafka clients' configuration and callbacks: chiprisk's
 //! defaults, statistics (lag), errors by kind, rebalances and commits.
 
+use super::settings::librdkafka_name;
 use super::KafkaSettings;
 use crate::telemetry::{KafkaErrorKind, KafkaMetrics};
 use anyhow::Context;
@@ -173,12 +174,12 @@ pub(super) fn client_config_with(settings: &KafkaSettings, defaults: &[(&str, &s
         cfg.set(*k, *v);
     }
     for (k, v) in &settings.properties {
-        cfg.set(k.replace('_', "."), v);
+        cfg.set(librdkafka_name(k), v);
     }
     for (k, path) in &settings.properties_from_files {
         let value = std::fs::read_to_string(path)
             .with_context(|| format!("Failed to read kafka.properties_from_files.{k} from {}", path.display()))?;
-        cfg.set(k.replace('_', "."), value.trim_end_matches(['\n', '\r']));
+        cfg.set(librdkafka_name(k), value.trim_end_matches(['\n', '\r']));
     }
     Ok(cfg)
 }

@@ -271,15 +271,8 @@ impl Processor {
                     // follows the break cannot be read as events.
                     Err(broken) => {
                         let r = Rejection { reason: RejectReason::MalformedJson, message: broken.to_string() };
-                        metrics.event_rejected(r.reason);
-                        tracing::error!(
-                            topic = msg.topic,
-                            partition = msg.partition,
-                            offset = msg.offset,
-                            "broken bundle on the repartition topic, its rest dead-lettered: {broken}"
-                        );
                         let rest = InMessage { payload: &msg.payload[broken.at..], ..*msg };
-                        out.push(Output::dead_letter(&rest, r));
+                        dead_letter_copy(metrics, &rest, r, out);
                     }
                 }
             }
@@ -325,11 +318,7 @@ impl Processor {
         match self.decoder.decode(msg.payload) {
             // Stage 1 validated it; a failure here means the topic was written
             // by someone else, or the limits changed. Dead-letter it too.
-            Err(r) => {
-                metrics.event_rejected(r.reason);
-                tracing::error!(topic = msg.topic, partition = msg.partition, offset = msg.offset, reason = %r.reason, "invalid event on the repartition topic, dead-lettered: {}", r.message);
-                out.push(Output::dead_letter(msg, r));
-            }
+            Err(r) => dead_letter_copy(metrics, msg, r, out),
             Ok(mut event) => {
                 // An event that spans partitions is counted (summary, metrics)
                 // only in the shard of its first vendor: once over all replicas.
@@ -414,6 +403,15 @@ impl Processor {
         }
         out
     }
+}
+
+/// Dead-letters what the repartition topic holds but stage 2 cannot read:
+/// an invalid copy, or the rest of a broken bundle. Stage 1 validated every
+/// event it routed, so this is an error, not bad input.
+fn dead_letter_copy<'a>(metrics: &Metrics, msg: &InMessage<'a>, r: Rejection, out: &mut Vec<Output<'a>>) {
+    metrics.event_rejected(r.reason);
+    tracing::error!(topic = msg.topic, partition = msg.partition, offset = msg.offset, reason = %r.reason, "unreadable record on the repartition topic, dead-lettered: {}", r.message);
+    out.push(Output::dead_letter(msg, r));
 }
 
 /// A number that differs from process to process (and from run to run).

@@ -83,6 +83,16 @@ impl Default for KafkaSettings {
     }
 }
 
+/// Bytes a routed copy may need besides its event: the record's key,
+/// headers and framing, and a bundle's framing, with room to spare.
+const COPY_FRAMING: usize = 1024;
+
+/// The librdkafka property a `kafka.properties` key names: `_` may stand for
+/// `.` (environment variables cannot hold dots).
+pub fn librdkafka_name(key: &str) -> String {
+    key.replace('_', ".")
+}
+
 /// librdkafka properties whose values are secrets.
 pub fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
@@ -131,9 +141,24 @@ impl KafkaSettings {
     pub fn largest_record(&self) -> usize {
         self.properties
             .iter()
-            .find(|(k, _)| k.replace('_', ".") == "message.max.bytes")
+            .find(|(k, _)| librdkafka_name(k) == "message.max.bytes")
             .and_then(|(_, v)| v.trim().parse().ok())
             .unwrap_or(1_000_000)
+    }
+
+    /// Checks that an event of `max_event_bytes` (`limits.max_event_bytes`)
+    /// can be routed: it is copied to the repartition topic as it came, and
+    /// must fit in a record the producer may send. Kafka off: nothing to check.
+    pub fn check_event_fits(&self, max_event_bytes: usize) -> Result<(), String> {
+        let largest = self.largest_record();
+        if self.brokers.is_none() || max_event_bytes + COPY_FRAMING <= largest {
+            return Ok(());
+        }
+        Err(format!(
+            "limits.max_event_bytes ({max_event_bytes}) does not fit in the largest record chiprisk's producer may \
+             send (message.max.bytes, {largest}): raise kafka.properties.\"message.max.bytes\" (and the brokers' \
+             limits) or lower limits.max_event_bytes"
+        ))
     }
 
     /// A copy safe to print: secret property values replaced.
