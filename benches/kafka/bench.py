@@ -5,7 +5,9 @@
 Measures, in one run on one machine:
   1. throughput: a plain rdkafka consume-only loop over the events topic
      (examples/consume_only.rs), once with librdkafka's default settings and
-     once with chiprisk's consumer settings, against chiprisk consuming the
+     once with chiprisk's consumer settings; the same loop that also
+     decodes, validates and applies every event (on one thread, then on
+     two): the floor under any design; against chiprisk consuming the
      same topic (route + score + publish), each from process start to the
      last event; with the CPU time chiprisk and the broker used meanwhile,
      and chiprisk's peak RSS;
@@ -175,6 +177,10 @@ def main():
 
         base = consume_only()
         same = consume_only("chiprisk")
+        # The floor under any design: read + decode + validate + apply, with
+        # no outputs, offsets or durable state (one thread, then two).
+        floor = consume_only("score")
+        floor_threaded = consume_only("score-threaded")
 
         broker_cpu = cpu_seconds(broker.pid)
         app = Chiprisk(bin_dir, brokers, "bench")
@@ -215,6 +221,10 @@ def main():
             "produce_seconds": round(produce_s, 2),
             "consume_only": base,
             "consume_only_chiprisk_settings": same,
+            "score_only": floor,
+            "score_only_threaded": floor_threaded,
+            "ratio_of_score_only_to_consume_only_chiprisk_settings": round(floor["per_second"] / same["per_second"], 3),
+            "ratio_of_score_only_threaded_to_consume_only_chiprisk_settings": round(floor_threaded["per_second"] / same["per_second"], 3),
             "chiprisk_seconds": round(chiprisk_s, 2),
             "chiprisk_per_second": round(N / chiprisk_s),
             "ratio_to_consume_only": round((N / chiprisk_s) / base["per_second"], 3),
