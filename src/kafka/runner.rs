@@ -190,7 +190,9 @@ impl KafkaRunner {
                 self.rebalanced(&consumer, &mut processor, change).await;
             }
 
-            let mut outputs = Vec::new();
+            // Sized for the usual turn (an event has 1.2 routed copies on
+            // average), so a large turn does not regrow it as it fills.
+            let mut outputs = Vec::with_capacity(batch.len() * 3 / 2);
             let mut done: Vec<(String, i32, i64)> = Vec::new();
             {
                 let mut board = self.state.board_write();
