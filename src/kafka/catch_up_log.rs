@@ -7,8 +7,7 @@ use crate::scoreboard::Scoreboard;
 use std::time::Duration;
 
 /// Progress of rebuilding partition state, logged every
-/// [`CATCH_UP_LOG_INTERVAL`] while it lasts and once when it ends: a large
-/// repartition topic takes a while to read.
+/// [`CATCH_UP_LOG_INTERVAL`] while it lasts and once when it ends.
 #[derive(Default)]
 pub(super) struct CatchUpLog {
     /// When this rebuild began, and when progress was last logged.

@@ -150,8 +150,11 @@ impl KafkaSettings {
     /// can be routed: it is copied to the repartition topic as it came, and
     /// must fit in a record the producer may send. Kafka off: nothing to check.
     pub fn check_event_fits(&self, max_event_bytes: usize) -> Result<(), String> {
+        if self.brokers.is_none() {
+            return Ok(());
+        }
         let largest = self.largest_record();
-        if self.brokers.is_none() || max_event_bytes + COPY_FRAMING <= largest {
+        if max_event_bytes + COPY_FRAMING <= largest {
             return Ok(());
         }
         Err(format!(
