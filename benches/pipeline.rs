@@ -3,7 +3,6 @@
 
 use chiprisk::engine::{Engine, ScoringModel};
 use chiprisk::event::{Decoder, Limits, Timestamp};
-use chiprisk::scoreboard::Scoreboard;
 use chiprisk::synthetic::Generator;
 use chiprisk::telemetry::Metrics;
 use chiprisk::Catalog;
@@ -84,12 +83,11 @@ fn pipeline(c: &mut Criterion) {
 /// What a score-update round, a scrape and an API call cost with `label`
 /// events held: they read a vendor's events, so they grow with the state.
 fn queries(c: &mut Criterion, catalog: &Arc<Catalog>, decoder: &Decoder, batch: &[String], label: &str) {
-    let mut board = Scoreboard::single(catalog.clone(), ScoringModel::default());
-    let engine = &mut board.shard_mut(0).expect("shard 0").engine;
+    let mut engine = Engine::new(catalog.clone(), ScoringModel::default());
     for e in batch {
-        chiprisk::pipeline::process(decoder, engine, e.as_bytes());
+        chiprisk::pipeline::process(decoder, &mut engine, e.as_bytes());
     }
-    let engine = &board.shard_mut(0).expect("shard 0").engine;
+    let engine = &engine;
     let at = Timestamp::parse_rfc3339("2026-11-29T00:00:00Z").unwrap();
     let mut group = c.benchmark_group(format!("queries over {label} events"));
     group.sample_size(10);
@@ -100,7 +98,7 @@ fn queries(c: &mut Criterion, catalog: &Arc<Catalog>, decoder: &Decoder, batch: 
     });
     let metrics = Metrics::new();
     group.bench_function("metrics refresh (scores, bans, lifts of all vendors)", |b| {
-        b.iter(|| metrics.record_scores(&board, at))
+        b.iter(|| metrics.record_scores(engine, at))
     });
     group.finish();
 }

@@ -5,6 +5,12 @@
 //! - [`event`]: event schema v1; bytes become validated [`Event`]s here, once.
 //! - [`engine`]: the pure scoring core (no I/O): apply events, score as of a
 //!   time, explain a score.
+//! - [`pipeline`]: the one step every source runs per message.
+//! - [`state`]: the scoreboard behind its lock: a write handle for the event
+//!   source, a read handle for HTTP and telemetry.
+//! - [`source`], [`kafka`]: where events come from (a file, Kafka).
+//! - [`http`], [`telemetry`], [`cli`]: the shells.
+//! - [`app`]: builds the pieces from [`config::Settings`] and runs them.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -17,8 +23,8 @@ pub mod http;
 pub mod kafka;
 pub mod pipeline;
 pub mod report;
-pub mod scoreboard;
 pub mod source;
+pub mod state;
 pub mod synthetic;
 pub mod telemetry;
 

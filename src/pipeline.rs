@@ -2,6 +2,7 @@
 
 use crate::engine::{Applied, Engine};
 use crate::event::{Decoder, EventType, RejectReason, Rejection};
+use crate::state::Board;
 use crate::telemetry::{EventOutcome, Metrics};
 use std::time::Instant;
 
@@ -27,17 +28,44 @@ pub fn too_large(len: usize, limit: usize) -> Rejection {
     Rejection::new(RejectReason::TooLarge, format!("event is {len} bytes; the limit is {limit}"))
 }
 
-/// [`process`], timed and counted.
-pub fn process_counted(decoder: &Decoder, engine: &mut Engine, metrics: &Metrics, bytes: &[u8]) -> Outcome {
+/// Where a message stands in the event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// History re-read at start: it rebuilds the scores silently. It was
+    /// counted, dead-lettered and published when it first arrived, so it is
+    /// counted only as rebuild progress.
+    History,
+    /// Arrived while this process runs: counted as traffic.
+    New,
+}
+
+/// [`process`], timed, and counted in `summary` and in the metrics.
+pub fn process_counted(
+    decoder: &Decoder,
+    board: &mut Board,
+    metrics: &Metrics,
+    bytes: &[u8],
+    arrival: Arrival,
+) -> Outcome {
     let started = Instant::now();
-    let outcome = process(decoder, engine, bytes);
+    let outcome = process(decoder, &mut board.engine, bytes);
     metrics.observe_processing(started.elapsed());
-    record(metrics, &outcome);
+    count(&mut board.summary, metrics, &outcome, arrival);
     outcome
 }
 
-/// Counts an outcome in the metrics.
-pub fn record(metrics: &Metrics, outcome: &Outcome) {
+/// Counts an outcome: always in the summary (what the state holds), and in
+/// the metrics as traffic if it is new, as rebuild progress if it is history.
+pub fn count(summary: &mut Summary, metrics: &Metrics, outcome: &Outcome, arrival: Arrival) {
+    summary.count(outcome);
+    match arrival {
+        Arrival::New => record(metrics, outcome),
+        Arrival::History => metrics.rebuilt(),
+    }
+}
+
+/// Counts an outcome in the metrics as an arrival.
+fn record(metrics: &Metrics, outcome: &Outcome) {
     match outcome {
         Outcome::Applied { kind, applied: Applied::Accepted } => metrics.event_applied(*kind, EventOutcome::Accepted),
         Outcome::Applied { kind, applied: Applied::Duplicate } => metrics.event_applied(*kind, EventOutcome::Duplicate),

@@ -21,12 +21,55 @@ async fn with_no_event_file_the_bundled_scenario_is_served() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn health_and_readiness_answer() {
-    let app = spawn_app(None).await;
-    assert_eq!(app.get("/healthz").await.status(), 200);
-    assert_eq!(app.get("/readyz").await.status(), 200);
-    app.stop().await;
+/// A process whose event log cannot be read yet (its broker is down) is
+/// rebuilding: every answer says so, and none carries a partial score.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_rebuilding_every_endpoint_says_so_and_none_shows_a_score() {
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("chiprisk.events", 1, 1).unwrap();
+    mock.broker_down(1).unwrap();
+    let mut settings = helpers::test_settings();
+    settings.kafka.brokers = Some(mock.bootstrap_servers());
+    settings.kafka.create_topics = false;
+    settings.kafka.accept_history_loss = true;
+    let app = chiprisk::app::Application::build(&settings).await.unwrap();
+    let addr = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(async move {
+        let _ = stopped.await;
+    }));
+    let client = helpers::http_client(&settings);
+    let get = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            let r = client.get(format!("http://{addr}{path}")).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await.0, 200, "alive");
+    let (status, body) = get("/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("rebuilding"), "{body}");
+    for path in ["/api/v1/scores", "/api/v1/scores/nvidia", "/api/v1/status"] {
+        let (status, body) = get(path).await;
+        assert_eq!(status, 503, "{path}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["ready"], false, "{path}: {body}");
+        assert_eq!(v["rebuilding"]["messages_read"], 0, "{path}: {body}");
+        assert!(v["error"].as_str().unwrap().contains("rebuilding from the event log"), "{path}: {body}");
+        assert!(v.get("vendors").is_none() && v.get("score").is_none(), "{path}: {body}");
+    }
+    let (status, page) = get("/").await;
+    assert_eq!(status, 503);
+    assert!(page.contains("id=\"rebuilding\"") && !page.contains("data-vendor"), "{page}");
+    let (status, metrics) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("chiprisk_ready 0"), "{metrics}");
+    for absent in ["chiprisk_vendor_", "chiprisk_engine_events", "chiprisk_scores_as_of"] {
+        assert!(!metrics.lines().any(|l| l.starts_with(absent)), "{absent} exported while rebuilding");
+    }
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -67,15 +110,19 @@ async fn metrics_expose_scores_events_and_rejections() {
         "chiprisk_vendor_risk_score{vendor=\"nvidia\"}",
         "chiprisk_vendor_risk_component_pressure{component=\"export_controls\",vendor=\"nvidia\"}",
         "chiprisk_vendor_bans_in_force{kind=\"export\",vendor=\"nvidia\"}",
-        "chiprisk_events_total{outcome=\"accepted\",type=\"export_ban\"}",
-        "chiprisk_events_total{outcome=\"duplicate\",type=\"export_ban\"} 1",
+        "chiprisk_events_total{outcome=\"accepted\",type=\"export_ban\"} 0",
+        "chiprisk_events_total{outcome=\"duplicate\",type=\"export_ban\"} 0",
         "chiprisk_events_rejected_total{reason=\"malformed_json\"} 0",
         "chiprisk_event_processing_duration_seconds_bucket",
         "chiprisk_build_info{version=",
         "chiprisk_ready 1",
+        "chiprisk_rebuild_remaining_messages 0",
     ] {
         assert!(text.contains(needle), "missing {needle}");
     }
+    // The bundled scenario is history: rebuilt at start, not traffic.
+    let lines = std::fs::read_to_string(example_scenario()).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
+    assert!(text.contains(&format!("chiprisk_rebuild_messages_total {lines}\n")), "{lines} lines re-read");
     app.stop().await;
 }
 
@@ -109,12 +156,17 @@ async fn appended_lines_are_scored_and_bad_lines_are_counted_by_reason() {
     let body = app.json("/api/v1/scores").await;
     assert!(score(body.clone()) > first);
     assert_eq!(body["summary"]["rejected"], 1);
+    assert_eq!(body["summary"]["duplicates"], 0);
     let status = app.json("/api/v1/status").await;
     assert_eq!(status["ready"], true);
     assert_eq!(status["summary"], body["summary"], "{status}");
     assert_eq!(status["events_held"], 2);
+    // The first line was history; the two appended ones arrived.
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("chiprisk_events_rejected_total{reason=\"malformed_json\"} 1"));
+    assert!(metrics.contains("chiprisk_events_total{outcome=\"accepted\",type=\"purchase_ban\"} 1"));
+    assert!(metrics.contains("chiprisk_events_total{outcome=\"accepted\",type=\"procurement_pressure\"} 0"));
+    assert!(metrics.contains("chiprisk_rebuild_messages_total 1\n"));
     app.stop().await;
 }
 

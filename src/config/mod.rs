@@ -129,7 +129,6 @@ impl Settings {
         }
         self.limits.validate().map_err(ConfigError)?;
         self.kafka.validate().map_err(ConfigError)?;
-        self.kafka.check_event_fits(self.limits.max_event_bytes).map_err(ConfigError)?;
         self.scoring.validate().map_err(ConfigError)?;
         self.catalog()?;
         Ok(())

@@ -2,10 +2,10 @@
 //! `?at=RFC3339` answers as of another time (backtesting).
 //! `/api/v1/status`: readiness and event counts, without scoring anything.
 
-use crate::app::AppState;
 use crate::event::Timestamp;
+use crate::state::{Reader, Rebuilding};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -34,32 +34,43 @@ impl IntoResponse for BadRequest {
     }
 }
 
-pub async fn scores(State(state): State<AppState>, Query(q): Query<AsOf>) -> Response {
+pub async fn scores(State(state): State<Reader>, Query(q): Query<AsOf>) -> Response {
     match q.resolve() {
-        Ok(at) => Json(state.report(at)).into_response(),
+        Ok(at) => match state.report(at) {
+            Ok(report) => Json(report).into_response(),
+            Err(r) => rebuilding(r),
+        },
         Err(e) => e.into_response(),
     }
 }
 
-pub async fn vendor_score(
-    State(state): State<AppState>,
-    Path(vendor): Path<String>,
-    Query(q): Query<AsOf>,
-) -> Response {
+pub async fn vendor_score(State(state): State<Reader>, Path(vendor): Path<String>, Query(q): Query<AsOf>) -> Response {
     let at = match q.resolve() {
         Ok(at) => at,
         Err(e) => return e.into_response(),
     };
     match state.explain(&vendor, at) {
-        Some(x) => Json(x).into_response(),
-        None => error(StatusCode::NOT_FOUND, "unknown vendor; see /api/v1/scores for the catalog"),
+        Ok(Some(x)) => Json(x).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "unknown vendor; see /api/v1/scores for the catalog"),
+        Err(r) => rebuilding(r),
     }
 }
 
 /// Readiness and counts only: cheap at any state size, for polling.
-pub async fn status(State(state): State<AppState>) -> Response {
-    let (summary, events_held) = state.counts();
-    Json(json!({ "ready": state.is_ready(), "summary": summary, "events_held": events_held })).into_response()
+pub async fn status(State(state): State<Reader>) -> Response {
+    match state.counts() {
+        Ok((summary, events_held)) => {
+            Json(json!({ "ready": true, "summary": summary, "events_held": events_held })).into_response()
+        }
+        Err(r) => rebuilding(r),
+    }
+}
+
+/// The answer of every API route while the scores are being rebuilt: 503,
+/// `Retry-After`, and how far the rebuild has got.
+pub fn rebuilding(r: Rebuilding) -> Response {
+    let body = json!({ "error": r.describe(), "ready": false, "rebuilding": r });
+    (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], Json(body)).into_response()
 }
 
 pub async fn not_found() -> Response {

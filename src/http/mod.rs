@@ -13,7 +13,7 @@ pub use guard::Access;
 pub use server::serve;
 pub use settings::{HttpSettings, Secret};
 
-use crate::app::AppState;
+use crate::state::Reader;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -22,7 +22,7 @@ use axum::Router;
 
 pub use status_page::escape_html;
 
-pub fn router(state: AppState, access: Access) -> Router {
+pub fn router(state: Reader, access: Access) -> Router {
     Router::new()
         .route("/", get(status_page::page))
         .route("/metrics", get(metrics))
@@ -36,7 +36,7 @@ pub fn router(state: AppState, access: Access) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<Reader>) -> impl IntoResponse {
     let body = state.render_metrics();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
@@ -45,10 +45,9 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "loading events\n")
+async fn readyz(State(state): State<Reader>) -> impl IntoResponse {
+    match state.check_ready() {
+        Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
+        Err(r) => (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", r.describe())),
     }
 }

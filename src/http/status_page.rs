@@ -1,19 +1,35 @@
 //! `/`: a small page for people: the score table and, per vendor, what
 //! drives the score. Event text comes from outside, so everything is escaped.
 
-use crate::app::AppState;
 use crate::engine::Explanation;
 use crate::event::Component;
 use crate::event::Timestamp;
+use crate::state::Reader;
 use axum::extract::State;
-use axum::response::Html;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use std::fmt::Write;
 
-pub async fn page(State(state): State<AppState>) -> Html<String> {
-    let report = state.report(Timestamp::now());
+const HEAD: &str = concat!(
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+);
+
+pub async fn page(State(state): State<Reader>) -> Response {
+    let report = match state.report(Timestamp::now()) {
+        Ok(report) => report,
+        Err(r) => {
+            let page = format!(
+                "{HEAD}<meta http-equiv=\"refresh\" content=\"2\"><title>chiprisk: rebuilding</title></head>\
+                 <body><h1>China-market risk by chip vendor</h1><p id=\"rebuilding\">{}</p></body></html>",
+                escape_html(&r.describe())
+            );
+            return (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response();
+        }
+    };
     let mut h = String::with_capacity(16 * 1024);
+    h.push_str(HEAD);
     h.push_str(concat!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta http-equiv=\"refresh\" content=\"30\"><title>chiprisk: China-market risk</title>",
         "<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:72rem}",
         "table{border-collapse:collapse}td,th{padding:.3rem .7rem;border-bottom:1px solid #ddd;text-align:left}",
@@ -23,12 +39,11 @@ pub async fn page(State(state): State<AppState>) -> Html<String> {
     let s = report.summary;
     let _ = write!(
         h,
-        "<p>As of {} &middot; {} events scored, {} duplicates, {} rejected &middot; {}</p>",
+        "<p>As of {} &middot; {} events scored, {} duplicates, {} rejected &middot; live</p>",
         escape_html(&report.as_of.to_string()),
         s.accepted,
         s.duplicates,
         s.rejected,
-        if state.is_ready() { "live" } else { "loading" }
     );
     h.push_str("<table id=\"scores\"><thead><tr><th>Vendor</th><th>Origin</th><th>Score</th><th>Export controls</th><th>China policy</th><th>Competition</th><th>Supply</th><th>Market</th><th>Bans in force</th></tr></thead><tbody>");
     let ranked = report.ranked();
@@ -54,7 +69,7 @@ pub async fn page(State(state): State<AppState>) -> Html<String> {
         drivers(&mut h, x);
     }
     h.push_str("<p><a href=\"/api/v1/scores\">JSON</a> &middot; <a href=\"/metrics\">metrics</a></p></body></html>");
-    Html(h)
+    Html(h).into_response()
 }
 
 fn drivers(h: &mut String, x: &Explanation) {

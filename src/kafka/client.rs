@@ -1,118 +1,118 @@
 //! The librdkafka clients' configuration and callbacks: chiprisk's
-//! defaults, statistics (lag), errors by kind, rebalances and commits.
+//! defaults, and client errors and commits counted by kind.
 
 use super::settings::librdkafka_name;
 use super::KafkaSettings;
 use crate::telemetry::{KafkaErrorKind, KafkaMetrics};
 use anyhow::Context;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::statistics::Statistics;
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::ClientContext;
-use std::sync::{mpsc, Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// chiprisk's defaults for its consumer; `kafka.properties` overrides them.
 /// - `fetch.wait.max.ms`: brokers that hold every fetch for the full wait
 ///   (Tansu 0.6.0 does, even with data to return) add it to every event's
-///   latency, twice (route, then score): 10 ms, not librdkafka's 500. Idle,
-///   that is about 100 small fetches a second.
-/// - `queued.min.messages`, `fetch.queue.backoff.ms`: every partition's
-///   fetches feed one queue, and librdkafka stops fetching a partition for
-///   `fetch.queue.backoff.ms` (default 1000) whenever that queue holds
-///   `queued.min.messages` (default 100,000). A loop that reads its own
-///   routed copies back hits that threshold under load and then idles for
-///   up to a second at a time: it halved throughput (BENCHMARKS.md §4).
-///   20,000 messages (about 7 MB of events, 10 turns of the loop) with a
-///   10 ms backoff keep the loop fed and the queue's memory bounded.
+///   latency: 10 ms, not librdkafka's 500. Idle, that is about 100 small
+///   fetches a second.
+/// - `queued.min.messages`, `fetch.queue.backoff.ms`: librdkafka stops
+///   fetching for `fetch.queue.backoff.ms` (default 1000) whenever its queue
+///   holds `queued.min.messages` (default 100,000). 20,000 messages (about
+///   7 MB of events, 10 turns of the loop) with a 10 ms backoff keep the
+///   loop fed while it rebuilds and the queue's memory bounded.
+/// - `statistics.interval.ms`: the statistics carry the end of each
+///   partition's log as the broker last reported it in a fetch response,
+///   which tells the loop when its rebuild has caught up (librdkafka's
+///   ListOffsets answer is wrong on some brokers: Tansu 0.6.0's is the last
+///   batch's base offset + 1). Every 100 ms: a few partitions' worth of JSON.
 pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("fetch.wait.max.ms", "10"),
     ("queued.min.messages", "20000"),
     ("fetch.queue.backoff.ms", "10"),
-    ("statistics.interval.ms", "5000"),
+    ("statistics.interval.ms", "100"),
 ];
 
 /// chiprisk's defaults for its producer; `kafka.properties` overrides them.
-/// - `linger.ms`: routed copies leave within a millisecond.
-/// - `compression.type`: bundles of JSON events compress well (lz4: a 56 KB
-///   bundle of synthetic events to 22%); the repartition topic keeps
-///   everything, so this is its size on disk too. With it, the broker spent
-///   1.1–1.5 µs of CPU per event instead of 1.7–1.9 (BENCHMARKS.md §4).
-pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[("linger.ms", "1"), ("compression.type", "lz4")];
+/// `linger.ms`: dead letters and score updates leave within a millisecond.
+pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[("linger.ms", "1")];
 
-/// Assignment changes, sent from the rebalance callback to the loop.
-#[derive(Debug)]
-pub(super) enum Rebalanced {
-    Assigned(Vec<(String, i32)>),
-    Revoked(Vec<(String, i32)>),
-}
-
-/// Callbacks from librdkafka: statistics (lag), errors, rebalances, commits.
+/// Callbacks from librdkafka, for the consumer and the producer: client
+/// errors and commits, counted and logged, and the ends of the logs.
 pub(super) struct Callbacks {
     pub(super) metrics: Arc<crate::telemetry::Metrics>,
-    pub(super) repartition_topic: String,
-    pub(super) rebalances: Mutex<mpsc::Sender<Rebalanced>>,
+    /// "consumer" or "producer", for the log.
+    pub(super) client: &'static str,
+    /// (low, high) watermarks per (topic, partition), from the statistics.
+    pub(super) ends: Mutex<Vec<LogEnd>>,
+}
+
+/// A partition's log as the broker last reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct LogEnd {
+    pub topic: String,
+    pub partition: i32,
+    pub low: i64,
+    pub high: i64,
+}
+
+/// The part of librdkafka's statistics the loop reads.
+#[derive(serde::Deserialize)]
+struct Stats {
+    #[serde(default)]
+    topics: HashMap<String, TopicStats>,
+}
+
+#[derive(serde::Deserialize)]
+struct TopicStats {
+    partitions: HashMap<String, PartitionStats>,
+}
+
+#[derive(serde::Deserialize)]
+struct PartitionStats {
+    partition: i32,
+    lo_offset: i64,
+    hi_offset: i64,
+}
+
+impl Callbacks {
+    pub(super) fn new(metrics: Arc<crate::telemetry::Metrics>, client: &'static str) -> Self {
+        Self { metrics, client, ends: Mutex::default() }
+    }
+
+    /// The latest report of every partition's log.
+    pub(super) fn ends(&self) -> Vec<LogEnd> {
+        self.ends.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl ClientContext for Callbacks {
-    fn stats(&self, stats: Statistics) {
-        for (topic, t) in &stats.topics {
-            for (partition, p) in &t.partitions {
-                if *partition >= 0 {
-                    self.metrics.kafka().set_lag(topic, *partition, p.consumer_lag);
-                }
-            }
-        }
+    fn stats_raw(&self, statistics: &[u8]) {
+        let Ok(stats) = serde_json::from_slice::<Stats>(statistics) else { return };
+        let ends = stats
+            .topics
+            .into_iter()
+            .flat_map(|(topic, t)| {
+                // Partition -1 is librdkafka's internal "unassigned" partition.
+                t.partitions.into_values().filter(|p| p.partition >= 0).map(move |p| LogEnd {
+                    topic: topic.clone(),
+                    partition: p.partition,
+                    low: p.lo_offset,
+                    high: p.hi_offset,
+                })
+            })
+            .collect();
+        *self.ends.lock().unwrap_or_else(|p| p.into_inner()) = ends;
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        client_error(self.metrics.kafka(), "consumer", &error, reason);
+        client_error(self.metrics.kafka(), self.client, &error, reason);
     }
 }
 
 impl ConsumerContext for Callbacks {
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        let partitions: Vec<(String, i32)> =
-            tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                // Repartition partitions are rebuilt from their beginning.
-                for (topic, partition) in &partitions {
-                    if *topic == self.repartition_topic {
-                        let _ = tpl.set_partition_offset(topic, *partition, Offset::Beginning);
-                    }
-                }
-                self.metrics.kafka().rebalanced(true);
-                tracing::info!(partitions = ?partitions, "partitions assigned");
-                let _ = self.rebalances.lock().expect("lock").send(Rebalanced::Assigned(partitions));
-                if let Err(e) = consumer.assign(tpl) {
-                    self.metrics.kafka().error(KafkaErrorKind::Consume);
-                    tracing::error!("cannot take the assigned partitions: {e}");
-                }
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                self.metrics.kafka().rebalanced(false);
-                // Offsets of finished batches are stored: commit them before
-                // another member takes over.
-                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-                    if !matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::NoOffset)) {
-                        tracing::warn!("commit on revocation failed: {e}");
-                    }
-                }
-                tracing::info!(partitions = ?partitions, "partitions revoked");
-                let _ = self.rebalances.lock().expect("lock").send(Rebalanced::Revoked(partitions));
-                let _ = consumer.unassign();
-            }
-            other => {
-                self.metrics.kafka().error(KafkaErrorKind::Consume);
-                tracing::error!("rebalance failed: {other:?}");
-                let _ = consumer.unassign();
-            }
-        }
-    }
-
     fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _offsets: &TopicPartitionList) {
         match result {
             Ok(()) => self.metrics.kafka().committed(),

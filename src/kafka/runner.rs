@@ -1,426 +1,384 @@
-//! The Kafka consumer loop: consume a batch, run each message through the
-//! [`Processor`], queue its outputs for delivery, and store the batch's
-//! offsets once the broker has acknowledged every record of it and of the
-//! batches before it ([`Deliveries`]). Up to [`MAX_IN_FLIGHT`] batches wait
-//! for acknowledgements while the next ones are read.
+//! The Kafka loop, shaped like rdkafka's at-least-once example: read a
+//! batch, run each message through the [`Processor`], hand its outputs to
+//! the producer, await their acknowledgements, then store the batch's
+//! offsets.
 //!
-//! # Delivery guarantee
+//! # Invariant
 //!
-//! At least once, and exactly once in the scores:
-//! - `enable.auto.offset.store=false`: an offset is stored only after the
-//!   message's effects are done: the scoreboard updated and every record it
-//!   caused (routed copies, dead letters, score updates) acknowledged by the
-//!   broker (`acks=all`). librdkafka commits stored offsets in the background
-//!   (`enable.auto.commit`), on revocation (synchronously, in the rebalance
-//!   callback) and on shutdown (within `kafka.drain_timeout_ms`).
-//! - A crash between producing and storing means the batch is consumed and
-//!   produced again: duplicates, which the engine absorbs by event id.
+//! **An offset is stored only after every effect of the messages before it
+//! is done**: the board updated, and every record they caused (dead letters,
+//! score updates) acknowledged by the broker (`acks=all`). librdkafka
+//! commits stored offsets in the background (`enable.auto.commit`) and the
+//! loop commits once more on shutdown. So:
+//! - The committed offset is a line below which every message's outputs
+//!   were produced: a restarted replica re-reads what lies below it
+//!   silently ([`Arrival::History`]), and nothing is dead-lettered or
+//!   published twice for it.
+//! - A crash between producing and storing redoes the batch: its outputs
+//!   are produced again (at least once), and its events are counted once in
+//!   the scores, because the engine ignores an event id it has seen.
 //! - A failed delivery stops the loop with an error before the offset is
 //!   stored; the process exits and, restarted, resumes from the last commit.
-//! - Repartition partitions are rebuilt on every assignment by reading them
-//!   from the beginning, so that topic needs unlimited retention.
+//!
+//! Every replica reads every partition from its beginning (`assign`, no
+//! group membership) and holds the whole scoreboard. Replicas share the
+//! group's committed offsets, which only say how far outputs were produced.
 
-use super::bundle::{self, Bundler};
-use super::catch_up_log::CatchUpLog;
-use super::client::{
-    classify, client_config, client_config_with, Callbacks, Rebalanced, CONSUMER_DEFAULTS, PRODUCER_DEFAULTS,
-};
-use super::deliveries::{opaque, BatchSeq, Deliveries, DeliveryContext};
-use super::processor::{InMessage, Output, Processor};
-use super::KafkaSettings;
-use crate::app::AppState;
-use crate::event::Timestamp;
+use super::client::{classify, client_config_with, Callbacks, CONSUMER_DEFAULTS, PRODUCER_DEFAULTS};
+use super::positions::Positions;
+use super::processor::{dead_letter_payload, InMessage, Output, Processor};
+use super::{topics, KafkaSettings};
+use crate::event::{Decoder, Timestamp};
+use crate::pipeline::Arrival;
+use crate::state::Writer;
 use crate::telemetry::{KafkaErrorKind, Metrics, ProducedKind};
 use anyhow::Context;
-use futures_util::FutureExt;
-use futures_util::StreamExt;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, FutureProducer, Producer, ThreadedProducer};
-use rdkafka::topic_partition_list::TopicPartitionList;
-use std::collections::VecDeque;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use futures_util::{FutureExt, StreamExt};
+use rdkafka::consumer::{CommitMode, Consumer, MessageStream, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-pub struct KafkaRunner {
+/// How long the loop waits for a message before it looks around anyway
+/// (readiness, score updates, lag).
+const IDLE: Duration = Duration::from_millis(100);
+
+/// How often the rebuild's progress is logged while it lasts.
+const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Room left in a dead letter's record for its key, headers and framing.
+const DEAD_LETTER_FRAMING: usize = 16 * 1024;
+
+pub struct KafkaSource {
     settings: KafkaSettings,
-    state: AppState,
 }
 
-impl KafkaRunner {
-    /// Checks the configuration; connecting happens in [`KafkaRunner::run`],
+type Consumer_ = StreamConsumer<Callbacks>;
+type Producer_ = FutureProducer<Callbacks>;
+
+impl KafkaSource {
+    /// Checks the configuration; connecting happens in [`KafkaSource::run`],
     /// which retries until the brokers answer.
-    pub fn build(settings: &KafkaSettings, state: AppState) -> anyhow::Result<Self> {
-        client_config(settings)?;
-        Ok(Self { settings: settings.clone(), state })
+    pub fn build(settings: &KafkaSettings) -> anyhow::Result<Self> {
+        client_config_with(settings, &[])?;
+        Ok(Self { settings: settings.clone() })
     }
 
-    /// Runs until `stop` turns true: connect (with backoff), then consume.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    /// Runs until `stop` turns true: connect (with backoff), rebuild, then
+    /// follow the event topics.
+    pub async fn run(self, decoder: Decoder, state: Writer, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let Some(partitions) = self.connect(state.metrics(), &mut stop).await? else { return Ok(()) };
+        let s = &self.settings;
+        let metrics = state.metrics_arc();
+        let consumer: Arc<Consumer_> = Arc::new(
+            consumer_config(s)?
+                .create_with_context(Callbacks::new(metrics.clone(), "consumer"))
+                .context("Failed to create the Kafka consumer")?,
+        );
+        let mut producer_config = client_config_with(s, PRODUCER_DEFAULTS)?;
+        producer_config.set("acks", "all");
+        let producer: Producer_ = producer_config
+            .create_with_context(Callbacks::new(metrics, "producer"))
+            .context("Failed to create the Kafka producer")?;
+        let positions = start_positions(&consumer, partitions).await?;
+        tracing::info!(
+            topics = ?s.topics,
+            partitions = positions.partitions().count(),
+            history = positions.history_offsets(),
+            "reading every partition from the beginning; ready once caught up"
+        );
+        let result = Loop { settings: s, state: &state, consumer: &consumer, producer: &producer, positions }
+            .run(Processor::new(decoder), stop)
+            .await;
+        let drain = Duration::from_millis(s.drain_timeout_ms);
+        // Dropping the clients blocks (librdkafka closes them): not on a tokio worker.
+        tokio::task::spawn_blocking(move || {
+            if result.is_ok() {
+                commit(&consumer);
+            }
+            let _ = rdkafka::producer::Producer::flush(&producer, drain);
+            drop(consumer);
+            drop(producer);
+            result
+        })
+        .await
+        .context("closing the Kafka clients")?
+    }
+
+    /// Prepares the topics ([`topics::prepare`]), retrying with backoff
+    /// while the brokers cannot be reached or a topic is missing. An event
+    /// topic that deletes history is fatal. `None`: told to stop meanwhile.
+    async fn connect(
+        &self,
+        metrics: &Metrics,
+        stop: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<Option<Vec<(String, i32)>>> {
         let mut backoff = Duration::from_millis(500);
-        let partitions = loop {
-            match self.prepare().await {
-                Ok(n) => break n,
+        loop {
+            match topics::prepare(&self.settings).await {
+                Ok(partitions) => return Ok(Some(partitions)),
+                Err(e) if e.is::<topics::HistoryLoss>() => return Err(e),
                 Err(e) => {
-                    self.state.metrics().kafka().error(KafkaErrorKind::Admin);
+                    metrics.kafka().error(KafkaErrorKind::Admin);
                     tracing::warn!(
                         brokers = ?self.settings.brokers,
                         retry_in_ms = backoff.as_millis() as u64,
-                        "Kafka is not reachable or not ready; /readyz stays false until it is: {e:#}"
+                        "Kafka is not reachable or not ready; /readyz stays 503 until it is: {e:#}"
                     );
                     tokio::select! {
-                        _ = stop.changed() => return Ok(()),
+                        _ = stop.changed() => return Ok(None),
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
-        };
-        self.consume(partitions, stop).await
-    }
-
-    /// Creates missing topics (if allowed) and reads the partition count of
-    /// the repartition topic.
-    async fn prepare(&self) -> anyhow::Result<i32> {
-        let s = &self.settings;
-        let cfg = client_config(s)?;
-        if s.create_topics {
-            let admin: AdminClient<DefaultClientContext> = cfg.create().context("Failed to create the admin client")?;
-            let replication = || TopicReplication::Fixed(s.replication_factor);
-            let mut topics: Vec<NewTopic> =
-                s.topics.iter().map(|t| NewTopic::new(t, s.repartition_partitions, replication())).collect();
-            topics.push(
-                NewTopic::new(&s.repartition_topic, s.repartition_partitions, replication())
-                    .set("retention.ms", "-1")
-                    .set("retention.bytes", "-1"),
-            );
-            for t in [&s.output_topic, &s.dead_letter_topic].into_iter().filter(|t| !t.is_empty()) {
-                topics.push(NewTopic::new(t, s.repartition_partitions, replication()));
-            }
-            let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-            for result in admin.create_topics(topics.iter(), &opts).await.context("Failed to create topics")? {
-                match result {
-                    Ok(t) => tracing::info!(topic = t, "created topic"),
-                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((t, e)) => anyhow::bail!("cannot create topic {t}: {e}"),
-                }
-            }
         }
-        let producer: FutureProducer = cfg.create().context("Failed to create a client")?;
-        let topic = s.repartition_topic.clone();
-        let metadata = tokio::task::spawn_blocking(move || {
-            producer.client().fetch_metadata(Some(&topic), Duration::from_secs(10))
-        })
-        .await?
-        .context("Failed to fetch metadata")?;
-        let t = metadata.topics().first().context("no metadata for the repartition topic")?;
-        if t.error().is_some() || t.partitions().is_empty() {
-            anyhow::bail!("topic {} is missing (create it, or set kafka.create_topics = true)", s.repartition_topic);
-        }
-        Ok(t.partitions().len() as i32)
-    }
-
-    async fn consume(self, partitions: i32, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let s = &self.settings;
-        let metrics = self.state.metrics_arc();
-        let (tx, rx) = mpsc::channel();
-        let callbacks = Callbacks {
-            metrics: metrics.clone(),
-            repartition_topic: s.repartition_topic.clone(),
-            rebalances: Mutex::new(tx),
-        };
-        let mut cfg = client_config_with(s, CONSUMER_DEFAULTS)?;
-        // The delivery guarantee rests on these: not overridable.
-        cfg.set("group.id", &s.group_id)
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", s.session_timeout_ms.to_string())
-            .set("partition.assignment.strategy", "range");
-        let consumer: StreamConsumer<Callbacks> =
-            cfg.create_with_context(callbacks).context("Failed to create the Kafka consumer")?;
-        let mut pcfg = client_config_with(s, PRODUCER_DEFAULTS)?;
-        pcfg.set("acks", "all");
-        let deliveries = Deliveries::new(metrics.clone());
-        let producer: ThreadedProducer<DeliveryContext> = pcfg
-            .create_with_context(DeliveryContext(deliveries.clone()))
-            .context("Failed to create the Kafka producer")?;
-        let mut topics: Vec<&str> = s.topics.iter().map(String::as_str).collect();
-        topics.push(&s.repartition_topic);
-        consumer.subscribe(&topics).context("Failed to subscribe")?;
-        tracing::info!(topics = ?topics, group = %s.group_id, repartition_partitions = partitions, "consuming");
-
-        let decoder = self.state.decoder().clone();
-        let mut processor = Processor::new(decoder, s.repartition_topic.clone(), partitions);
-        let mut assigned_once = false;
-        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-        let mut next_batch: BatchSeq = 0;
-        let update_interval = Duration::from_millis(s.score_update_interval_ms);
-        let mut last_updates = std::time::Instant::now();
-        let mut catch_up = CatchUpLog::default();
-        let consumer = Arc::new(consumer);
-        let mut stream = consumer.stream();
-        loop {
-            // Wake up now and then even without messages, to take assignment
-            // changes and readiness into account.
-            // Sooner while a round of score updates is unfinished.
-            let idle = if processor.updates_owed() { Duration::from_millis(5) } else { Duration::from_millis(250) };
-            let first = tokio::select! {
-                _ = stop.changed() => break,
-                m = stream.next() => m,
-                _ = tokio::time::sleep(idle) => None,
-            };
-            let read_at = Timestamp::now();
-            let mut batch = Vec::with_capacity(s.batch_size);
-            batch.extend(first);
-            while batch.len() < s.batch_size {
-                match stream.next().now_or_never() {
-                    Some(Some(m)) => batch.push(m),
-                    _ => break,
-                }
-            }
-            // Assignment changes reported by the callbacks run during polling.
-            while let Ok(change) = rx.try_recv() {
-                assigned_once = true;
-                self.rebalanced(&consumer, &mut processor, change).await;
-            }
-
-            // Sized for the usual turn (an event has 1.2 routed copies on
-            // average), so a large turn does not regrow it as it fills.
-            let mut outputs = Vec::with_capacity(batch.len() * 3 / 2);
-            let mut done: Vec<(String, i32, i64)> = Vec::new();
-            {
-                let mut board = self.state.board_write();
-                let started = std::time::Instant::now();
-                for m in &batch {
-                    match m {
-                        Ok(msg) => {
-                            let repartition = msg.topic() == s.repartition_topic;
-                            metrics.kafka().consumed(repartition);
-                            let input = InMessage {
-                                topic: msg.topic(),
-                                partition: msg.partition(),
-                                offset: msg.offset(),
-                                payload: msg.payload().unwrap_or_default(),
-                                timestamp_ms: msg.timestamp().to_millis(),
-                                key: msg.key(),
-                            };
-                            processor.process(&mut board, &metrics, &input, &mut outputs);
-                            note_done(&mut done, msg.topic(), msg.partition(), msg.offset());
-                        }
-                        Err(e) => {
-                            metrics.kafka().error(classify(e));
-                            tracing::warn!("consume error: {e}");
-                        }
-                    }
-                }
-                // One clock reading per batch, not two per message.
-                if !batch.is_empty() {
-                    metrics.observe_processing_batch(started.elapsed(), batch.len());
-                }
-                // A round of score updates at most every interval, spread
-                // over the loop's turns one vendor at a time, so that scoring
-                // a large vendor never holds up the events behind it for long.
-                if !processor.updates_owed() && last_updates.elapsed() >= update_interval {
-                    processor.start_update_round();
-                    last_updates = std::time::Instant::now();
-                }
-                let slice = std::time::Instant::now();
-                while processor.updates_owed() && slice.elapsed() < UPDATE_SLICE {
-                    outputs.extend(processor.flush_updates(&board, Timestamp::now(), 1));
-                }
-                catch_up.note(&processor, &board);
-            }
-            // The turn's effects are visible from here on (the board is unlocked).
-            processor.observe_latencies(&metrics, read_at, Timestamp::now());
-            // Deliveries are awaited in the background: the next batch is read
-            // while this one's records travel; offsets are stored in batch order
-            // once every record of the batch (and of the batches before) is acked.
-            let seq = next_batch;
-            next_batch += 1;
-            let sent = self.send(&producer, &deliveries, seq, outputs).await?;
-            // A turn that read and sent nothing has nothing to wait for.
-            if sent > 0 || !done.is_empty() {
-                in_flight.push_back(InFlight { seq, done });
-            }
-            retire(&consumer, &mut in_flight, &deliveries, MAX_IN_FLIGHT).await?;
-            metrics.kafka().set_catching_up(processor.catching_up());
-            self.state.set_live(assigned_once && processor.catching_up() == 0);
-        }
-
-        drop(stream);
-        // Score updates still owed for events already applied.
-        processor.start_update_round();
-        let owed = processor.flush_updates(&self.state.board_write(), Timestamp::now(), usize::MAX);
-        self.send(&producer, &deliveries, next_batch, owed).await?;
-        in_flight.push_back(InFlight { seq: next_batch, done: Vec::new() });
-        tracing::info!(batches_in_flight = in_flight.len(), "draining: waiting for deliveries, then committing");
-        let drain = Duration::from_millis(s.drain_timeout_ms);
-        match tokio::time::timeout(drain, retire(&consumer, &mut in_flight, &deliveries, 0)).await {
-            Ok(result) => result?,
-            Err(_) => {
-                tracing::warn!("deliveries did not finish within kafka.drain_timeout_ms; their events will be redone")
-            }
-        }
-        let commit = tokio::task::spawn_blocking(move || {
-            let r = consumer.commit_consumer_state(CommitMode::Sync);
-            drop(consumer);
-            r
-        });
-        match tokio::time::timeout(drain, commit).await {
-            Ok(Ok(Ok(()))) => tracing::info!("offsets committed"),
-            Ok(Ok(Err(e))) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
-            Ok(Ok(Err(e))) => tracing::warn!("final commit failed: {e}"),
-            _ => tracing::warn!("final commit did not finish within kafka.drain_timeout_ms"),
-        }
-        let _ = producer.flush(drain);
-        Ok(())
-    }
-
-    async fn rebalanced(&self, consumer: &StreamConsumer<Callbacks>, processor: &mut Processor, change: Rebalanced) {
-        let repartition = self.settings.repartition_topic.clone();
-        match change {
-            Rebalanced::Assigned(parts) => {
-                let mine: Vec<i32> = parts.iter().filter(|(t, _)| *t == repartition).map(|(_, p)| *p).collect();
-                let mut tpl = TopicPartitionList::new();
-                for p in &mine {
-                    tpl.add_partition(&repartition, *p);
-                }
-                let committed = if mine.is_empty() {
-                    TopicPartitionList::new()
-                } else {
-                    consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap_or_else(|e| {
-                        tracing::warn!("cannot read committed offsets, treating partitions as new: {e}");
-                        TopicPartitionList::new()
-                    })
-                };
-                let mut board = self.state.board_write();
-                for p in mine {
-                    let until =
-                        committed.find_partition(&repartition, p).and_then(|e| e.offset().to_raw()).filter(|o| *o >= 0);
-                    processor.assign(&mut board, p, until);
-                    tracing::info!(partition = p, catch_up_to = ?until, "rebuilding partition state");
-                }
-                self.state.metrics().kafka().clear_lag();
-            }
-            Rebalanced::Revoked(parts) => {
-                let mut board = self.state.board_write();
-                for (_, p) in parts.iter().filter(|(t, _)| *t == repartition) {
-                    processor.revoke(&mut board, *p);
-                }
-            }
-        }
-    }
-
-    /// The topic an output goes to; `None` if that output is turned off.
-    fn destination(&self, output: &Output<'_>) -> Option<&str> {
-        let s = &self.settings;
-        let topic = match output {
-            Output::Route { .. } => &s.repartition_topic,
-            Output::DeadLetter { .. } => &s.dead_letter_topic,
-            Output::ScoreUpdate { .. } => &s.output_topic,
-        };
-        Some(topic.as_str()).filter(|t| !t.is_empty())
-    }
-
-    /// Routed copies into bundles (unless `kafka.repartition_bundle_bytes`
-    /// is 0), and the outputs left to send one by one.
-    fn bundle<'a>(&self, outputs: Vec<Output<'a>>) -> (Vec<(i32, Vec<u8>)>, Vec<Output<'a>>) {
-        let max_bytes = self.settings.repartition_bundle_bytes;
-        if max_bytes == 0 {
-            return (Vec::new(), outputs);
-        }
-        let mut bundler = Bundler::new(max_bytes);
-        let mut rest = Vec::new();
-        for o in outputs {
-            match o {
-                Output::Route { partition, payload, timestamp_ms, key } => {
-                    let (key, len) = key.encode();
-                    bundler.push(partition, bundle::Entry { key: &key[..len], timestamp_ms, payload });
-                }
-                other => rest.push(other),
-            }
-        }
-        (bundler.finish(), rest)
-    }
-
-    /// Hands every output of batch `seq` to the producer; returns how many
-    /// records [`Deliveries`] now expects for it.
-    async fn send(
-        &self,
-        producer: &ThreadedProducer<DeliveryContext>,
-        deliveries: &Deliveries,
-        seq: BatchSeq,
-        outputs: Vec<Output<'_>>,
-    ) -> anyhow::Result<usize> {
-        let metrics = self.state.metrics();
-        let (bundles, outputs) = self.bundle(outputs);
-        let records = bundles.len() + outputs.iter().filter(|o| self.destination(o).is_some()).count();
-        deliveries.expect(seq, records);
-        for (partition, value) in &bundles {
-            let record = BaseRecord::with_opaque_to(&self.settings.repartition_topic, opaque(seq, ProducedKind::Route))
-                .key(bundle::KEY)
-                .payload(&value[..])
-                .partition(*partition);
-            produce(producer, metrics, record).await?;
-        }
-        for o in &outputs {
-            if let Output::DeadLetter { reason, .. } = o {
-                metrics.kafka().dead_lettered(*reason);
-            }
-            let Some(topic) = self.destination(o) else { continue };
-            match o {
-                Output::Route { partition, payload, timestamp_ms, key } => {
-                    let (key, len) = key.encode();
-                    let mut record = BaseRecord::with_opaque_to(topic, opaque(seq, ProducedKind::Route))
-                        .key(&key[..len])
-                        .payload(*payload)
-                        .partition(*partition);
-                    record.timestamp = *timestamp_ms;
-                    produce(producer, metrics, record).await?
-                }
-                Output::DeadLetter { payload, reason, message, topic: source, partition, offset } => {
-                    let headers = OwnedHeaders::new()
-                        .insert(Header { key: "chiprisk-reason", value: Some(reason.as_str()) })
-                        .insert(Header { key: "chiprisk-error", value: Some(message.as_str()) })
-                        .insert(Header { key: "chiprisk-source-topic", value: Some(*source) })
-                        .insert(Header { key: "chiprisk-source-partition", value: Some(&partition.to_string()) })
-                        .insert(Header { key: "chiprisk-source-offset", value: Some(&offset.to_string()) });
-                    let key = format!("{source}/{partition}/{offset}");
-                    let record = BaseRecord::with_opaque_to(topic, opaque(seq, ProducedKind::DeadLetter))
-                        .key(key.as_bytes())
-                        .payload(*payload)
-                        .headers(headers);
-                    produce(producer, metrics, record).await?
-                }
-                Output::ScoreUpdate { key, payload } => {
-                    let record = BaseRecord::with_opaque_to(topic, opaque(seq, ProducedKind::ScoreUpdate))
-                        .key(key.as_bytes())
-                        .payload(&payload[..]);
-                    produce(producer, metrics, record).await?
-                }
-            }
-        }
-        Ok(records)
     }
 }
 
-/// Hands a record to librdkafka; while its queue is full
-/// (`queue.buffering.max.messages`), waits for deliveries to make room.
-/// Any other refusal is counted and is an error.
-async fn produce(
-    producer: &ThreadedProducer<DeliveryContext>,
+/// The consumer's configuration: chiprisk's defaults, the user's
+/// properties, then what the invariant rests on (not overridable).
+fn consumer_config(s: &KafkaSettings) -> anyhow::Result<rdkafka::ClientConfig> {
+    let mut cfg = client_config_with(s, CONSUMER_DEFAULTS)?;
+    cfg.set("group.id", &s.group_id)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest");
+    Ok(cfg)
+}
+
+/// Reads the group's committed offsets (the line between history and new)
+/// and assigns every partition from its beginning.
+async fn start_positions(consumer: &Arc<Consumer_>, partitions: Vec<(String, i32)>) -> anyhow::Result<Positions> {
+    let mut asked = TopicPartitionList::new();
+    let mut from_start = TopicPartitionList::new();
+    for (topic, partition) in &partitions {
+        asked.add_partition(topic, *partition);
+        from_start.add_partition_offset(topic, *partition, Offset::Beginning)?;
+    }
+    let c = consumer.clone();
+    let committed = tokio::task::spawn_blocking(move || c.committed_offsets(asked, Duration::from_secs(30)))
+        .await?
+        .context("Failed to read the group's committed offsets")?;
+    consumer.assign(&from_start).context("Failed to assign the event partitions")?;
+    Ok(Positions::new(partitions.into_iter().map(|(topic, partition)| {
+        let offset = committed.find_partition(&topic, partition).and_then(|e| e.offset().to_raw()).filter(|o| *o >= 0);
+        (topic, partition, offset)
+    })))
+}
+
+/// The loop's parts, borrowed for its lifetime.
+struct Loop<'a> {
+    settings: &'a KafkaSettings,
+    state: &'a Writer,
+    consumer: &'a Arc<Consumer_>,
+    producer: &'a Producer_,
+    positions: Positions,
+}
+
+impl Loop<'_> {
+    async fn run(mut self, mut processor: Processor, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let consumer = self.consumer.clone();
+        let mut stream = consumer.stream();
+        let interval = Duration::from_millis(self.settings.score_update_interval_ms);
+        let mut last_round = Instant::now();
+        let mut progress = ProgressLog::new();
+        loop {
+            let Some(batch) = next_batch(&mut stream, &mut stop, self.settings.batch_size).await else { break };
+            let (mut outputs, done) = self.apply(&mut processor, &batch);
+            processor.observe_latencies(self.state.metrics(), Timestamp::now());
+            self.look_around(&mut progress);
+            if self.state.is_ready() && processor.updates_owed() && last_round.elapsed() >= interval {
+                last_round = Instant::now();
+                outputs.extend(processor.score_updates(&self.state.board_read().engine, Timestamp::now()));
+            }
+            self.deliver(outputs).await?;
+            self.store(&done);
+        }
+        drop(stream);
+        // Score updates still owed for events already applied.
+        if self.state.is_ready() {
+            let owed = processor.score_updates(&self.state.board_read().engine, Timestamp::now());
+            let drain = Duration::from_millis(self.settings.drain_timeout_ms);
+            if tokio::time::timeout(drain, self.deliver(owed)).await.is_err() {
+                tracing::warn!("score updates not delivered within kafka.drain_timeout_ms");
+            }
+        }
+        Ok(())
+    }
+
+    /// The step over a batch, under one write lock: returns the records to
+    /// produce and the last new offset read per partition.
+    fn apply<'m>(
+        &mut self,
+        processor: &mut Processor,
+        batch: &'m [KafkaResult<BorrowedMessage<'_>>],
+    ) -> (Vec<Output<'m>>, Vec<(&'m str, i32, i64)>) {
+        let metrics = self.state.metrics();
+        let mut outputs = Vec::new();
+        let mut done: Vec<(&str, i32, i64)> = Vec::new();
+        let mut board = self.state.board();
+        let started = Instant::now();
+        let mut read = 0;
+        for m in batch {
+            let msg = match m {
+                Ok(msg) => msg,
+                Err(e) => {
+                    metrics.kafka().error(classify(e));
+                    tracing::warn!("consume error: {e}");
+                    continue;
+                }
+            };
+            read += 1;
+            let arrival = self.positions.read(msg.topic(), msg.partition(), msg.offset());
+            let input = InMessage {
+                topic: msg.topic(),
+                partition: msg.partition(),
+                offset: msg.offset(),
+                payload: msg.payload().unwrap_or_default(),
+                timestamp_ms: msg.timestamp().to_millis(),
+            };
+            processor.process(&mut board, metrics, &input, arrival, &mut outputs);
+            if arrival == Arrival::New {
+                match done.iter_mut().find(|(t, p, _)| *p == msg.partition() && *t == msg.topic()) {
+                    Some(entry) => entry.2 = msg.offset(),
+                    None => done.push((msg.topic(), msg.partition(), msg.offset())),
+                }
+            }
+        }
+        drop(board);
+        if read > 0 {
+            metrics.kafka().consumed(read);
+            metrics.observe_processing_batch(started.elapsed(), read as usize);
+        }
+        (outputs, done)
+    }
+
+    /// Takes the broker's latest report of each log: goes ready once every
+    /// partition is caught up; meanwhile reports progress. Sets the lag.
+    fn look_around(&mut self, progress: &mut ProgressLog) {
+        for end in self.consumer.client().context().ends() {
+            self.positions.note_log(&end.topic, end.partition, end.low, end.high);
+        }
+        let metrics = self.state.metrics();
+        for (topic, partition, lag) in self.positions.lags() {
+            metrics.kafka().set_lag(topic, partition, lag);
+        }
+        if self.state.is_ready() {
+            return;
+        }
+        if self.positions.caught_up() {
+            self.state.set_ready();
+            progress.done(&self.positions, self.state);
+        } else {
+            self.state.set_progress(self.positions.messages_read(), self.positions.left());
+            progress.note(&self.positions, self.state);
+        }
+    }
+
+    /// Hands every output to the producer and waits for each to be
+    /// acknowledged. A record the broker refuses is an error: the batch's
+    /// offsets stay unstored and the process exits.
+    async fn deliver(&self, outputs: Vec<Output<'_>>) -> anyhow::Result<()> {
+        let s = self.settings;
+        let metrics = self.state.metrics();
+        let mut pending: Vec<(ProducedKind, DeliveryFuture)> = Vec::with_capacity(outputs.len());
+        for output in &outputs {
+            match output {
+                Output::DeadLetter { payload, reason, message, topic, partition, offset } => {
+                    metrics.kafka().dead_lettered(*reason);
+                    if s.dead_letter_topic.is_empty() {
+                        continue;
+                    }
+                    let (payload, cut) = dead_letter_payload(payload, s.largest_record() - DEAD_LETTER_FRAMING);
+                    let (partition_text, offset_text) = (partition.to_string(), offset.to_string());
+                    let mut headers = OwnedHeaders::new()
+                        .insert(Header { key: "chiprisk-reason", value: Some(reason.as_str()) })
+                        .insert(Header { key: "chiprisk-error", value: Some(message.as_str()) })
+                        .insert(Header { key: "chiprisk-source-topic", value: Some(*topic) })
+                        .insert(Header { key: "chiprisk-source-partition", value: Some(&partition_text) })
+                        .insert(Header { key: "chiprisk-source-offset", value: Some(&offset_text) });
+                    if let Some(len) = cut {
+                        headers =
+                            headers.insert(Header { key: "chiprisk-original-bytes", value: Some(&len.to_string()) });
+                    }
+                    let key = format!("{topic}/{partition}/{offset}");
+                    let record =
+                        FutureRecord::to(&s.dead_letter_topic).key(key.as_str()).payload(payload).headers(headers);
+                    pending.push((ProducedKind::DeadLetter, enqueue(self.producer, metrics, record).await?));
+                }
+                Output::ScoreUpdate { key, payload } => {
+                    if s.output_topic.is_empty() {
+                        continue;
+                    }
+                    let record = FutureRecord::to(&s.output_topic).key(key.as_str()).payload(&payload[..]);
+                    pending.push((ProducedKind::ScoreUpdate, enqueue(self.producer, metrics, record).await?));
+                }
+            }
+        }
+        for (kind, delivery) in pending {
+            match delivery.await {
+                Ok(Ok(_)) => metrics.kafka().produced(kind),
+                Ok(Err((e, _))) => {
+                    metrics.kafka().error(KafkaErrorKind::Produce);
+                    anyhow::bail!("a {} record was not delivered: {e}; stopping before storing offsets", kind.as_str());
+                }
+                Err(_) => anyhow::bail!("the producer stopped before a {} record was delivered", kind.as_str()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores each partition's last new message (librdkafka commits the
+    /// offset after it, the next to read). History is never stored: its
+    /// offsets lie below what is committed already.
+    fn store(&self, done: &[(&str, i32, i64)]) {
+        for (topic, partition, offset) in done {
+            // rd_kafka_offset_store stores `offset + 1`.
+            if let Err(e) = self.consumer.store_offset(topic, *partition, *offset) {
+                tracing::warn!(topic, partition, "cannot store an offset: {e}");
+            }
+        }
+    }
+}
+
+/// The next batch: waits up to [`IDLE`] for a first message, then takes
+/// what is already there, up to `max`. `None`: told to stop.
+async fn next_batch<'c>(
+    stream: &mut MessageStream<'c, Callbacks>,
+    stop: &mut watch::Receiver<bool>,
+    max: usize,
+) -> Option<Vec<KafkaResult<BorrowedMessage<'c>>>> {
+    let first = tokio::select! {
+        _ = stop.changed() => return None,
+        m = stream.next() => m,
+        _ = tokio::time::sleep(IDLE) => None,
+    };
+    let mut batch = Vec::with_capacity(if first.is_some() { max.min(256) } else { 0 });
+    batch.extend(first);
+    while !batch.is_empty() && batch.len() < max {
+        match stream.next().now_or_never() {
+            Some(Some(m)) => batch.push(m),
+            _ => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Hands a record to librdkafka; while its queue is full, waits for
+/// deliveries to make room. Any other refusal is counted and is an error.
+async fn enqueue(
+    producer: &Producer_,
     metrics: &Metrics,
-    mut record: BaseRecord<'_, [u8], [u8], usize>,
-) -> anyhow::Result<()> {
+    mut record: FutureRecord<'_, str, [u8]>,
+) -> anyhow::Result<DeliveryFuture> {
     loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                 record = back;
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -433,56 +391,51 @@ async fn produce(
     }
 }
 
-/// How many batches may wait for acknowledgements at once. At low rates a
-/// batch is a few messages, and the broker's acknowledgement can take tens
-/// of milliseconds, so this is generous; at high rates batches are large and
-/// memory stays bounded by `kafka.batch_size` times this.
-const MAX_IN_FLIGHT: usize = 64;
-
-/// Most time one turn of the loop spends scoring vendors for score updates
-/// (at least one vendor per turn); the rest of a round waits for the next turns.
-const UPDATE_SLICE: Duration = Duration::from_millis(2);
-
-/// A processed batch whose records are being delivered.
-struct InFlight {
-    seq: BatchSeq,
-    /// (topic, partition, last offset) of its messages, stored once all is acked.
-    done: Vec<(String, i32, i64)>,
-}
-
-/// Records that a message was processed: only the last offset per partition
-/// of a batch needs storing, and a batch holds few partitions.
-fn note_done(done: &mut Vec<(String, i32, i64)>, topic: &str, partition: i32, offset: i64) {
-    match done.iter_mut().rev().find(|(t, p, _)| *p == partition && t == topic) {
-        Some(entry) => entry.2 = entry.2.max(offset),
-        None => done.push((topic.to_owned(), partition, offset)),
+/// Commits the stored offsets (blocking: call it off the tokio workers).
+fn commit(consumer: &Consumer_) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => tracing::info!("offsets committed"),
+        Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
+        Err(e) => tracing::warn!("final commit failed: {e}"),
     }
 }
 
-/// Stores the offsets of the oldest batches whose records are all
-/// acknowledged, in order. Waits while more than `max_waiting` batches are
-/// in flight. A failed delivery is an error: the offsets stay unstored.
-async fn retire(
-    consumer: &StreamConsumer<Callbacks>,
-    in_flight: &mut VecDeque<InFlight>,
-    deliveries: &Deliveries,
-    max_waiting: usize,
-) -> anyhow::Result<()> {
-    while let Some(front) = in_flight.front() {
-        if !deliveries.finished(front.seq)? {
-            if in_flight.len() > max_waiting {
-                deliveries.changed().await;
-                continue;
-            }
-            return Ok(());
-        }
-        let batch = in_flight.pop_front().expect("front exists");
-        for (topic, partition, offset) in batch.done {
-            // librdkafka stores `offset + 1`, the next offset to read. Fails
-            // only for partitions revoked meanwhile: their new owner redoes
-            // the work from the last commit.
-            let _ = consumer.store_offset(&topic, partition, offset);
-        }
+/// The log of a rebuild's progress: a long history takes a while to read,
+/// and an operator watching a pod that is not ready wants to know how far
+/// it is.
+struct ProgressLog {
+    began: Instant,
+    logged: Instant,
+}
+
+impl ProgressLog {
+    fn new() -> Self {
+        Self { began: Instant::now(), logged: Instant::now() }
     }
-    Ok(())
+
+    fn note(&mut self, positions: &Positions, state: &Writer) {
+        if self.logged.elapsed() < PROGRESS_LOG_INTERVAL {
+            return;
+        }
+        self.logged = Instant::now();
+        tracing::info!(
+            messages_read = positions.messages_read(),
+            messages_left = positions.left(),
+            events_held = state.board_read().engine.stats().accepted,
+            seconds = self.began.elapsed().as_secs_f64(),
+            "rebuilding from the event log"
+        );
+    }
+
+    fn done(&self, positions: &Positions, state: &Writer) {
+        let summary = state.summary();
+        tracing::info!(
+            seconds = self.began.elapsed().as_secs_f64(),
+            history = positions.history_read(),
+            accepted = summary.accepted,
+            duplicates = summary.duplicates,
+            rejected = summary.rejected,
+            "caught up with the event log; ready"
+        );
+    }
 }

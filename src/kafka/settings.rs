@@ -11,44 +11,41 @@ use std::path::PathBuf;
 pub struct KafkaSettings {
     /// Bootstrap servers (`host:port,host:port`). Unset: Kafka is off.
     pub brokers: Option<String>,
-    /// Topics of raw events to consume.
+    /// Topics of raw events. Every replica reads every partition of them
+    /// from the beginning: they are the log the scores are rebuilt from.
     pub topics: Vec<String>,
-    /// Consumer group; replicas in one group share the work.
+    /// Consumer group that holds the committed offsets: the position up to
+    /// which the events' outputs (dead letters, score updates) have been
+    /// produced, so that a restart does not produce them again. Replicas
+    /// share it; none joins it as a member (each reads every partition).
     pub group_id: String,
     /// Score updates (JSON, key = vendor id). Empty: not published.
     pub output_topic: String,
     /// Rejected messages with their original bytes and reason headers.
     /// Empty: rejected messages are only counted and logged.
     pub dead_letter_topic: String,
-    /// Internal topic of accepted events routed by vendor (see README,
-    /// "Scaling out"). Needs unlimited retention.
-    pub repartition_topic: String,
-    /// Partitions of the repartition topic when chiprisk creates it; the
-    /// most replicas that can share the scoring. Never change it afterwards.
-    pub repartition_partitions: i32,
-    /// Most bytes of routed copies sent as one record of the repartition
-    /// topic (a bundle); a copy larger than this travels alone. Must stay
-    /// below the broker's `message.max.bytes`. 0: one record per copy, as
-    /// versions before bundles wrote and can read (use it while such
-    /// replicas still run in the group).
-    pub repartition_bundle_bytes: usize,
-    /// Create missing topics at start (Admin API).
+    /// Create missing topics at start (Admin API): event topics keep
+    /// everything (`retention.ms=-1`, `retention.bytes=-1`), the score topic
+    /// is compacted by vendor.
     pub create_topics: bool,
+    /// Partitions of each topic chiprisk creates.
+    pub partitions: i32,
     /// Replication factor of topics chiprisk creates.
     pub replication_factor: i32,
-    /// Most messages one turn of the loop reads and processes (their offsets
-    /// are stored together once their outputs are acknowledged).
+    /// Start even if an event topic lets the broker delete events (finite
+    /// `retention.ms` or `retention.bytes` with `cleanup.policy=delete`).
+    /// Scores then forget what the broker deletes, at the next restart.
+    pub accept_history_loss: bool,
+    /// Most messages one turn of the loop reads and processes before their
+    /// outputs are awaited and their offsets stored.
     pub batch_size: usize,
     /// Least time between two rounds of score updates: vendors touched in
     /// between are scored once, and their changed scores published. This
     /// bounds the output topic's rate, not the scores' freshness (the
     /// scoreboard is current at once).
     pub score_update_interval_ms: u64,
-    /// On shutdown or revocation, time allowed to finish the batch and commit;
-    /// must be shorter than `session_timeout_ms`.
+    /// On shutdown, time allowed to finish deliveries and commit.
     pub drain_timeout_ms: u64,
-    /// Consumer session timeout.
-    pub session_timeout_ms: u64,
     /// Extra librdkafka properties (`security.protocol`, `sasl.mechanism`, ...).
     /// Values of secret-looking keys (password, secret, token, ...) are
     /// redacted wherever chiprisk prints them.
@@ -68,24 +65,18 @@ impl Default for KafkaSettings {
             group_id: "chiprisk".into(),
             output_topic: "chiprisk.scores".into(),
             dead_letter_topic: "chiprisk.dead-letter".into(),
-            repartition_topic: "chiprisk.events.by-vendor".into(),
-            repartition_partitions: 12,
-            repartition_bundle_bytes: 256 * 1024,
             create_topics: true,
+            partitions: 3,
             replication_factor: 1,
+            accept_history_loss: false,
             batch_size: 2000,
             score_update_interval_ms: 250,
             drain_timeout_ms: 5_000,
-            session_timeout_ms: 30_000,
             properties: BTreeMap::new(),
             properties_from_files: BTreeMap::new(),
         }
     }
 }
-
-/// Bytes a routed copy may need besides its event: the record's key,
-/// headers and framing, and a bundle's framing, with room to spare.
-const COPY_FRAMING: usize = 1024;
 
 /// The librdkafka property a `kafka.properties` key names: `_` may stand for
 /// `.` (environment variables cannot hold dots).
@@ -107,35 +98,24 @@ impl KafkaSettings {
         if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
             return Err("kafka.topics must name at least one topic".into());
         }
-        if self.group_id.trim().is_empty() || self.repartition_topic.trim().is_empty() {
-            return Err("kafka.group_id and kafka.repartition_topic must not be empty".into());
+        if self.group_id.trim().is_empty() {
+            return Err("kafka.group_id must not be empty".into());
         }
-        if !(1..=10_000).contains(&self.repartition_partitions) {
-            return Err("kafka.repartition_partitions must be within 1..=10000".into());
+        if !(1..=10_000).contains(&self.partitions) {
+            return Err("kafka.partitions must be within 1..=10000".into());
         }
         if self.batch_size == 0 || self.batch_size > 100_000 {
             return Err("kafka.batch_size must be within 1..=100000".into());
         }
-        if self.repartition_bundle_bytes > 900_000 {
-            return Err(
-                "kafka.repartition_bundle_bytes must be at most 900000 (below librdkafka's message.max.bytes, 1000000)"
-                    .into(),
-            );
-        }
         if self.score_update_interval_ms > 60_000 {
             return Err("kafka.score_update_interval_ms must be at most 60000".into());
         }
-        if self.drain_timeout_ms >= self.session_timeout_ms {
-            return Err(format!(
-                "kafka.drain_timeout_ms ({}) must be shorter than kafka.session_timeout_ms ({})",
-                self.drain_timeout_ms, self.session_timeout_ms
-            ));
+        if self.drain_timeout_ms > 60_000 {
+            return Err("kafka.drain_timeout_ms must be at most 60000".into());
         }
         Ok(())
     }
-}
 
-impl KafkaSettings {
     /// The largest record the producer sends: librdkafka's
     /// `message.max.bytes` as `kafka.properties` sets it, or its default.
     pub fn largest_record(&self) -> usize {
@@ -144,24 +124,6 @@ impl KafkaSettings {
             .find(|(k, _)| librdkafka_name(k) == "message.max.bytes")
             .and_then(|(_, v)| v.trim().parse().ok())
             .unwrap_or(1_000_000)
-    }
-
-    /// Checks that an event of `max_event_bytes` (`limits.max_event_bytes`)
-    /// can be routed: it is copied to the repartition topic as it came, and
-    /// must fit in a record the producer may send. Kafka off: nothing to check.
-    pub fn check_event_fits(&self, max_event_bytes: usize) -> Result<(), String> {
-        if self.brokers.is_none() {
-            return Ok(());
-        }
-        let largest = self.largest_record();
-        if max_event_bytes + COPY_FRAMING <= largest {
-            return Ok(());
-        }
-        Err(format!(
-            "limits.max_event_bytes ({max_event_bytes}) does not fit in the largest record chiprisk's producer may \
-             send (message.max.bytes, {largest}): raise kafka.properties.\"message.max.bytes\" (and the brokers' \
-             limits) or lower limits.max_event_bytes"
-        ))
     }
 
     /// A copy safe to print: secret property values replaced.

@@ -1,11 +1,11 @@
 //! Every metric chiprisk exports, registered in one place. Callers use the
 //! typed methods; label values come only from enums and the vendor catalog.
 
+use crate::engine::Engine;
 use crate::event::{BanKind, Component, EventType, RejectReason, Timestamp};
-use crate::scoreboard::Scoreboard;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::time::Duration;
 
@@ -74,18 +74,16 @@ impl KafkaErrorKind {
 /// What chiprisk produced, for `chiprisk_kafka_produced_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProducedKind {
-    Route,
     DeadLetter,
     ScoreUpdate,
 }
 
 impl ProducedKind {
     /// Every kind, in declaration order (`kind as usize` indexes it).
-    pub const ALL: [ProducedKind; 3] = [ProducedKind::Route, ProducedKind::DeadLetter, ProducedKind::ScoreUpdate];
+    pub const ALL: [ProducedKind; 2] = [ProducedKind::DeadLetter, ProducedKind::ScoreUpdate];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            ProducedKind::Route => "route",
             ProducedKind::DeadLetter => "dead_letter",
             ProducedKind::ScoreUpdate => "score_update",
         }
@@ -109,8 +107,12 @@ pub struct Metrics {
     processing: Histogram,
     ready: IntGauge,
     latency: Histogram,
-    events_held: IntGauge,
-    scored_at: Gauge,
+    /// Series without labels that exist only while the scores are whole
+    /// (a vector with no labels can drop its one series).
+    events_held: IntGaugeVec,
+    scored_at: GaugeVec,
+    rebuilt: IntCounter,
+    rebuild_left: IntGaugeVec,
 }
 
 impl Metrics {
@@ -175,12 +177,19 @@ impl Metrics {
         )
         .unwrap();
         let events = IntCounterVec::new(
-            Opts::new("chiprisk_events_total", "Decoded events by type and outcome (accepted, duplicate)"),
+            Opts::new(
+                "chiprisk_events_total",
+                "Events that arrived while this process ran, by type and outcome (accepted, duplicate); \
+                 history re-read at start is counted in chiprisk_rebuild_messages_total instead",
+            ),
             &["type", "outcome"],
         )
         .unwrap();
         let rejected = IntCounterVec::new(
-            Opts::new("chiprisk_events_rejected_total", "Events refused at decoding, by reason"),
+            Opts::new(
+                "chiprisk_events_rejected_total",
+                "Events refused at decoding, by reason (arrived while this process ran)",
+            ),
             &["reason"],
         )
         .unwrap();
@@ -192,18 +201,42 @@ impl Metrics {
             .buckets(vec![1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 2e-3, 1e-2, 5e-2]),
         )
         .unwrap();
-        let ready =
-            IntGauge::new("chiprisk_ready", "1 once the initial events are loaded and scores are live").unwrap();
-        let events_held =
-            IntGauge::new("chiprisk_engine_events", "Distinct events held by the scoring engine").unwrap();
-        let scored_at =
-            Gauge::new("chiprisk_scores_as_of_timestamp_seconds", "Time the exported scores were computed for")
-                .unwrap();
+        let ready = IntGauge::new(
+            "chiprisk_ready",
+            "1 once the whole event log has been read and the scores are whole; 0 while rebuilding",
+        )
+        .unwrap();
+        let events_held = IntGaugeVec::new(
+            Opts::new("chiprisk_engine_events", "Distinct events held by the scoring engine (absent while rebuilding)"),
+            &[],
+        )
+        .unwrap();
+        let scored_at = GaugeVec::new(
+            Opts::new(
+                "chiprisk_scores_as_of_timestamp_seconds",
+                "Time the exported scores were computed for (absent while rebuilding)",
+            ),
+            &[],
+        )
+        .unwrap();
+        let rebuilt = IntCounter::new(
+            "chiprisk_rebuild_messages_total",
+            "Messages of history re-read from the event log at start (not counted in chiprisk_events_total)",
+        )
+        .unwrap();
+        let rebuild_left = IntGaugeVec::new(
+            Opts::new(
+                "chiprisk_rebuild_remaining_messages",
+                "Messages left to read before the scores are whole; 0 once ready (absent until the end of the log is known)",
+            ),
+            &[],
+        )
+        .unwrap();
         let latency = Histogram::with_opts(
             HistogramOpts::new(
                 "chiprisk_event_latency_seconds",
                 "From an event's Kafka timestamp to its effect on the scores, or to finding it a duplicate \
-                 (live partitions only; each delivery once)",
+                 (events that arrived while this process ran; each delivery once)",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
         )
@@ -236,6 +269,8 @@ impl Metrics {
         reg(Box::new(latency.clone()));
         reg(Box::new(events_held.clone()));
         reg(Box::new(scored_at.clone()));
+        reg(Box::new(rebuilt.clone()));
+        reg(Box::new(rebuild_left.clone()));
         reg(Box::new(build));
         let kafka = KafkaMetrics::register(&registry);
         Self {
@@ -255,6 +290,8 @@ impl Metrics {
             latency,
             events_held,
             scored_at,
+            rebuilt,
+            rebuild_left,
         }
     }
 
@@ -286,15 +323,34 @@ impl Metrics {
         self.ready.set(i64::from(ready));
     }
 
-    /// Sets the score gauges as of `at` for the vendors this process owns;
-    /// series of vendors owned elsewhere (another replica) are removed.
-    pub fn record_scores(&self, board: &Scoreboard, at: Timestamp) {
-        let catalog = board.catalog();
+    /// A message of history was re-read (and is not counted as arriving).
+    pub fn rebuilt(&self) {
+        self.rebuilt.inc();
+    }
+
+    /// Messages left to rebuild; `None`: not known yet (no series).
+    pub fn set_rebuild_left(&self, left: Option<u64>) {
+        match left {
+            Some(n) => self.rebuild_left.with_label_values(&[] as &[&str]).set(n as i64),
+            None => self.rebuild_left.reset(),
+        }
+    }
+
+    /// Removes every series that describes the scores (while rebuilding).
+    pub fn clear_scores(&self) {
         for g in [&self.score, &self.component, &self.last_event, &self.ban_info, &self.lift_info, &self.event_info] {
             g.reset();
         }
         self.bans.reset();
-        for (vendor, s, engine) in board.scores_at(at) {
+        self.events_held.reset();
+        self.scored_at.reset();
+    }
+
+    /// Sets the score gauges of every vendor as of `at`.
+    pub fn record_scores(&self, engine: &Engine, at: Timestamp) {
+        let catalog = engine.catalog();
+        self.clear_scores();
+        for (vendor, s) in engine.scores_at(at) {
             let id = &catalog.get(vendor).id;
             self.score.with_label_values(&[id]).set(s.score);
             for c in Component::ALL {
@@ -326,8 +382,8 @@ impl Metrics {
                 self.event_info.with_label_values(&[id, kind.as_str(), &event_id, &title]).set(t.as_unix_seconds());
             }
         }
-        self.events_held.set(board.events_held() as i64);
-        self.scored_at.set(at.as_unix_seconds());
+        self.events_held.with_label_values(&[] as &[&str]).set(engine.stats().accepted as i64);
+        self.scored_at.with_label_values(&[] as &[&str]).set(at.as_unix_seconds());
     }
 
     pub fn kafka(&self) -> &KafkaMetrics {
@@ -355,17 +411,13 @@ const LATENCY_BUCKETS: [f64; 16] =
 
 /// The Kafka pipeline's metrics (registered with the others, in [`Metrics::new`]).
 pub struct KafkaMetrics {
-    /// By role: events (0), repartition (1).
-    consumed: [IntCounter; 2],
+    consumed: IntCounter,
     /// By `ProducedKind as usize`.
-    produced: [IntCounter; 3],
+    produced: [IntCounter; 2],
     dead_lettered: IntCounterVec,
     committed: IntCounter,
-    rebalances: IntCounterVec,
     errors: IntCounterVec,
     lag: IntGaugeVec,
-    catching_up: IntGauge,
-    read_latency: Histogram,
 }
 
 impl KafkaMetrics {
@@ -375,14 +427,15 @@ impl KafkaMetrics {
             registry.register(Box::new(c.clone())).expect("unique metric");
             c
         };
-        let consumed = counter(
+        let consumed = IntCounter::new(
             "chiprisk_kafka_messages_consumed_total",
-            "Messages consumed, by topic role (events, repartition)",
-            &["role"],
-        );
+            "Messages consumed from the event topics (history re-read at start included)",
+        )
+        .unwrap();
+        registry.register(Box::new(consumed.clone())).expect("unique metric");
         let produced = counter(
             "chiprisk_kafka_produced_total",
-            "Records produced and acknowledged, by output (route: records of the repartition topic, most of them bundles of copies; dead_letter; score_update)",
+            "Records produced and acknowledged by the broker, by output (dead_letter, score_update)",
             &["output"],
         );
         let dead_lettered = counter(
@@ -390,7 +443,6 @@ impl KafkaMetrics {
             "Messages sent to the dead-letter topic, by reason",
             &["reason"],
         );
-        let rebalances = counter("chiprisk_kafka_rebalances_total", "Partition assignments and revocations", &["kind"]);
         let errors = counter("chiprisk_kafka_errors_total", "Kafka errors, by kind", &["kind"]);
         let committed =
             IntCounter::new("chiprisk_kafka_offset_commits_total", "Successful offset commits to the consumer group")
@@ -399,41 +451,24 @@ impl KafkaMetrics {
         let lag = IntGaugeVec::new(
             Opts::new(
                 "chiprisk_kafka_consumer_lag",
-                "Messages behind the end of each assigned partition (librdkafka statistics)",
+                "Messages between this process's position and the end of each event partition",
             ),
             &["topic", "partition"],
         )
         .unwrap();
         registry.register(Box::new(lag.clone())).expect("unique metric");
-        let catching_up = IntGauge::new(
-            "chiprisk_kafka_partitions_catching_up",
-            "Repartition partitions still replaying history before going live",
-        )
-        .unwrap();
-        registry.register(Box::new(catching_up.clone())).expect("unique metric");
-        let read_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "chiprisk_kafka_read_latency_seconds",
-                "From an event's Kafka timestamp to its being read from the events topic: the first of its \
-                 two hops (chiprisk_event_latency_seconds covers both)",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .unwrap();
-        registry.register(Box::new(read_latency.clone())).expect("unique metric");
         for k in KafkaErrorKind::ALL {
             errors.with_label_values(&[k.as_str()]);
         }
         for r in RejectReason::ALL {
             dead_lettered.with_label_values(&[r.as_str()]);
         }
-        let consumed = ["events", "repartition"].map(|role| consumed.with_label_values(&[role]));
         let produced = ProducedKind::ALL.map(|o| produced.with_label_values(&[o.as_str()]));
-        Self { consumed, produced, dead_lettered, committed, rebalances, errors, lag, catching_up, read_latency }
+        Self { consumed, produced, dead_lettered, committed, errors, lag }
     }
 
-    pub fn consumed(&self, repartition: bool) {
-        self.consumed[usize::from(repartition)].inc();
+    pub fn consumed(&self, messages: u64) {
+        self.consumed.inc_by(messages);
     }
 
     pub fn produced(&self, kind: ProducedKind) {
@@ -448,34 +483,12 @@ impl KafkaMetrics {
         self.committed.inc();
     }
 
-    pub fn rebalanced(&self, assign: bool) {
-        self.rebalances.with_label_values(&[if assign { "assign" } else { "revoke" }]).inc();
-    }
-
     pub fn error(&self, kind: KafkaErrorKind) {
         self.errors.with_label_values(&[kind.as_str()]).inc();
     }
 
-    /// Sets the lag of one partition; librdkafka's -1 ("unknown") is not exported.
-    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
-        let p = partition.to_string();
-        if lag >= 0 {
-            self.lag.with_label_values(&[topic, &p]).set(lag);
-        } else {
-            let _ = self.lag.remove_label_values(&[topic, &p]);
-        }
-    }
-
-    /// Forgets lag series of partitions no longer assigned.
-    pub fn clear_lag(&self) {
-        self.lag.reset();
-    }
-
-    pub fn observe_read_latency(&self, seconds: f64) {
-        self.read_latency.observe(seconds);
-    }
-
-    pub fn set_catching_up(&self, partitions: usize) {
-        self.catching_up.set(partitions as i64);
+    /// Sets the lag of one partition.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: u64) {
+        self.lag.with_label_values(&[topic, &partition.to_string()]).set(lag as i64);
     }
 }

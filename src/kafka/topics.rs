@@ -1,0 +1,155 @@
+//! What chiprisk needs of its topics before it reads: they exist (created
+//! if allowed), the event topics keep every event, and their partitions.
+//!
+//! The event topics are the log every replica rebuilds its scores from at
+//! start. A topic whose broker deletes old events would make a restarted
+//! replica forget them without a word, so chiprisk refuses to start on one
+//! ([`HistoryLoss`]) unless `kafka.accept_history_loss` is set.
+
+use super::client::client_config;
+use super::KafkaSettings;
+use anyhow::Context;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use std::time::Duration;
+
+/// An event topic from which the broker may delete events. Starting on it
+/// would lose history in silence, so chiprisk stops with this error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "event topic {topic} lets the broker delete events ({setting}): chiprisk rebuilds its scores from the event \
+     topics at every start, so deleted events would vanish from the scores. Make the topic keep everything \
+     (retention.ms=-1 and retention.bytes=-1, or cleanup.policy=compact with events keyed by id), or set \
+     kafka.accept_history_loss=true to accept the loss"
+)]
+pub struct HistoryLoss {
+    pub topic: String,
+    /// The setting that deletes, as the broker reports it.
+    pub setting: String,
+}
+
+/// Decides from a topic's configuration (as DescribeConfigs reports it;
+/// `None` where the broker reports nothing) whether the broker may delete
+/// its events. Kafka's defaults apply to what is missing: `cleanup.policy`
+/// delete, `retention.ms` 7 days, `retention.bytes` unlimited.
+pub fn check_retention(
+    topic: &str,
+    cleanup_policy: Option<&str>,
+    retention_ms: Option<&str>,
+    retention_bytes: Option<&str>,
+) -> Result<(), HistoryLoss> {
+    let policy = cleanup_policy.unwrap_or("delete");
+    if !policy.split(',').any(|p| p.trim() == "delete") {
+        return Ok(());
+    }
+    let loss = |setting: String| Err(HistoryLoss { topic: topic.to_owned(), setting });
+    match retention_ms.map(str::trim) {
+        None => return loss("retention.ms not set: the broker's default applies, 7 days on Kafka".into()),
+        Some("-1") => {}
+        Some(ms) => return loss(format!("retention.ms={ms}, cleanup.policy={policy}")),
+    }
+    match retention_bytes.map(str::trim) {
+        None | Some("-1") => Ok(()),
+        Some(bytes) => loss(format!("retention.bytes={bytes}, cleanup.policy={policy}")),
+    }
+}
+
+/// Creates the missing topics (if `kafka.create_topics`), checks the event
+/// topics' retention (unless `kafka.accept_history_loss`), and lists every
+/// partition of the event topics.
+pub async fn prepare(s: &KafkaSettings) -> anyhow::Result<Vec<(String, i32)>> {
+    let cfg = client_config(s)?;
+    let admin: AdminClient<DefaultClientContext> = cfg.create().context("Failed to create the admin client")?;
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    if s.create_topics {
+        create(s, &admin, &opts).await?;
+    }
+    if !s.accept_history_loss {
+        let specifiers: Vec<ResourceSpecifier> = s.topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+        let described =
+            admin.describe_configs(&specifiers, &opts).await.context("Failed to describe the event topics")?;
+        for (topic, result) in s.topics.iter().zip(described) {
+            let config = result.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read the configuration of topic {topic} (DescribeConfigs: {e}); create the topic, grant \
+                     chiprisk DescribeConfigs on it, or set kafka.accept_history_loss=true"
+                )
+            })?;
+            let value = |name: &str| config.get(name).and_then(|e| e.value.as_deref());
+            check_retention(topic, value("cleanup.policy"), value("retention.ms"), value("retention.bytes"))?;
+        }
+    }
+    let consumer: BaseConsumer = cfg.create().context("Failed to create a client")?;
+    let topics = s.topics.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut partitions = Vec::new();
+        for topic in &topics {
+            let metadata =
+                consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).context("Failed to fetch metadata")?;
+            let t = metadata.topics().first().context("no metadata for an event topic")?;
+            if t.error().is_some() || t.partitions().is_empty() {
+                anyhow::bail!("topic {topic} is missing (create it, or set kafka.create_topics = true)");
+            }
+            partitions.extend(t.partitions().iter().map(|p| (topic.clone(), p.id())));
+        }
+        Ok(partitions)
+    })
+    .await?
+}
+
+/// Creates chiprisk's topics that are missing: the event topics keep
+/// everything; the score topic is compacted (the latest update per vendor
+/// is what matters); the dead-letter topic takes the broker's defaults.
+async fn create(
+    s: &KafkaSettings,
+    admin: &AdminClient<DefaultClientContext>,
+    opts: &AdminOptions,
+) -> anyhow::Result<()> {
+    let new = |name| NewTopic::new(name, s.partitions, TopicReplication::Fixed(s.replication_factor));
+    let mut topics: Vec<NewTopic> =
+        s.topics.iter().map(|t| new(t).set("retention.ms", "-1").set("retention.bytes", "-1")).collect();
+    if !s.output_topic.is_empty() {
+        topics.push(new(&s.output_topic).set("cleanup.policy", "compact"));
+    }
+    if !s.dead_letter_topic.is_empty() {
+        topics.push(new(&s.dead_letter_topic));
+    }
+    for result in admin.create_topics(topics.iter(), opts).await.context("Failed to create topics")? {
+        match result {
+            Ok(t) => tracing::info!(topic = t, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, e)) => anyhow::bail!("cannot create topic {t}: {e}"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_retention;
+
+    #[test]
+    fn a_topic_that_keeps_everything_passes() {
+        assert_eq!(check_retention("e", Some("delete"), Some("-1"), Some("-1")), Ok(()));
+        assert_eq!(check_retention("e", None, Some("-1"), None), Ok(()), "retention.bytes defaults to unlimited");
+        assert_eq!(check_retention("e", Some("compact"), Some("604800000"), None), Ok(()), "compaction alone");
+    }
+
+    #[test]
+    fn a_topic_that_deletes_events_is_refused_naming_the_topic_and_setting() {
+        let cases = [
+            (Some("delete"), Some("604800000"), Some("-1"), "retention.ms=604800000"),
+            (Some("compact,delete"), Some("86400000"), None, "retention.ms=86400000"),
+            (Some("delete"), Some("-1"), Some("1073741824"), "retention.bytes=1073741824"),
+            (None, None, None, "retention.ms not set"),
+        ];
+        for (policy, ms, bytes, named) in cases {
+            let e = check_retention("chiprisk.events", policy, ms, bytes).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("chiprisk.events") && text.contains(named), "{text}");
+            assert!(text.contains("kafka.accept_history_loss"), "{text}");
+        }
+    }
+}

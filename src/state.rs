@@ -1,0 +1,185 @@
+//! The one scoreboard a process holds, behind its lock, and whether it is
+//! whole yet.
+//!
+//! An event source gets the [`Writer`]: it applies events and says how far
+//! its rebuild from the event log has got. HTTP and telemetry get a
+//! [`Reader`]: it answers only once the rebuild is done, so no one ever sees
+//! a partial scoreboard. Nothing else reaches the lock.
+
+use crate::catalog::Catalog;
+use crate::engine::{Engine, Explanation, ScoringModel};
+use crate::event::Timestamp;
+use crate::pipeline::Summary;
+use crate::report::ScoresReport;
+use crate::telemetry::Metrics;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Every event the source has delivered, scored.
+pub struct Board {
+    pub engine: Engine,
+    /// Messages read since start (history included), as `replay` counts them.
+    pub summary: Summary,
+}
+
+struct Shared {
+    board: RwLock<Board>,
+    metrics: Arc<Metrics>,
+    /// False until the source has read the whole event log once.
+    ready: AtomicBool,
+    /// Messages of history re-read so far, and left to read (`u64::MAX`:
+    /// not known yet).
+    rebuilt: AtomicU64,
+    left: AtomicU64,
+    max_contributions: usize,
+}
+
+/// How far a rebuild has got; the body of every 503 while it lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rebuilding {
+    /// Messages read from the event log so far.
+    pub messages_read: u64,
+    /// Messages left before the scores are whole; `None` until the source
+    /// knows where the log ends.
+    pub messages_left: Option<u64>,
+}
+
+impl Rebuilding {
+    /// For people: "rebuilding from the event log: 1200 messages read, 800 left".
+    pub fn describe(&self) -> String {
+        match self.messages_left {
+            Some(left) => format!(
+                "rebuilding from the event log: {} messages read, {left} left; scores are served once it is done",
+                self.messages_read
+            ),
+            None => format!(
+                "rebuilding from the event log: {} messages read, end of the log not known yet; scores are served once it is done",
+                self.messages_read
+            ),
+        }
+    }
+}
+
+/// A new, empty state and its two handles.
+pub fn new(
+    catalog: Arc<Catalog>,
+    model: ScoringModel,
+    metrics: Arc<Metrics>,
+    max_contributions: usize,
+) -> (Writer, Reader) {
+    let shared = Arc::new(Shared {
+        board: RwLock::new(Board { engine: Engine::new(catalog, model), summary: Summary::default() }),
+        metrics,
+        ready: AtomicBool::new(false),
+        rebuilt: AtomicU64::new(0),
+        left: AtomicU64::new(u64::MAX),
+        max_contributions,
+    });
+    (Writer(shared.clone()), Reader(shared))
+}
+
+/// The event source's handle.
+pub struct Writer(Arc<Shared>);
+
+impl Writer {
+    pub fn board(&self) -> RwLockWriteGuard<'_, Board> {
+        self.0.board.write().expect("board lock")
+    }
+
+    /// A read lock, for work that only reads the board (score updates).
+    pub fn board_read(&self) -> RwLockReadGuard<'_, Board> {
+        self.0.board.read().expect("board lock")
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    pub fn metrics_arc(&self) -> Arc<Metrics> {
+        self.0.metrics.clone()
+    }
+
+    /// Rebuild progress: `left` is `None` while the end of the log is unknown.
+    pub fn set_progress(&self, read: u64, left: Option<u64>) {
+        self.0.rebuilt.store(read, Ordering::Relaxed);
+        self.0.left.store(left.unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.0.metrics.set_rebuild_left(left);
+    }
+
+    /// The whole log has been read once: from now on the scores are whole.
+    pub fn set_ready(&self) {
+        self.0.left.store(0, Ordering::Relaxed);
+        self.0.metrics.set_rebuild_left(Some(0));
+        self.0.ready.store(true, Ordering::Release);
+        self.0.metrics.set_ready(true);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.ready.load(Ordering::Acquire)
+    }
+
+    /// Totals of what the source has delivered.
+    pub fn summary(&self) -> Summary {
+        self.board_read().summary
+    }
+}
+
+/// The handle of HTTP and telemetry: answers only once the scores are whole.
+#[derive(Clone)]
+pub struct Reader(Arc<Shared>);
+
+impl Reader {
+    pub fn is_ready(&self) -> bool {
+        self.0.ready.load(Ordering::Acquire)
+    }
+
+    /// `Err` with the progress while the rebuild lasts.
+    pub fn check_ready(&self) -> Result<(), Rebuilding> {
+        if self.is_ready() {
+            return Ok(());
+        }
+        let left = self.0.left.load(Ordering::Relaxed);
+        Err(Rebuilding {
+            messages_read: self.0.rebuilt.load(Ordering::Relaxed),
+            messages_left: (left != u64::MAX).then_some(left),
+        })
+    }
+
+    fn board(&self) -> RwLockReadGuard<'_, Board> {
+        self.0.board.read().expect("board lock")
+    }
+
+    /// Every vendor's explained score as of `at`.
+    pub fn report(&self, at: Timestamp) -> Result<ScoresReport, Rebuilding> {
+        self.check_ready()?;
+        let b = self.board();
+        Ok(ScoresReport::build(&b.engine, at, self.0.max_contributions, b.summary))
+    }
+
+    /// One vendor's explained score; `Ok(None)` if the id is not in the catalog.
+    pub fn explain(&self, vendor: &str, at: Timestamp) -> Result<Option<Explanation>, Rebuilding> {
+        self.check_ready()?;
+        let b = self.board();
+        Ok(b.engine.catalog().lookup(vendor).map(|id| b.engine.explain(id, at, self.0.max_contributions)))
+    }
+
+    /// Totals delivered and distinct events held, without scoring anything.
+    pub fn counts(&self) -> Result<(Summary, u64), Rebuilding> {
+        self.check_ready()?;
+        let b = self.board();
+        Ok((b.summary, b.engine.stats().accepted))
+    }
+
+    /// The metrics text. Vendor series are refreshed as of now, and only
+    /// once the scores are whole: a rebuilding process exports none.
+    pub fn render_metrics(&self) -> String {
+        let metrics = &self.0.metrics;
+        if self.is_ready() {
+            metrics.record_scores(&self.board().engine, Timestamp::now());
+        } else {
+            metrics.clear_scores();
+        }
+        metrics.render()
+    }
+}
