@@ -84,16 +84,19 @@ impl KafkaSource {
         let producer: Producer_ = producer_config
             .create_with_context(Callbacks::new(metrics, "producer"))
             .context("Failed to create the Kafka producer")?;
-        let positions = start_positions(&consumer, partitions).await?;
-        tracing::info!(
-            topics = ?s.topics,
-            partitions = positions.partitions().count(),
-            history = positions.history_offsets(),
-            "reading every partition from the beginning; ready once caught up"
-        );
-        let result = Loop { settings: s, state: &state, consumer: &consumer, producer: &producer, positions }
-            .run(Processor::new(decoder), stop)
-            .await;
+        let result = async {
+            let positions = start_positions(&consumer, partitions).await?;
+            tracing::info!(
+                topics = ?s.topics,
+                partitions = positions.partitions().count(),
+                history_offsets = positions.history_offsets(),
+                "reading every partition from the beginning; ready once caught up"
+            );
+            Loop { settings: s, state: &state, consumer: &consumer, producer: &producer, positions }
+                .run(Processor::new(decoder), stop)
+                .await
+        }
+        .await;
         let drain = Duration::from_millis(s.drain_timeout_ms);
         // Dropping the clients blocks (librdkafka closes them): not on a tokio worker.
         tokio::task::spawn_blocking(move || {
@@ -161,10 +164,15 @@ async fn start_positions(consumer: &Arc<Consumer_>, partitions: Vec<(String, i32
         from_start.add_partition_offset(topic, *partition, Offset::Beginning)?;
     }
     let c = consumer.clone();
-    let committed = tokio::task::spawn_blocking(move || c.committed_offsets(asked, Duration::from_secs(30)))
-        .await?
-        .context("Failed to read the group's committed offsets")?;
-    consumer.assign(&from_start).context("Failed to assign the event partitions")?;
+    // Both wait on librdkafka (the broker, its threads): not on a tokio worker.
+    let committed = tokio::task::spawn_blocking(move || -> anyhow::Result<TopicPartitionList> {
+        let committed = c
+            .committed_offsets(asked, Duration::from_secs(30))
+            .context("Failed to read the group's committed offsets")?;
+        c.assign(&from_start).context("Failed to assign the event partitions")?;
+        Ok(committed)
+    })
+    .await??;
     Ok(Positions::new(partitions.into_iter().map(|(topic, partition)| {
         let offset = committed.find_partition(&topic, partition).and_then(|e| e.offset().to_raw()).filter(|o| *o >= 0);
         (topic, partition, offset)

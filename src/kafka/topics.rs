@@ -62,28 +62,13 @@ pub fn check_retention(
 pub async fn prepare(s: &KafkaSettings) -> anyhow::Result<Vec<(String, i32)>> {
     let cfg = client_config(s)?;
     let admin: AdminClient<DefaultClientContext> = cfg.create().context("Failed to create the admin client")?;
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    if s.create_topics {
-        create(s, &admin, &opts).await?;
-    }
-    if !s.accept_history_loss {
-        let specifiers: Vec<ResourceSpecifier> = s.topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
-        let described =
-            admin.describe_configs(&specifiers, &opts).await.context("Failed to describe the event topics")?;
-        for (topic, result) in s.topics.iter().zip(described) {
-            let config = result.map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot read the configuration of topic {topic} (DescribeConfigs: {e}); create the topic, grant \
-                     chiprisk DescribeConfigs on it, or set kafka.accept_history_loss=true"
-                )
-            })?;
-            let value = |name: &str| config.get(name).and_then(|e| e.value.as_deref());
-            check_retention(topic, value("cleanup.policy"), value("retention.ms"), value("retention.bytes"))?;
-        }
-    }
+    let checked = create_and_check(s, &admin).await;
     let consumer: BaseConsumer = cfg.create().context("Failed to create a client")?;
     let topics = s.topics.clone();
+    // Metadata and closing the clients wait on librdkafka: not on a tokio worker.
     tokio::task::spawn_blocking(move || {
+        drop(admin);
+        checked?;
         let mut partitions = Vec::new();
         for topic in &topics {
             let metadata =
@@ -97,6 +82,34 @@ pub async fn prepare(s: &KafkaSettings) -> anyhow::Result<Vec<(String, i32)>> {
         Ok(partitions)
     })
     .await?
+}
+
+/// The Admin API's part: create what is missing, check what the event
+/// topics keep.
+async fn create_and_check(s: &KafkaSettings, admin: &AdminClient<DefaultClientContext>) -> anyhow::Result<()> {
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    if s.create_topics {
+        create(s, admin, &opts).await?;
+    }
+    if s.accept_history_loss {
+        return Ok(());
+    }
+    let specifiers: Vec<ResourceSpecifier> = s.topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+    let described = admin.describe_configs(&specifiers, &opts).await.context("Failed to describe the event topics")?;
+    for (topic, result) in s.topics.iter().zip(described) {
+        let config = result.map_err(|e| match e {
+            RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic => {
+                anyhow::anyhow!("topic {topic} is missing (create it, or set kafka.create_topics = true)")
+            }
+            e => anyhow::anyhow!(
+                "cannot read the configuration of topic {topic} (DescribeConfigs: {e}); create the topic, grant \
+                 chiprisk DescribeConfigs on it, or set kafka.accept_history_loss=true"
+            ),
+        })?;
+        let value = |name: &str| config.get(name).and_then(|e| e.value.as_deref());
+        check_retention(topic, value("cleanup.policy"), value("retention.ms"), value("retention.bytes"))?;
+    }
+    Ok(())
 }
 
 /// Creates chiprisk's topics that are missing: the event topics keep

@@ -5,6 +5,7 @@ itself. Run by scripts/test:  target/test-venv/bin/python -m pytest tests/chart
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -76,6 +77,55 @@ def test_the_pod_runs_restricted():
         assert "limits" in c["resources"] and "requests" in c["resources"]
         # Longer than chiprisk's default drain timeout (5 s).
         assert pod["terminationGracePeriodSeconds"] > 5
+
+
+def test_by_default_two_replicas_roll_one_at_a_time_and_a_budget_keeps_one_serving():
+    docs = render({})
+    dep = by_kind(docs, "Deployment")[0]
+    assert dep["spec"]["replicas"] == 2
+    # A new pod is ready only once it has rebuilt; an old one goes only then.
+    assert dep["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    pdbs = by_kind(docs, "PodDisruptionBudget")
+    assert len(pdbs) == 1
+    pdb = pdbs[0]["spec"]
+    assert pdb["maxUnavailable"] == 1 and "minAvailable" not in pdb
+    pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert pdb["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+    assert pdb["selector"]["matchLabels"].items() <= pod_labels.items()
+    # The two replicas prefer different nodes, without ever blocking scheduling.
+    [spread] = dep["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert spread["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_the_replicas_strategy_budget_and_spread_follow_the_values():
+    docs = render({"replicaCount": 3, "strategy": {"type": "Recreate"}, "podDisruptionBudget": {"enabled": False},
+                   "spreadAcrossNodes": False})
+    dep = by_kind(docs, "Deployment")[0]
+    kubernetes_validate.validate(dep, KUBE, strict=True)
+    assert dep["spec"]["replicas"] == 3
+    # Kubernetes refuses rollingUpdate with Recreate.
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    assert not by_kind(docs, "PodDisruptionBudget")
+    assert "topologySpreadConstraints" not in dep["spec"]["template"]["spec"]
+    surge = render({"strategy": {"rollingUpdate": {"maxSurge": "50%", "maxUnavailable": 1}}})
+    assert by_kind(surge, "Deployment")[0]["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": "50%", "maxUnavailable": 1}
+
+
+def test_only_readiness_waits_for_the_rebuild():
+    """/healthz answers 200 while a pod rebuilds and /readyz 503: the probes
+    that restart a pod must ask /healthz, and readiness must notice the end
+    of a rebuild of a million events (about 2 s) within a few seconds."""
+    c = by_kind(render({}), "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["readinessProbe"]["periodSeconds"] <= 5
+    # A pod busy rebuilding may answer slowly: a restart needs 30 s of failures.
+    live = c["livenessProbe"]
+    assert live["periodSeconds"] * live["failureThreshold"] >= 30
+    assert live["timeoutSeconds"] >= 2
 
 
 def test_pods_roll_when_the_configuration_changes():
@@ -159,11 +209,91 @@ def test_the_dashboard_configmap_is_labelled_for_the_grafana_sidecar():
     assert all(t["expr"] for p in dashboard["panels"] for t in p["targets"])
 
 
+# One history of every metric the dashboard reads, as one replica exports it.
+DASHBOARD_HISTORY = {
+    'chiprisk_vendor_risk_score{vendor="nvidia"}': "85x20",
+    'chiprisk_vendor_risk_score{vendor="huawei"}': "40+1x20",
+    'chiprisk_vendor_risk_component_pressure{vendor="nvidia",component="export_ban"}': "1.5x20",
+    'chiprisk_vendor_risk_component_pressure{vendor="huawei",component="market_signal"}': "0.25x20",
+    'chiprisk_vendor_ban_info{vendor="nvidia",kind="export",product="H20",event_id="h20",title="H20 ban"}': "_x10 1744675200x10",
+    'chiprisk_vendor_last_lift_info{vendor="nvidia",kind="export",product="H20",event_id="lift",title="H20 lift"}': "_x12 1752537600x8",
+    'chiprisk_events_total{type="export_ban",outcome="accepted"}': "0+2x20",
+    'chiprisk_events_total{type="market_signal",outcome="accepted"}': "0+5x20",
+    'chiprisk_events_total{type="market_signal",outcome="duplicate"}': "0+1x20",
+    'chiprisk_events_rejected_total{reason="malformed_json"}': "0+3x20",
+    'chiprisk_kafka_dead_lettered_total{reason="malformed_json"}': "0+3x20",
+    'chiprisk_kafka_consumer_lag{topic="chiprisk.events",partition="0"}': "10x20",
+    'chiprisk_kafka_consumer_lag{topic="chiprisk.events",partition="1"}': "30x20",
+    'chiprisk_event_processing_duration_seconds_bucket{le="0.0001"}': "0+5x20",
+    'chiprisk_event_processing_duration_seconds_bucket{le="0.002"}': "0+9x20",
+    'chiprisk_event_processing_duration_seconds_bucket{le="+Inf"}': "0+10x20",
+    'chiprisk_event_latency_seconds_bucket{le="0.01"}': "0+5x20",
+    'chiprisk_event_latency_seconds_bucket{le="0.1"}': "0+9x20",
+    'chiprisk_event_latency_seconds_bucket{le="+Inf"}': "0+10x20",
+    'chiprisk_ready': "1x20",
+    'chiprisk_rebuild_remaining_messages': "0x20",
+    'chiprisk_engine_events': "1000x20",
+}
+
+
+def test_every_dashboard_query_gives_the_same_answer_with_one_replica_or_three(tmp_path):
+    """Every replica exports every series, differing only in pod and
+    instance. The same history exported by one replica (job="one") and by
+    three (job="three"): every query of the dashboard, but the replica
+    counts, must give the same series with the same values (promtool)."""
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "chiprisk-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]] + [a["expr"] for a in dashboard["annotations"]["list"]]
+    counts = [e for e in exprs if "chiprisk_ready" in e]
+    assert sorted(counts) == ["count(chiprisk_ready)", "sum(chiprisk_ready)"], "only these count replicas"
+    exprs = [e.replace("$vendor", ".*").replace("$__rate_interval", "2m") for e in exprs if e not in counts]
+    used = set(re.findall(r"chiprisk_[a-z_]+", " ".join(exprs)))
+    given = {re.match(r"chiprisk_[a-z_]+", s).group(0) for s in DASHBOARD_HISTORY}
+    assert used <= given, f"no history for {used - given}"
+
+    def scoped(expr, job):
+        # Adds job="..." to every selector of a chiprisk metric.
+        return re.sub(r"\b(chiprisk_[a-z_]+)(\{)?", lambda m: f'{m.group(1)}{{job="{job}"' + ("," if m.group(2) else "}"), expr)
+
+    def series(job, pod):
+        out = []
+        for selector, values in DASHBOARD_HISTORY.items():
+            name, _, labels = selector.rstrip("}").partition("{")
+            extra = f'job="{job}",pod="chiprisk-{pod}",instance="10.0.0.{pod}:9464"'
+            out.append({"series": f"{name}{{{extra}{',' + labels if labels else ''}}}", "values": values})
+        return out
+
+    rules = [{"record": f"dash:{job}:{i}", "expr": scoped(e, job)} for i, e in enumerate(exprs) for job in ["one", "three"]]
+    (tmp_path / "dashboard-rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    checks = []
+    for i, e in enumerate(exprs):
+        one, three = f"dash:one:{i}", f"dash:three:{i}"
+        checks += [
+            {"expr": f"absent({one})", "eval_time": "14m", "exp_samples": []},
+            {"expr": f"({one} unless ignoring(job) {three}) or ({three} unless ignoring(job) {one})", "eval_time": "14m", "exp_samples": []},
+            {"expr": f"{one} != ignoring(job) {three}", "eval_time": "14m", "exp_samples": []},
+        ]
+    test = {
+        "rule_files": ["dashboard-rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series("one", 1) + series("three", 1) + series("three", 2) + series("three", 3),
+                   "promql_expr_test": checks}],
+    }
+    (tmp_path / "dashboard-test.yml").write_text(yaml.safe_dump(test))
+    out = subprocess.run(["promtool", "test", "rules", "dashboard-test.yml"], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, "\n".join(exprs) + "\n" + out.stdout + out.stderr
+
+
 def test_values_outside_the_schema_are_refused():
     with pytest.raises(helm.HelmError):
         render({"replicaCount": "three"})
     with pytest.raises(helm.HelmError):
         render({"servce": {"port": 1}})
+    with pytest.raises(helm.HelmError):
+        render({"strategy": {"type": "BlueGreen"}})
+    with pytest.raises(helm.HelmError):
+        render({"strategy": {"rollingUpdate": {"maxUnavailable": "one"}}})
+    with pytest.raises(helm.HelmError):
+        render({"podDisruptionBudget": {"maxUnavailable": -1}})
 
 
 def test_every_value_is_documented():
