@@ -14,7 +14,7 @@ use crate::report::ScoresReport;
 use crate::telemetry::Metrics;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Every event the source has delivered, scored.
 pub struct Board {
@@ -33,6 +33,8 @@ struct Shared {
     rebuilt: AtomicU64,
     left: AtomicU64,
     max_contributions: usize,
+    /// Held while a scrape refreshes and renders the metrics.
+    scrape: Mutex<()>,
 }
 
 /// How far a rebuild has got; the body of every 503 while it lasts.
@@ -75,6 +77,7 @@ pub fn new(
         rebuilt: AtomicU64::new(0),
         left: AtomicU64::new(u64::MAX),
         max_contributions,
+        scrape: Mutex::new(()),
     });
     (Writer(shared.clone()), Reader(shared))
 }
@@ -112,7 +115,6 @@ impl Writer {
         self.0.left.store(0, Ordering::Relaxed);
         self.0.metrics.set_rebuild_left(Some(0));
         self.0.ready.store(true, Ordering::Release);
-        self.0.metrics.set_ready(true);
     }
 
     pub fn is_ready(&self) -> bool {
@@ -174,12 +176,17 @@ impl Reader {
     /// The metrics text. Vendor series are refreshed as of now, and only
     /// once the scores are whole: a rebuilding process exports none.
     pub fn render_metrics(&self) -> String {
+        // One scrape at a time: a refresh resets the vendor series before it
+        // sets them, and `chiprisk_ready` must say what the rendered text shows.
+        let _one = self.0.scrape.lock().unwrap_or_else(|p| p.into_inner());
         let metrics = &self.0.metrics;
-        if self.is_ready() {
+        let ready = self.is_ready();
+        if ready {
             metrics.record_scores(&self.board().engine, Timestamp::now());
         } else {
             metrics.clear_scores();
         }
+        metrics.set_ready(ready);
         metrics.render()
     }
 }

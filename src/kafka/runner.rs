@@ -92,7 +92,8 @@ impl KafkaSource {
                 history_offsets = positions.history_offsets(),
                 "reading every partition from the beginning; ready once caught up"
             );
-            Loop { settings: s, state: &state, consumer: &consumer, producer: &producer, positions }
+            let (began, logged) = (Instant::now(), Instant::now());
+            Loop { settings: s, state: &state, consumer: &consumer, producer: &producer, positions, began, logged }
                 .run(Processor::new(decoder), stop)
                 .await
         }
@@ -186,6 +187,11 @@ struct Loop<'a> {
     consumer: &'a Arc<Consumer_>,
     producer: &'a Producer_,
     positions: Positions,
+    /// When the rebuild began, and when its progress was last logged: a long
+    /// history takes a while, and an operator watching a pod that is not
+    /// ready wants to know how far it is.
+    began: Instant,
+    logged: Instant,
 }
 
 impl Loop<'_> {
@@ -194,12 +200,11 @@ impl Loop<'_> {
         let mut stream = consumer.stream();
         let interval = Duration::from_millis(self.settings.score_update_interval_ms);
         let mut last_round = Instant::now();
-        let mut progress = ProgressLog::new();
         loop {
             let Some(batch) = next_batch(&mut stream, &mut stop, self.settings.batch_size).await else { break };
             let (mut outputs, done) = self.apply(&mut processor, &batch);
             processor.observe_latencies(self.state.metrics(), Timestamp::now());
-            self.look_around(&mut progress);
+            self.look_around();
             if self.state.is_ready() && processor.updates_owed() && last_round.elapsed() >= interval {
                 last_round = Instant::now();
                 outputs.extend(processor.score_updates(&self.state.board_read().engine, Timestamp::now()));
@@ -266,25 +271,41 @@ impl Loop<'_> {
         (outputs, done)
     }
 
-    /// Takes the broker's latest report of each log: goes ready once every
-    /// partition is caught up; meanwhile reports progress. Sets the lag.
-    fn look_around(&mut self, progress: &mut ProgressLog) {
+    /// Takes the broker's latest report of each log and sets the lag; goes
+    /// ready once every partition is caught up, and meanwhile reports (and
+    /// every [`PROGRESS_LOG_INTERVAL`] logs) how far the rebuild is.
+    fn look_around(&mut self) {
         for end in self.consumer.client().context().ends() {
             self.positions.note_log(&end.topic, end.partition, end.low, end.high);
         }
-        let metrics = self.state.metrics();
-        for (topic, partition, lag) in self.positions.lags() {
-            metrics.kafka().set_lag(topic, partition, lag);
+        let (state, positions) = (self.state, &self.positions);
+        for (topic, partition, lag) in positions.lags() {
+            state.metrics().kafka().set_lag(topic, partition, lag);
         }
-        if self.state.is_ready() {
+        if state.is_ready() {
             return;
         }
-        if self.positions.caught_up() {
-            self.state.set_ready();
-            progress.done(&self.positions, self.state);
-        } else {
-            self.state.set_progress(self.positions.messages_read(), self.positions.left());
-            progress.note(&self.positions, self.state);
+        let seconds = self.began.elapsed().as_secs_f64();
+        if positions.caught_up() {
+            state.set_ready();
+            let s = state.summary();
+            let (accepted, duplicates, rejected) = (s.accepted, s.duplicates, s.rejected);
+            let history = positions.history_read();
+            tracing::info!(seconds, history, accepted, duplicates, rejected, "caught up with the event log; ready");
+            return;
+        }
+        let (read, left) = (positions.messages_read(), positions.left());
+        state.set_progress(read, left);
+        if self.logged.elapsed() >= PROGRESS_LOG_INTERVAL {
+            self.logged = Instant::now();
+            let events_held = state.board_read().engine.stats().accepted;
+            tracing::info!(
+                messages_read = read,
+                messages_left = left,
+                events_held,
+                seconds,
+                "rebuilding from the event log"
+            );
         }
     }
 
@@ -405,45 +426,5 @@ fn commit(consumer: &Consumer_) {
         Ok(()) => tracing::info!("offsets committed"),
         Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
         Err(e) => tracing::warn!("final commit failed: {e}"),
-    }
-}
-
-/// The log of a rebuild's progress: a long history takes a while to read,
-/// and an operator watching a pod that is not ready wants to know how far
-/// it is.
-struct ProgressLog {
-    began: Instant,
-    logged: Instant,
-}
-
-impl ProgressLog {
-    fn new() -> Self {
-        Self { began: Instant::now(), logged: Instant::now() }
-    }
-
-    fn note(&mut self, positions: &Positions, state: &Writer) {
-        if self.logged.elapsed() < PROGRESS_LOG_INTERVAL {
-            return;
-        }
-        self.logged = Instant::now();
-        tracing::info!(
-            messages_read = positions.messages_read(),
-            messages_left = positions.left(),
-            events_held = state.board_read().engine.stats().accepted,
-            seconds = self.began.elapsed().as_secs_f64(),
-            "rebuilding from the event log"
-        );
-    }
-
-    fn done(&self, positions: &Positions, state: &Writer) {
-        let summary = state.summary();
-        tracing::info!(
-            seconds = self.began.elapsed().as_secs_f64(),
-            history = positions.history_read(),
-            accepted = summary.accepted,
-            duplicates = summary.duplicates,
-            rejected = summary.rejected,
-            "caught up with the event log; ready"
-        );
     }
 }

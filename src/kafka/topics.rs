@@ -62,13 +62,27 @@ pub fn check_retention(
 pub async fn prepare(s: &KafkaSettings) -> anyhow::Result<Vec<(String, i32)>> {
     let cfg = client_config(s)?;
     let admin: AdminClient<DefaultClientContext> = cfg.create().context("Failed to create the admin client")?;
-    let checked = create_and_check(s, &admin).await;
-    let consumer: BaseConsumer = cfg.create().context("Failed to create a client")?;
-    let topics = s.topics.clone();
-    // Metadata and closing the clients wait on librdkafka: not on a tokio worker.
+    let result = async {
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        if s.create_topics {
+            create(s, &admin, &opts).await?;
+        }
+        let partitions = list_partitions(cfg.create().context("Failed to create a client")?, s.topics.clone()).await?;
+        if !s.accept_history_loss {
+            check_configs(s, &admin, &opts).await?;
+        }
+        Ok(partitions)
+    }
+    .await;
+    // Closing the admin client waits for its thread: not on a tokio worker.
+    tokio::task::spawn_blocking(move || drop(admin)).await?;
+    result
+}
+
+/// Every partition of the event topics; an error names a missing topic.
+async fn list_partitions(consumer: BaseConsumer, topics: Vec<String>) -> anyhow::Result<Vec<(String, i32)>> {
+    // Metadata requests block: not on a tokio worker.
     tokio::task::spawn_blocking(move || {
-        drop(admin);
-        checked?;
         let mut partitions = Vec::new();
         for topic in &topics {
             let metadata =
@@ -84,27 +98,20 @@ pub async fn prepare(s: &KafkaSettings) -> anyhow::Result<Vec<(String, i32)>> {
     .await?
 }
 
-/// The Admin API's part: create what is missing, check what the event
-/// topics keep.
-async fn create_and_check(s: &KafkaSettings, admin: &AdminClient<DefaultClientContext>) -> anyhow::Result<()> {
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    if s.create_topics {
-        create(s, admin, &opts).await?;
-    }
-    if s.accept_history_loss {
-        return Ok(());
-    }
+/// Refuses event topics from which the broker may delete events.
+async fn check_configs(
+    s: &KafkaSettings,
+    admin: &AdminClient<DefaultClientContext>,
+    opts: &AdminOptions,
+) -> anyhow::Result<()> {
     let specifiers: Vec<ResourceSpecifier> = s.topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
-    let described = admin.describe_configs(&specifiers, &opts).await.context("Failed to describe the event topics")?;
+    let described = admin.describe_configs(&specifiers, opts).await.context("Failed to describe the event topics")?;
     for (topic, result) in s.topics.iter().zip(described) {
-        let config = result.map_err(|e| match e {
-            RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic => {
-                anyhow::anyhow!("topic {topic} is missing (create it, or set kafka.create_topics = true)")
-            }
-            e => anyhow::anyhow!(
-                "cannot read the configuration of topic {topic} (DescribeConfigs: {e}); create the topic, grant \
-                 chiprisk DescribeConfigs on it, or set kafka.accept_history_loss=true"
-            ),
+        let config = result.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the configuration of topic {topic} (DescribeConfigs: {e}); grant chiprisk \
+                 DescribeConfigs on it, or set kafka.accept_history_loss=true"
+            )
         })?;
         let value = |name: &str| config.get(name).and_then(|e| e.value.as_deref());
         check_retention(topic, value("cleanup.policy"), value("retention.ms"), value("retention.bytes"))?;

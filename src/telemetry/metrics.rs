@@ -203,7 +203,7 @@ impl Metrics {
         .unwrap();
         let ready = IntGauge::new(
             "chiprisk_ready",
-            "1 once the whole event log has been read and the scores are whole; 0 while rebuilding",
+            "Whether the scores are whole: 1 once the whole event log has been read, 0 while rebuilding",
         )
         .unwrap();
         let events_held = IntGaugeVec::new(

@@ -367,7 +367,7 @@ class Poller:
         import threading
 
         self.app, self.answers, self.stop = app, [], threading.Event()
-        self.thread = threading.Thread(target=self.run)
+        self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self):
@@ -402,7 +402,7 @@ def partial(answers, expected):
             if status == 200 and any(f'data-vendor="{v}"' not in body for v in CATALOG):
                 bad.append((path, status, body[:200]))
         elif path == "/metrics":
-            ready = "chiprisk_ready 1" in body
+            ready = re.search(r"^chiprisk_ready 1$", body, re.M) is not None
             if (ready and vendor_series(body) != set(CATALOG)) or (not ready and vendor_series(body)):
                 bad.append((path, status, "vendors: " + ",".join(sorted(vendor_series(body)))))
         if status not in (200, 503):
