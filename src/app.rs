@@ -177,7 +177,10 @@ fn ingest(
     let limit = decoder.limits().max_event_bytes;
     let mut on_line = |line_no: u64, line: Line<'_>| {
         let outcome = match line {
-            Line::Text(bytes) => pipeline::process_counted(decoder, &mut board, metrics, bytes, arrival),
+            Line::Text(bytes) => {
+                let board = &mut *board;
+                pipeline::process_counted(decoder, &mut board.engine, &mut board.summary, metrics, bytes, arrival)
+            }
             Line::TooLong(len) => {
                 let o = Outcome::Rejected(pipeline::too_large(len, limit));
                 pipeline::count(&mut board.summary, metrics, &o, arrival);

@@ -2,7 +2,6 @@
 
 use crate::engine::{Applied, Engine};
 use crate::event::{Decoder, EventType, RejectReason, Rejection};
-use crate::state::Board;
 use crate::telemetry::{EventOutcome, Metrics};
 use std::time::Instant;
 
@@ -42,15 +41,16 @@ pub enum Arrival {
 /// [`process`], timed, and counted in `summary` and in the metrics.
 pub fn process_counted(
     decoder: &Decoder,
-    board: &mut Board,
+    engine: &mut Engine,
+    summary: &mut Summary,
     metrics: &Metrics,
     bytes: &[u8],
     arrival: Arrival,
 ) -> Outcome {
     let started = Instant::now();
-    let outcome = process(decoder, &mut board.engine, bytes);
+    let outcome = process(decoder, engine, bytes);
     metrics.observe_processing(started.elapsed());
-    count(&mut board.summary, metrics, &outcome, arrival);
+    count(summary, metrics, &outcome, arrival);
     outcome
 }
 

@@ -28,8 +28,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     /// False until the source has read the whole event log once.
     ready: AtomicBool,
-    /// Messages of history re-read so far, and left to read (`u64::MAX`:
-    /// not known yet).
+    /// Messages read from the event log since start, and left to read
+    /// before the scores are whole (`u64::MAX`: not known yet).
     rebuilt: AtomicU64,
     left: AtomicU64,
     max_contributions: usize,

@@ -80,6 +80,7 @@ fn kafka_settings_out_of_range_name_their_key() {
         ("CHIPRISK__KAFKA__DRAIN_TIMEOUT_MS", "600000", "kafka.drain_timeout_ms"),
         ("CHIPRISK__KAFKA__PARTITIONS", "0", "kafka.partitions"),
         ("CHIPRISK__KAFKA__BATCH_SIZE", "0", "kafka.batch_size"),
+        ("CHIPRISK__KAFKA__PROPERTIES__MESSAGE_MAX_BYTES", "10000", "message.max.bytes"),
     ] {
         let e = Settings::load_from(None, env(&[(key, value)])).unwrap_err().to_string();
         assert!(e.contains(named), "{key}={value}: {e}");

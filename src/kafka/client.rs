@@ -1,6 +1,7 @@
 //! The librdkafka clients' configuration and callbacks: chiprisk's
 //! defaults, and client errors and commits counted by kind.
 
+use super::positions::LogReport;
 use super::settings::librdkafka_name;
 use super::KafkaSettings;
 use crate::telemetry::{KafkaErrorKind, KafkaMetrics};
@@ -23,17 +24,15 @@ use std::sync::{Arc, Mutex};
 ///   holds `queued.min.messages` (default 100,000). 20,000 messages (about
 ///   7 MB of events, 10 turns of the loop) with a 10 ms backoff keep the
 ///   loop fed while it rebuilds and the queue's memory bounded.
-/// - `statistics.interval.ms`: the statistics carry the end of each
-///   partition's log as the broker last reported it in a fetch response,
-///   which tells the loop when its rebuild has caught up (librdkafka's
-///   ListOffsets answer is wrong on some brokers: Tansu 0.6.0's is the last
-///   batch's base offset + 1). Every 100 ms: a few partitions' worth of JSON.
-pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
-    ("fetch.wait.max.ms", "10"),
-    ("queued.min.messages", "20000"),
-    ("fetch.queue.backoff.ms", "10"),
-    ("statistics.interval.ms", "100"),
-];
+pub const CONSUMER_DEFAULTS: &[(&str, &str)] =
+    &[("fetch.wait.max.ms", "10"), ("queued.min.messages", "20000"), ("fetch.queue.backoff.ms", "10")];
+
+/// Statistics every 100 ms (fixed: readiness rests on them). They carry
+/// each partition's log as the broker last reported it in a fetch response,
+/// which tells the loop when its rebuild has caught up; librdkafka's
+/// ListOffsets answer is wrong on some brokers (Tansu 0.6.0's is the last
+/// batch's base offset + 1). A few partitions' worth of JSON each time.
+pub const STATISTICS_INTERVAL_MS: &str = "100";
 
 /// chiprisk's defaults for its producer; `kafka.properties` overrides them.
 /// `linger.ms`: dead letters and score updates leave within a millisecond.
@@ -49,13 +48,13 @@ pub(super) struct Callbacks {
     pub(super) ends: Mutex<Vec<LogEnd>>,
 }
 
-/// A partition's log as the broker last reported it.
+/// A partition's log as the broker last reported it, and how far the
+/// consumer has fetched it (librdkafka's statistics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct LogEnd {
     pub topic: String,
     pub partition: i32,
-    pub low: i64,
-    pub high: i64,
+    pub report: LogReport,
 }
 
 /// The part of librdkafka's statistics the loop reads.
@@ -75,6 +74,9 @@ struct PartitionStats {
     partition: i32,
     lo_offset: i64,
     hi_offset: i64,
+    ls_offset: i64,
+    next_offset: i64,
+    fetchq_cnt: i64,
 }
 
 impl Callbacks {
@@ -99,8 +101,13 @@ impl ClientContext for Callbacks {
                 t.partitions.into_values().filter(|p| p.partition >= 0).map(move |p| LogEnd {
                     topic: topic.clone(),
                     partition: p.partition,
-                    low: p.lo_offset,
-                    high: p.hi_offset,
+                    report: LogReport {
+                        low: p.lo_offset,
+                        high: p.hi_offset,
+                        stable: p.ls_offset,
+                        fetched_to: p.next_offset,
+                        queued: p.fetchq_cnt,
+                    },
                 })
             })
             .collect();

@@ -11,6 +11,7 @@
 //! The design, for those who change it: `docs/kafka.md`.
 
 mod client;
+mod delivery;
 pub mod positions;
 pub mod processor;
 pub mod runner;

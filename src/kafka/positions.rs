@@ -6,7 +6,10 @@
 //!   it on, messages are **new** (counted, dead-lettered, published);
 //! - the end of the log, as the broker last reported it: once the loop has
 //!   read that far in every partition, the scores are whole and the process
-//!   goes ready, for good.
+//!   goes ready, for good. "That far" is the last message read, or, where
+//!   the log ends in records no application sees (transaction markers,
+//!   records compacted away), librdkafka's fetch position with nothing left
+//!   in its queue.
 
 use crate::pipeline::Arrival;
 
@@ -22,8 +25,26 @@ pub struct Partition {
     /// The end of the log (high watermark) as last reported; `None` until
     /// the broker has answered a fetch.
     end: Option<i64>,
+    /// Messages behind the end (where the end is known).
+    behind: u64,
     /// Read up to the end at least once.
     caught_up: bool,
+}
+
+/// A partition's log as the broker last reported it in a fetch response,
+/// and how far librdkafka has fetched it (its statistics; offsets are
+/// negative where unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogReport {
+    /// The log's start and end (high watermark).
+    pub low: i64,
+    pub high: i64,
+    /// The last stable offset: the end a `read_committed` consumer can reach.
+    pub stable: i64,
+    /// The next offset librdkafka will fetch.
+    pub fetched_to: i64,
+    /// Messages fetched and not yet handed to the loop.
+    pub queued: i64,
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +67,7 @@ impl Positions {
                 next: 0,
                 history_until: committed.unwrap_or(0).max(0),
                 end: None,
+                behind: 0,
                 caught_up: false,
             })
             .collect();
@@ -69,16 +91,20 @@ impl Positions {
         }
     }
 
-    /// The broker's latest report of a partition's log: its start (`low`)
-    /// and end (`high`), negative if not known yet. A partition is caught up
-    /// once read to its end, or if it holds nothing.
-    pub fn note_log(&mut self, topic: &str, partition: i32, low: i64, high: i64) {
+    /// The latest report of a partition's log. Reports that carry no log
+    /// are ignored: librdkafka's -1001 before the first fetch response, and
+    /// error responses (Tansu answers an unknown partition with a start of
+    /// -1 and an end of 0).
+    pub fn note_log(&mut self, topic: &str, partition: i32, r: &LogReport) {
         let Some(p) = self.find(topic, partition) else { return };
-        if high < 0 {
+        if r.low < 0 || r.high < r.low {
             return;
         }
-        p.end = Some(high);
-        if p.next >= high || low >= high {
+        let end = if (r.low..=r.high).contains(&r.stable) { r.stable } else { r.high };
+        let reached = if r.queued == 0 { p.next.max(r.fetched_to) } else { p.next };
+        p.end = Some(end);
+        p.behind = (end - reached).max(0) as u64;
+        if reached >= end {
             p.caught_up = true;
         }
     }
@@ -112,9 +138,7 @@ impl Positions {
     /// Each partition with its lag: messages between the position and the
     /// end of the log (where the end is known).
     pub fn lags(&self) -> impl Iterator<Item = (&str, i32, u64)> {
-        self.partitions
-            .iter()
-            .filter_map(|p| p.end.map(|end| (p.topic.as_str(), p.partition, (end - p.next).max(0) as u64)))
+        self.partitions.iter().filter(|p| p.end.is_some()).map(|p| (p.topic.as_str(), p.partition, p.behind))
     }
 
     pub fn partitions(&self) -> impl Iterator<Item = (&str, i32)> {
@@ -130,6 +154,12 @@ mod tests {
         Positions::new([("e".to_owned(), 0, Some(3)), ("e".to_owned(), 1, None)])
     }
 
+    /// A report of a log from `low` to `high`, fetched to `fetched_to`, with
+    /// `queued` messages not yet handed over.
+    fn log(low: i64, high: i64, fetched_to: i64, queued: i64) -> LogReport {
+        LogReport { low, high, stable: high, fetched_to, queued }
+    }
+
     #[test]
     fn below_the_committed_offset_is_history_and_from_it_on_new() {
         let mut p = two();
@@ -137,6 +167,7 @@ mod tests {
         assert_eq!(p.read("e", 0, 3), Arrival::New);
         assert_eq!(p.read("e", 1, 0), Arrival::New, "nothing committed: all new");
         assert_eq!(p.history_read(), 1);
+        assert_eq!(p.messages_read(), 3);
     }
 
     #[test]
@@ -144,27 +175,57 @@ mod tests {
         let mut p = two();
         assert!(!p.caught_up());
         assert_eq!(p.left(), None, "no end known yet");
-        p.note_log("e", 0, 0, 5);
-        p.note_log("e", 1, -1001, -1001);
+        p.note_log("e", 0, &log(0, 5, 5, 5));
+        p.note_log("e", 1, &log(-1001, -1001, -1001, 0));
         assert_eq!(p.left(), None, "partition 1's end is still unknown");
-        p.note_log("e", 1, 0, 0);
-        assert!(!p.caught_up(), "partition 0 is not read to its end");
+        p.note_log("e", 1, &log(0, 0, 0, 0));
+        assert!(!p.caught_up(), "partition 0's messages are fetched, not yet read");
         assert_eq!(p.left(), Some(5));
         for offset in 0..5 {
             p.read("e", 0, offset);
         }
-        assert_eq!(p.left(), Some(0));
-        p.note_log("e", 0, 0, 5);
+        p.note_log("e", 0, &log(0, 5, 5, 0));
         assert!(p.caught_up());
-        p.note_log("e", 0, 0, 9);
+        p.note_log("e", 0, &log(0, 9, 5, 0));
         assert!(p.caught_up(), "new messages later do not make the scores partial");
         assert_eq!(p.lags().collect::<Vec<_>>(), [("e", 0, 4), ("e", 1, 0)]);
     }
 
     #[test]
+    fn an_error_response_is_no_report_of_the_log() {
+        let mut p = Positions::new([("e".to_owned(), 0, None)]);
+        // Tansu's answer for an unknown partition: start -1, end 0.
+        p.note_log("e", 0, &log(-1, 0, 0, 0));
+        assert!(!p.caught_up());
+        assert_eq!(p.left(), None);
+    }
+
+    #[test]
+    fn a_log_ending_in_records_no_one_reads_is_caught_up_by_the_fetch_position() {
+        // Messages 0..=8, then a transaction marker at 9: the loop reads up to 8.
+        let mut p = Positions::new([("e".to_owned(), 0, None)]);
+        for offset in 0..9 {
+            p.read("e", 0, offset);
+        }
+        p.note_log("e", 0, &log(0, 10, 10, 1));
+        assert!(!p.caught_up(), "a message is still queued");
+        p.note_log("e", 0, &log(0, 10, 10, 0));
+        assert!(p.caught_up());
+        assert_eq!(p.lags().collect::<Vec<_>>(), [("e", 0, 0)]);
+    }
+
+    #[test]
+    fn a_read_committed_consumer_is_caught_up_at_the_last_stable_offset() {
+        let mut p = Positions::new([("e".to_owned(), 0, None)]);
+        p.read("e", 0, 0);
+        p.note_log("e", 0, &LogReport { low: 0, high: 4, stable: 1, fetched_to: 1, queued: 0 });
+        assert!(p.caught_up(), "offsets 1..4 belong to an open transaction");
+    }
+
+    #[test]
     fn a_partition_whose_events_were_all_deleted_is_caught_up() {
         let mut p = Positions::new([("e".to_owned(), 0, None)]);
-        p.note_log("e", 0, 40, 40);
+        p.note_log("e", 0, &log(40, 40, 40, 0));
         assert!(p.caught_up());
     }
 }

@@ -1,13 +1,13 @@
 //! The Kafka loop, shaped like rdkafka's at-least-once example: read a
 //! batch, run each message through the [`Processor`], hand its outputs to
-//! the producer, await their acknowledgements, then store the batch's
-//! offsets.
+//! the producer, await their acknowledgements, then store the offsets.
 //!
 //! # Invariant
 //!
 //! **An offset is stored only after every effect of the messages before it
 //! is done**: the board updated, and every record they caused (dead letters,
-//! score updates) acknowledged by the broker (`acks=all`). librdkafka
+//! and the score updates of the vendors they changed, which wait for the
+//! next round) acknowledged by the broker (`acks=all`). librdkafka
 //! commits stored offsets in the background (`enable.auto.commit`) and the
 //! loop commits once more on shutdown. So:
 //! - The committed offset is a line below which every message's outputs
@@ -24,21 +24,25 @@
 //! group membership) and holds the whole scoreboard. Replicas share the
 //! group's committed offsets, which only say how far outputs were produced.
 
-use super::client::{classify, client_config_with, Callbacks, CONSUMER_DEFAULTS, PRODUCER_DEFAULTS};
+use super::client::{
+    classify, client_config_with, Callbacks, CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, STATISTICS_INTERVAL_MS,
+};
+use super::delivery::{self, Producer};
 use super::positions::Positions;
-use super::processor::{dead_letter_payload, InMessage, Output, Processor};
+use super::processor::{InMessage, Output, Processor};
 use super::{topics, KafkaSettings};
 use crate::event::{Decoder, Timestamp};
 use crate::pipeline::Arrival;
 use crate::state::Writer;
-use crate::telemetry::{KafkaErrorKind, Metrics, ProducedKind};
+use crate::telemetry::{KafkaErrorKind, Metrics};
 use anyhow::Context;
 use futures_util::{FutureExt, StreamExt};
-use rdkafka::consumer::{CommitMode, Consumer, MessageStream, StreamConsumer};
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::consumer::{CommitMode, Consumer as _, MessageStream, StreamConsumer};
+use rdkafka::error::{KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::Producer as _;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -50,15 +54,11 @@ const IDLE: Duration = Duration::from_millis(100);
 /// How often the rebuild's progress is logged while it lasts.
 const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Room left in a dead letter's record for its key, headers and framing.
-const DEAD_LETTER_FRAMING: usize = 16 * 1024;
+type Consumer = StreamConsumer<Callbacks>;
 
 pub struct KafkaSource {
     settings: KafkaSettings,
 }
-
-type Consumer_ = StreamConsumer<Callbacks>;
-type Producer_ = FutureProducer<Callbacks>;
 
 impl KafkaSource {
     /// Checks the configuration; connecting happens in [`KafkaSource::run`],
@@ -68,43 +68,45 @@ impl KafkaSource {
         Ok(Self { settings: settings.clone() })
     }
 
-    /// Runs until `stop` turns true: connect (with backoff), rebuild, then
-    /// follow the event topics.
+    /// Runs until `stop` turns true: prepare the topics and positions
+    /// (retrying while Kafka is not ready), rebuild, then follow the event
+    /// topics. An event topic that deletes history is an error.
     pub async fn run(self, decoder: Decoder, state: Writer, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let Some(partitions) = self.connect(state.metrics(), &mut stop).await? else { return Ok(()) };
         let s = &self.settings;
         let metrics = state.metrics_arc();
-        let consumer: Arc<Consumer_> = Arc::new(
-            consumer_config(s)?
-                .create_with_context(Callbacks::new(metrics.clone(), "consumer"))
-                .context("Failed to create the Kafka consumer")?,
-        );
-        let mut producer_config = client_config_with(s, PRODUCER_DEFAULTS)?;
-        producer_config.set("acks", "all");
-        let producer: Producer_ = producer_config
-            .create_with_context(Callbacks::new(metrics, "producer"))
-            .context("Failed to create the Kafka producer")?;
+        let Some(partitions) = retrying(&metrics, &mut stop, || topics::prepare(s)).await? else { return Ok(()) };
+        let (consumer, producer) = clients(s, metrics.clone()).await?;
         let result = async {
-            let positions = start_positions(&consumer, partitions).await?;
+            let start = || start_positions(&consumer, &s.group_id, partitions.clone());
+            let Some(positions) = retrying(&metrics, &mut stop, start).await? else { return Ok(()) };
             tracing::info!(
                 topics = ?s.topics,
-                partitions = positions.partitions().count(),
+                partitions = partitions.len(),
                 history_offsets = positions.history_offsets(),
                 "reading every partition from the beginning; ready once caught up"
             );
-            let (began, logged) = (Instant::now(), Instant::now());
-            Loop { settings: s, state: &state, consumer: &consumer, producer: &producer, positions, began, logged }
-                .run(Processor::new(decoder), stop)
-                .await
+            let (began, logged, held) = (Instant::now(), Instant::now(), Vec::new());
+            Loop {
+                settings: s,
+                state: &state,
+                consumer: &consumer,
+                producer: &producer,
+                positions,
+                began,
+                logged,
+                held,
+            }
+            .run(Processor::new(decoder), stop)
+            .await
         }
         .await;
         let drain = Duration::from_millis(s.drain_timeout_ms);
-        // Dropping the clients blocks (librdkafka closes them): not on a tokio worker.
+        // Committing and closing wait on librdkafka: not on a tokio worker.
         tokio::task::spawn_blocking(move || {
             if result.is_ok() {
                 commit(&consumer);
             }
-            let _ = rdkafka::producer::Producer::flush(&producer, drain);
+            let _ = producer.flush(drain);
             drop(consumer);
             drop(producer);
             result
@@ -112,52 +114,71 @@ impl KafkaSource {
         .await
         .context("closing the Kafka clients")?
     }
+}
 
-    /// Prepares the topics ([`topics::prepare`]), retrying with backoff
-    /// while the brokers cannot be reached or a topic is missing. An event
-    /// topic that deletes history is fatal. `None`: told to stop meanwhile.
-    async fn connect(
-        &self,
-        metrics: &Metrics,
-        stop: &mut watch::Receiver<bool>,
-    ) -> anyhow::Result<Option<Vec<(String, i32)>>> {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            match topics::prepare(&self.settings).await {
-                Ok(partitions) => return Ok(Some(partitions)),
-                Err(e) if e.is::<topics::HistoryLoss>() => return Err(e),
-                Err(e) => {
-                    metrics.kafka().error(KafkaErrorKind::Admin);
-                    tracing::warn!(
-                        brokers = ?self.settings.brokers,
-                        retry_in_ms = backoff.as_millis() as u64,
-                        "Kafka is not reachable or not ready; /readyz stays 503 until it is: {e:#}"
-                    );
-                    tokio::select! {
-                        _ = stop.changed() => return Ok(None),
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+/// Runs `attempt` until it succeeds, with exponential backoff (0.5 s to
+/// 30 s) while Kafka is unreachable or not ready; each failure is counted
+/// and logged. An event topic that deletes history is not retried. `None`:
+/// told to stop meanwhile.
+async fn retrying<T, F: Future<Output = anyhow::Result<T>>>(
+    metrics: &Metrics,
+    stop: &mut watch::Receiver<bool>,
+    mut attempt: impl FnMut() -> F,
+) -> anyhow::Result<Option<T>> {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(Some(value)),
+            Err(e) if e.is::<topics::HistoryLoss>() => return Err(e),
+            Err(e) => {
+                metrics.kafka().error(KafkaErrorKind::Admin);
+                let retry_in_ms = backoff.as_millis() as u64;
+                tracing::warn!(
+                    retry_in_ms,
+                    "Kafka is not reachable or not ready; /readyz stays 503 until it is: {e:#}"
+                );
+                tokio::select! {
+                    _ = stop.changed() => return Ok(None),
+                    _ = tokio::time::sleep(backoff) => {}
                 }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         }
     }
 }
 
-/// The consumer's configuration: chiprisk's defaults, the user's
-/// properties, then what the invariant rests on (not overridable).
-fn consumer_config(s: &KafkaSettings) -> anyhow::Result<rdkafka::ClientConfig> {
-    let mut cfg = client_config_with(s, CONSUMER_DEFAULTS)?;
-    cfg.set("group.id", &s.group_id)
+/// The consumer and the producer. Created (and, on failure, dropped) off
+/// the tokio workers: closing a librdkafka client waits for its threads.
+async fn clients(s: &KafkaSettings, metrics: Arc<Metrics>) -> anyhow::Result<(Arc<Consumer>, Producer)> {
+    let mut consumer_config = client_config_with(s, CONSUMER_DEFAULTS)?;
+    // What the invariant and readiness rest on: not overridable.
+    consumer_config
+        .set("group.id", &s.group_id)
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest");
-    Ok(cfg)
+        .set("auto.offset.reset", "earliest")
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    let mut producer_config = client_config_with(s, PRODUCER_DEFAULTS)?;
+    producer_config.set("acks", "all");
+    tokio::task::spawn_blocking(move || {
+        let consumer: Consumer = consumer_config
+            .create_with_context(Callbacks::new(metrics.clone(), "consumer"))
+            .context("Failed to create the Kafka consumer")?;
+        let producer: Producer = producer_config
+            .create_with_context(Callbacks::new(metrics, "producer"))
+            .context("Failed to create the Kafka producer")?;
+        Ok((Arc::new(consumer), producer))
+    })
+    .await?
 }
 
 /// Reads the group's committed offsets (the line between history and new)
 /// and assigns every partition from its beginning.
-async fn start_positions(consumer: &Arc<Consumer_>, partitions: Vec<(String, i32)>) -> anyhow::Result<Positions> {
+async fn start_positions(
+    consumer: &Arc<Consumer>,
+    group: &str,
+    partitions: Vec<(String, i32)>,
+) -> anyhow::Result<Positions> {
     let mut asked = TopicPartitionList::new();
     let mut from_start = TopicPartitionList::new();
     for (topic, partition) in &partitions {
@@ -165,11 +186,14 @@ async fn start_positions(consumer: &Arc<Consumer_>, partitions: Vec<(String, i32
         from_start.add_partition_offset(topic, *partition, Offset::Beginning)?;
     }
     let c = consumer.clone();
+    let group = group.to_owned();
     // Both wait on librdkafka (the broker, its threads): not on a tokio worker.
     let committed = tokio::task::spawn_blocking(move || -> anyhow::Result<TopicPartitionList> {
-        let committed = c
-            .committed_offsets(asked, Duration::from_secs(30))
-            .context("Failed to read the group's committed offsets")?;
+        let failed = || format!("Failed to read the committed offsets of consumer group {group} (kafka.group_id)");
+        let committed = c.committed_offsets(asked, Duration::from_secs(30)).with_context(failed)?;
+        for e in committed.elements() {
+            e.error().with_context(|| format!("{}: {}/{}", failed(), e.topic(), e.partition()))?;
+        }
         c.assign(&from_start).context("Failed to assign the event partitions")?;
         Ok(committed)
     })
@@ -184,56 +208,73 @@ async fn start_positions(consumer: &Arc<Consumer_>, partitions: Vec<(String, i32
 struct Loop<'a> {
     settings: &'a KafkaSettings,
     state: &'a Writer,
-    consumer: &'a Arc<Consumer_>,
-    producer: &'a Producer_,
+    consumer: &'a Arc<Consumer>,
+    producer: &'a Producer,
     positions: Positions,
     /// When the rebuild began, and when its progress was last logged: a long
     /// history takes a while, and an operator watching a pod that is not
     /// ready wants to know how far it is.
     began: Instant,
     logged: Instant,
+    /// The last new offset read per partition whose effects are not all
+    /// done: its vendors' score updates are still owed (the next round, or
+    /// readiness, has not come). Stored once they are delivered.
+    held: Vec<(String, i32, i64)>,
 }
 
 impl Loop<'_> {
     async fn run(mut self, mut processor: Processor, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let (s, metrics) = (self.settings, self.state.metrics());
         let consumer = self.consumer.clone();
         let mut stream = consumer.stream();
-        let interval = Duration::from_millis(self.settings.score_update_interval_ms);
+        let interval = Duration::from_millis(s.score_update_interval_ms);
         let mut last_round = Instant::now();
         loop {
-            let Some(batch) = next_batch(&mut stream, &mut stop, self.settings.batch_size).await else { break };
-            let (mut outputs, done) = self.apply(&mut processor, &batch);
-            processor.observe_latencies(self.state.metrics(), Timestamp::now());
+            let Some(batch) = next_batch(&mut stream, &mut stop, s.batch_size).await else { break };
+            let mut outputs = self.apply(&mut processor, &batch);
+            processor.observe_latencies(metrics, Timestamp::now());
             self.look_around();
             if self.state.is_ready() && processor.updates_owed() && last_round.elapsed() >= interval {
                 last_round = Instant::now();
                 outputs.extend(processor.score_updates(&self.state.board_read().engine, Timestamp::now()));
             }
-            self.deliver(outputs).await?;
-            self.store(&done);
-        }
-        drop(stream);
-        // Score updates still owed for events already applied.
-        if self.state.is_ready() {
-            let owed = processor.score_updates(&self.state.board_read().engine, Timestamp::now());
-            let drain = Duration::from_millis(self.settings.drain_timeout_ms);
-            if tokio::time::timeout(drain, self.deliver(owed)).await.is_err() {
-                tracing::warn!("score updates not delivered within kafka.drain_timeout_ms");
+            tokio::select! {
+                delivered = delivery::deliver(self.producer, s, metrics, outputs) => delivered?,
+                // Stopping mid-delivery: nothing more is stored; redone at the next start.
+                _ = stop.changed() => return Ok(()),
+            }
+            if !processor.updates_owed() {
+                self.store_held();
             }
         }
+        drop(stream);
+        // Score updates still owed for events already applied (a partial
+        // board publishes none).
+        if !self.state.is_ready() {
+            return Ok(());
+        }
+        let owed = processor.score_updates(&self.state.board_read().engine, Timestamp::now());
+        let drain = Duration::from_millis(s.drain_timeout_ms);
+        match tokio::time::timeout(drain, delivery::deliver(self.producer, s, metrics, owed)).await {
+            Ok(delivered) => delivered?,
+            Err(_) => {
+                tracing::warn!("score updates not delivered within kafka.drain_timeout_ms; redone at the next start");
+                return Ok(());
+            }
+        }
+        self.store_held();
         Ok(())
     }
 
     /// The step over a batch, under one write lock: returns the records to
-    /// produce and the last new offset read per partition.
+    /// produce, and holds the last new offset read per partition.
     fn apply<'m>(
         &mut self,
         processor: &mut Processor,
         batch: &'m [KafkaResult<BorrowedMessage<'_>>],
-    ) -> (Vec<Output<'m>>, Vec<(&'m str, i32, i64)>) {
+    ) -> Vec<Output<'m>> {
         let metrics = self.state.metrics();
         let mut outputs = Vec::new();
-        let mut done: Vec<(&str, i32, i64)> = Vec::new();
         let mut board = self.state.board();
         let started = Instant::now();
         let mut read = 0;
@@ -247,19 +288,20 @@ impl Loop<'_> {
                 }
             };
             read += 1;
-            let arrival = self.positions.read(msg.topic(), msg.partition(), msg.offset());
+            let (topic, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
+            let arrival = self.positions.read(topic, partition, offset);
             let input = InMessage {
-                topic: msg.topic(),
-                partition: msg.partition(),
-                offset: msg.offset(),
+                topic,
+                partition,
+                offset,
                 payload: msg.payload().unwrap_or_default(),
                 timestamp_ms: msg.timestamp().to_millis(),
             };
             processor.process(&mut board, metrics, &input, arrival, &mut outputs);
             if arrival == Arrival::New {
-                match done.iter_mut().find(|(t, p, _)| *p == msg.partition() && *t == msg.topic()) {
-                    Some(entry) => entry.2 = msg.offset(),
-                    None => done.push((msg.topic(), msg.partition(), msg.offset())),
+                match self.held.iter_mut().find(|(t, p, _)| *p == partition && t == topic) {
+                    Some(entry) => entry.2 = offset,
+                    None => self.held.push((topic.to_owned(), partition, offset)),
                 }
             }
         }
@@ -268,7 +310,7 @@ impl Loop<'_> {
             metrics.kafka().consumed(read);
             metrics.observe_processing_batch(started.elapsed(), read as usize);
         }
-        (outputs, done)
+        outputs
     }
 
     /// Takes the broker's latest report of each log and sets the lag; goes
@@ -276,7 +318,7 @@ impl Loop<'_> {
     /// every [`PROGRESS_LOG_INTERVAL`] logs) how far the rebuild is.
     fn look_around(&mut self) {
         for end in self.consumer.client().context().ends() {
-            self.positions.note_log(&end.topic, end.partition, end.low, end.high);
+            self.positions.note_log(&end.topic, end.partition, &end.report);
         }
         let (state, positions) = (self.state, &self.positions);
         for (topic, partition, lag) in positions.lags() {
@@ -309,66 +351,13 @@ impl Loop<'_> {
         }
     }
 
-    /// Hands every output to the producer and waits for each to be
-    /// acknowledged. A record the broker refuses is an error: the batch's
-    /// offsets stay unstored and the process exits.
-    async fn deliver(&self, outputs: Vec<Output<'_>>) -> anyhow::Result<()> {
-        let s = self.settings;
-        let metrics = self.state.metrics();
-        let mut pending: Vec<(ProducedKind, DeliveryFuture)> = Vec::with_capacity(outputs.len());
-        for output in &outputs {
-            match output {
-                Output::DeadLetter { payload, reason, message, topic, partition, offset } => {
-                    metrics.kafka().dead_lettered(*reason);
-                    if s.dead_letter_topic.is_empty() {
-                        continue;
-                    }
-                    let (payload, cut) = dead_letter_payload(payload, s.largest_record() - DEAD_LETTER_FRAMING);
-                    let (partition_text, offset_text) = (partition.to_string(), offset.to_string());
-                    let mut headers = OwnedHeaders::new()
-                        .insert(Header { key: "chiprisk-reason", value: Some(reason.as_str()) })
-                        .insert(Header { key: "chiprisk-error", value: Some(message.as_str()) })
-                        .insert(Header { key: "chiprisk-source-topic", value: Some(*topic) })
-                        .insert(Header { key: "chiprisk-source-partition", value: Some(&partition_text) })
-                        .insert(Header { key: "chiprisk-source-offset", value: Some(&offset_text) });
-                    if let Some(len) = cut {
-                        headers =
-                            headers.insert(Header { key: "chiprisk-original-bytes", value: Some(&len.to_string()) });
-                    }
-                    let key = format!("{topic}/{partition}/{offset}");
-                    let record =
-                        FutureRecord::to(&s.dead_letter_topic).key(key.as_str()).payload(payload).headers(headers);
-                    pending.push((ProducedKind::DeadLetter, enqueue(self.producer, metrics, record).await?));
-                }
-                Output::ScoreUpdate { key, payload } => {
-                    if s.output_topic.is_empty() {
-                        continue;
-                    }
-                    let record = FutureRecord::to(&s.output_topic).key(key.as_str()).payload(&payload[..]);
-                    pending.push((ProducedKind::ScoreUpdate, enqueue(self.producer, metrics, record).await?));
-                }
-            }
-        }
-        for (kind, delivery) in pending {
-            match delivery.await {
-                Ok(Ok(_)) => metrics.kafka().produced(kind),
-                Ok(Err((e, _))) => {
-                    metrics.kafka().error(KafkaErrorKind::Produce);
-                    anyhow::bail!("a {} record was not delivered: {e}; stopping before storing offsets", kind.as_str());
-                }
-                Err(_) => anyhow::bail!("the producer stopped before a {} record was delivered", kind.as_str()),
-            }
-        }
-        Ok(())
-    }
-
-    /// Stores each partition's last new message (librdkafka commits the
-    /// offset after it, the next to read). History is never stored: its
+    /// Stores each held partition's last new message (librdkafka commits
+    /// the offset after it, the next to read). History is never stored: its
     /// offsets lie below what is committed already.
-    fn store(&self, done: &[(&str, i32, i64)]) {
-        for (topic, partition, offset) in done {
+    fn store_held(&mut self) {
+        for (topic, partition, offset) in self.held.drain(..) {
             // rd_kafka_offset_store stores `offset + 1`.
-            if let Err(e) = self.consumer.store_offset(topic, *partition, *offset) {
+            if let Err(e) = self.consumer.store_offset(&topic, partition, offset) {
                 tracing::warn!(topic, partition, "cannot store an offset: {e}");
             }
         }
@@ -398,30 +387,8 @@ async fn next_batch<'c>(
     Some(batch)
 }
 
-/// Hands a record to librdkafka; while its queue is full, waits for
-/// deliveries to make room. Any other refusal is counted and is an error.
-async fn enqueue(
-    producer: &Producer_,
-    metrics: &Metrics,
-    mut record: FutureRecord<'_, str, [u8]>,
-) -> anyhow::Result<DeliveryFuture> {
-    loop {
-        match producer.send_result(record) {
-            Ok(delivery) => return Ok(delivery),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err((e, _)) => {
-                metrics.kafka().error(KafkaErrorKind::Produce);
-                anyhow::bail!("cannot queue a record for delivery: {e}");
-            }
-        }
-    }
-}
-
 /// Commits the stored offsets (blocking: call it off the tokio workers).
-fn commit(consumer: &Consumer_) {
+fn commit(consumer: &Consumer) {
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => tracing::info!("offsets committed"),
         Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}

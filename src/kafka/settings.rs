@@ -78,6 +78,9 @@ impl Default for KafkaSettings {
     }
 }
 
+/// The smallest `message.max.bytes` chiprisk's producer works with.
+const MIN_RECORD: usize = 64 * 1024;
+
 /// The librdkafka property a `kafka.properties` key names: `_` may stand for
 /// `.` (environment variables cannot hold dots).
 pub fn librdkafka_name(key: &str) -> String {
@@ -112,6 +115,12 @@ impl KafkaSettings {
         }
         if self.drain_timeout_ms > 60_000 {
             return Err("kafka.drain_timeout_ms must be at most 60000".into());
+        }
+        if self.largest_record() < MIN_RECORD {
+            return Err(format!(
+                "kafka.properties.\"message.max.bytes\" must be at least {MIN_RECORD}: a dead letter carries up to \
+                 that many bytes of the message it rejects, with its headers"
+            ));
         }
         Ok(())
     }

@@ -67,7 +67,7 @@ pub async fn prepare(s: &KafkaSettings) -> anyhow::Result<Vec<(String, i32)>> {
         if s.create_topics {
             create(s, &admin, &opts).await?;
         }
-        let partitions = list_partitions(cfg.create().context("Failed to create a client")?, s.topics.clone()).await?;
+        let partitions = list_partitions(cfg.create().context("Failed to create a client")?, s).await?;
         if !s.accept_history_loss {
             check_configs(s, &admin, &opts).await?;
         }
@@ -79,19 +79,34 @@ pub async fn prepare(s: &KafkaSettings) -> anyhow::Result<Vec<(String, i32)>> {
     result
 }
 
-/// Every partition of the event topics; an error names a missing topic.
-async fn list_partitions(consumer: BaseConsumer, topics: Vec<String>) -> anyhow::Result<Vec<(String, i32)>> {
+/// Every partition of the event topics, once every topic chiprisk reads or
+/// writes exists; an error names the topic and its key.
+async fn list_partitions(consumer: BaseConsumer, s: &KafkaSettings) -> anyhow::Result<Vec<(String, i32)>> {
+    let mut wanted: Vec<(String, &str)> = s.topics.iter().map(|t| (t.clone(), "kafka.topics")).collect();
+    wanted.extend([
+        (s.output_topic.clone(), "kafka.output_topic"),
+        (s.dead_letter_topic.clone(), "kafka.dead_letter_topic"),
+    ]);
+    wanted.retain(|(t, _)| !t.is_empty());
+    let events = s.topics.len();
     // Metadata requests block: not on a tokio worker.
     tokio::task::spawn_blocking(move || {
         let mut partitions = Vec::new();
-        for topic in &topics {
-            let metadata =
-                consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).context("Failed to fetch metadata")?;
-            let t = metadata.topics().first().context("no metadata for an event topic")?;
-            if t.error().is_some() || t.partitions().is_empty() {
-                anyhow::bail!("topic {topic} is missing (create it, or set kafka.create_topics = true)");
+        for (i, (topic, key)) in wanted.iter().enumerate() {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+                .with_context(|| format!("Failed to fetch the metadata of topic {topic} ({key})"))?;
+            let t = metadata.topics().first().with_context(|| format!("no metadata for topic {topic} ({key})"))?;
+            match t.error().map(RDKafkaErrorCode::from) {
+                None if !t.partitions().is_empty() => {}
+                None | Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                    anyhow::bail!("topic {topic} ({key}) is missing (create it, or set kafka.create_topics = true)")
+                }
+                Some(e) => anyhow::bail!("topic {topic} ({key}): {e}"),
             }
-            partitions.extend(t.partitions().iter().map(|p| (topic.clone(), p.id())));
+            if i < events {
+                partitions.extend(t.partitions().iter().map(|p| (topic.clone(), p.id())));
+            }
         }
         Ok(partitions)
     })

@@ -42,7 +42,7 @@ pub enum KafkaErrorKind {
     Auth,
     /// A record could not be delivered.
     Produce,
-    /// Consuming, committing or rebalancing failed.
+    /// Consuming or committing failed.
     Consume,
     /// Topic creation or metadata failed.
     Admin,

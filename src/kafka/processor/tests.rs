@@ -127,7 +127,8 @@ fn the_kafka_step_scores_any_split_of_history_and_new_bit_for_bit_like_a_replay(
     let mut reference = board();
     let replay_metrics = Metrics::new();
     for e in &events {
-        crate::pipeline::process_counted(&decoder, &mut reference, &replay_metrics, e.as_bytes(), Arrival::New);
+        let Board { engine, summary } = &mut reference;
+        crate::pipeline::process_counted(&decoder, engine, summary, &replay_metrics, e.as_bytes(), Arrival::New);
     }
     let expected = ScoresReport::build(&reference.engine, at, 25, reference.summary);
     // Four partitions, read interleaved; history up to a different offset in each.
