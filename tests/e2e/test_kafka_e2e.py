@@ -530,7 +530,7 @@ def test_missing_topics_are_created_keeping_every_event(bare_broker, tmp_path):
 def test_missing_topics_at_start_are_waited_for_and_reported(bare_broker, tmp_path):
     app = Chiprisk(bare_broker, tmp_path, create_topics=False)
     try:
-        wait_for(lambda: "topic chiprisk.events is missing" in app.log(), 30, "a log line naming the missing topic")
+        wait_for(lambda: "topic chiprisk.events (kafka.topics) is missing" in app.log(), 30, "a log line naming the missing topic")
         assert app.get("/healthz")[0] == 200
         assert not app.ready(), "not ready without its topics"
         create_topics(f"tcp://{bare_broker}")
