@@ -65,7 +65,8 @@ def start_broker():
     brokers = f"127.0.0.1:{port}"
     keep = {"retention.ms": "-1", "retention.bytes": "-1"}
     topics = [NewTopic("chiprisk.events", 4, 1, config=keep), NewTopic("chiprisk.scores", 1, 1), NewTopic("chiprisk.dead-letter", 1, 1)]
-    for future in AdminClient({"bootstrap.servers": brokers}).create_topics(topics, operation_timeout=10).values():
+    admin = AdminClient({"bootstrap.servers": brokers})  # kept alive until the topics exist
+    for future in admin.create_topics(topics, operation_timeout=10).values():
         future.result()
     return proc, brokers
 
@@ -80,7 +81,12 @@ def produce(brokers, lines, rate=None, sent=None):
             while time.time() < due:
                 time.sleep(max(0.0, due - time.time()))
             sent[json.loads(line)["id"]] = time.time()
-        p.produce("chiprisk.events", line)
+        while True:
+            try:
+                p.produce("chiprisk.events", line)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain it
+                p.poll(0.05)
         if i % 1000 == 0:
             p.poll(0)
     p.flush(60)

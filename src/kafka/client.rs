@@ -38,6 +38,9 @@ pub const STATISTICS_INTERVAL_MS: &str = "100";
 /// `linger.ms`: dead letters and score updates leave within a millisecond.
 pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[("linger.ms", "1")];
 
+/// The consumer of the event topics.
+pub(super) type EventConsumer = rdkafka::consumer::StreamConsumer<Callbacks>;
+
 /// Callbacks from librdkafka, for the consumer and the producer: client
 /// errors and commits, counted and logged, and the ends of the logs.
 pub(super) struct Callbacks {

@@ -25,7 +25,8 @@
 //! group's committed offsets, which only say how far outputs were produced.
 
 use super::client::{
-    classify, client_config_with, Callbacks, CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, STATISTICS_INTERVAL_MS,
+    classify, client_config_with, Callbacks, EventConsumer, CONSUMER_DEFAULTS, PRODUCER_DEFAULTS,
+    STATISTICS_INTERVAL_MS,
 };
 use super::delivery::{self, Producer};
 use super::positions::Positions;
@@ -37,7 +38,7 @@ use crate::state::Writer;
 use crate::telemetry::{KafkaErrorKind, Metrics};
 use anyhow::Context;
 use futures_util::{FutureExt, StreamExt};
-use rdkafka::consumer::{CommitMode, Consumer as _, MessageStream, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer as _, MessageStream};
 use rdkafka::error::{KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::Producer as _;
@@ -54,7 +55,7 @@ const IDLE: Duration = Duration::from_millis(100);
 /// How often the rebuild's progress is logged while it lasts.
 const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
-type Consumer = StreamConsumer<Callbacks>;
+type Consumer = EventConsumer;
 
 pub struct KafkaSource {
     settings: KafkaSettings,
@@ -74,9 +75,10 @@ impl KafkaSource {
     pub async fn run(self, decoder: Decoder, state: Writer, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         let s = &self.settings;
         let metrics = state.metrics_arc();
-        let Some(partitions) = retrying(&metrics, &mut stop, || topics::prepare(s)).await? else { return Ok(()) };
         let (consumer, producer) = clients(s, metrics.clone()).await?;
         let result = async {
+            let prepare = || topics::prepare(s, &consumer);
+            let Some(partitions) = retrying(&metrics, &mut stop, prepare).await? else { return Ok(()) };
             let start = || start_positions(&consumer, &s.group_id, partitions.clone());
             let Some(positions) = retrying(&metrics, &mut stop, start).await? else { return Ok(()) };
             tracing::info!(
@@ -127,7 +129,11 @@ async fn retrying<T, F: Future<Output = anyhow::Result<T>>>(
 ) -> anyhow::Result<Option<T>> {
     let mut backoff = Duration::from_millis(500);
     loop {
-        match attempt().await {
+        let outcome = tokio::select! {
+            _ = stop.changed() => return Ok(None),
+            outcome = attempt() => outcome,
+        };
+        match outcome {
             Ok(value) => return Ok(Some(value)),
             Err(e) if e.is::<topics::HistoryLoss>() => return Err(e),
             Err(e) => {

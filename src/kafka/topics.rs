@@ -6,13 +6,14 @@
 //! replica forget them without a word, so chiprisk refuses to start on one
 //! ([`HistoryLoss`]) unless `kafka.accept_history_loss` is set.
 
-use super::client::client_config;
+use super::client::{client_config, EventConsumer};
 use super::KafkaSettings;
 use anyhow::Context;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::RDKafkaErrorCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An event topic from which the broker may delete events. Starting on it
@@ -59,29 +60,31 @@ pub fn check_retention(
 /// Creates the missing topics (if `kafka.create_topics`), checks the event
 /// topics' retention (unless `kafka.accept_history_loss`), and lists every
 /// partition of the event topics.
-pub async fn prepare(s: &KafkaSettings) -> anyhow::Result<Vec<(String, i32)>> {
-    let cfg = client_config(s)?;
-    let admin: AdminClient<DefaultClientContext> = cfg.create().context("Failed to create the admin client")?;
+pub(super) async fn prepare(s: &KafkaSettings, consumer: &Arc<EventConsumer>) -> anyhow::Result<Vec<(String, i32)>> {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(s)?.create().context("Failed to create the admin client")?;
     let result = async {
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let ten_seconds = Some(Duration::from_secs(10));
+        let opts = AdminOptions::new().operation_timeout(ten_seconds).request_timeout(ten_seconds);
         if s.create_topics {
             create(s, &admin, &opts).await?;
         }
-        let partitions = list_partitions(cfg.create().context("Failed to create a client")?, s).await?;
+        let partitions = list_partitions(consumer.clone(), s).await?;
         if !s.accept_history_loss {
             check_configs(s, &admin, &opts).await?;
         }
         Ok(partitions)
     }
     .await;
-    // Closing the admin client waits for its thread: not on a tokio worker.
-    tokio::task::spawn_blocking(move || drop(admin)).await?;
+    // Closing the admin client waits for its thread (up to 100 ms): in the
+    // background, off the tokio workers.
+    tokio::task::spawn_blocking(move || drop(admin));
     result
 }
 
 /// Every partition of the event topics, once every topic chiprisk reads or
 /// writes exists; an error names the topic and its key.
-async fn list_partitions(consumer: BaseConsumer, s: &KafkaSettings) -> anyhow::Result<Vec<(String, i32)>> {
+async fn list_partitions(consumer: Arc<EventConsumer>, s: &KafkaSettings) -> anyhow::Result<Vec<(String, i32)>> {
     let mut wanted: Vec<(String, &str)> = s.topics.iter().map(|t| (t.clone(), "kafka.topics")).collect();
     wanted.extend([
         (s.output_topic.clone(), "kafka.output_topic"),
