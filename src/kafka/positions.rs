@@ -140,10 +140,6 @@ impl Positions {
     pub fn lags(&self) -> impl Iterator<Item = (&str, i32, u64)> {
         self.partitions.iter().filter(|p| p.end.is_some()).map(|p| (p.topic.as_str(), p.partition, p.behind))
     }
-
-    pub fn partitions(&self) -> impl Iterator<Item = (&str, i32)> {
-        self.partitions.iter().map(|p| (p.topic.as_str(), p.partition))
-    }
 }
 
 #[cfg(test)]

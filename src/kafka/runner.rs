@@ -55,8 +55,6 @@ const IDLE: Duration = Duration::from_millis(100);
 /// How often the rebuild's progress is logged while it lasts.
 const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
-type Consumer = EventConsumer;
-
 pub struct KafkaSource {
     settings: KafkaSettings,
 }
@@ -88,18 +86,9 @@ impl KafkaSource {
                 "reading every partition from the beginning; ready once caught up"
             );
             let (began, logged, held) = (Instant::now(), Instant::now(), Vec::new());
-            Loop {
-                settings: s,
-                state: &state,
-                consumer: &consumer,
-                producer: &producer,
-                positions,
-                began,
-                logged,
-                held,
-            }
-            .run(Processor::new(decoder), stop)
-            .await
+            let (settings, state, consumer, producer) = (s, &state, &consumer, &producer);
+            let on = Loop { settings, state, consumer, producer, positions, began, logged, held };
+            on.run(Processor::new(decoder), stop).await
         }
         .await;
         let drain = Duration::from_millis(s.drain_timeout_ms);
@@ -155,7 +144,7 @@ async fn retrying<T, F: Future<Output = anyhow::Result<T>>>(
 
 /// The consumer and the producer. Created (and, on failure, dropped) off
 /// the tokio workers: closing a librdkafka client waits for its threads.
-async fn clients(s: &KafkaSettings, metrics: Arc<Metrics>) -> anyhow::Result<(Arc<Consumer>, Producer)> {
+async fn clients(s: &KafkaSettings, metrics: Arc<Metrics>) -> anyhow::Result<(Arc<EventConsumer>, Producer)> {
     let mut consumer_config = client_config_with(s, CONSUMER_DEFAULTS)?;
     // What the invariant and readiness rest on: not overridable.
     consumer_config
@@ -167,7 +156,7 @@ async fn clients(s: &KafkaSettings, metrics: Arc<Metrics>) -> anyhow::Result<(Ar
     let mut producer_config = client_config_with(s, PRODUCER_DEFAULTS)?;
     producer_config.set("acks", "all");
     tokio::task::spawn_blocking(move || {
-        let consumer: Consumer = consumer_config
+        let consumer: EventConsumer = consumer_config
             .create_with_context(Callbacks::new(metrics.clone(), "consumer"))
             .context("Failed to create the Kafka consumer")?;
         let producer: Producer = producer_config
@@ -181,7 +170,7 @@ async fn clients(s: &KafkaSettings, metrics: Arc<Metrics>) -> anyhow::Result<(Ar
 /// Reads the group's committed offsets (the line between history and new)
 /// and assigns every partition from its beginning.
 async fn start_positions(
-    consumer: &Arc<Consumer>,
+    consumer: &Arc<EventConsumer>,
     group: &str,
     partitions: Vec<(String, i32)>,
 ) -> anyhow::Result<Positions> {
@@ -214,7 +203,7 @@ async fn start_positions(
 struct Loop<'a> {
     settings: &'a KafkaSettings,
     state: &'a Writer,
-    consumer: &'a Arc<Consumer>,
+    consumer: &'a Arc<EventConsumer>,
     producer: &'a Producer,
     positions: Positions,
     /// When the rebuild began, and when its progress was last logged: a long
@@ -394,7 +383,7 @@ async fn next_batch<'c>(
 }
 
 /// Commits the stored offsets (blocking: call it off the tokio workers).
-fn commit(consumer: &Consumer) {
+fn commit(consumer: &EventConsumer) {
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => tracing::info!("offsets committed"),
         Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
