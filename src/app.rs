@@ -68,11 +68,6 @@ impl Application {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// What HTTP sees (for tests).
-    pub fn reader(&self) -> &Reader {
-        &self.reader
-    }
-
     /// Serves until `shutdown` completes, then stops the event source. If
     /// the source fails (Kafka deliveries), serving stops and the error is
     /// returned, so that the process exits and is restarted.

@@ -32,17 +32,11 @@ async fn while_rebuilding_every_endpoint_says_so_and_none_shows_a_score() {
     settings.kafka.brokers = Some(mock.bootstrap_servers());
     settings.kafka.create_topics = false;
     settings.kafka.accept_history_loss = true;
-    let app = chiprisk::app::Application::build(&settings).await.unwrap();
-    let addr = app.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run(async move {
-        let _ = stopped.await;
-    }));
-    let client = helpers::http_client(&settings);
+    let app = helpers::start(settings).await;
     let get = |path: &'static str| {
-        let client = client.clone();
+        let app = &app;
         async move {
-            let r = client.get(format!("http://{addr}{path}")).send().await.unwrap();
+            let r = app.get(path).await;
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
@@ -68,8 +62,7 @@ async fn while_rebuilding_every_endpoint_says_so_and_none_shows_a_score() {
     for absent in ["chiprisk_vendor_", "chiprisk_engine_events", "chiprisk_scores_as_of"] {
         assert!(!metrics.lines().any(|l| l.starts_with(absent)), "{absent} exported while rebuilding");
     }
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    app.stop().await;
 }
 
 #[tokio::test]

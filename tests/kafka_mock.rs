@@ -288,40 +288,24 @@ async fn a_broker_down_at_start_keeps_it_unready_then_it_recovers_by_itself() {
     let mock = cluster();
     let brokers = mock.bootstrap_servers();
     mock.broker_down(1).unwrap();
-    let s = settings(&brokers, "g3");
-    let app = chiprisk::app::Application::build(&s).await.unwrap();
-    let addr = app.local_addr();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run(async move {
-        let _ = rx.await;
-    }));
-    let client = helpers::http_client(&s);
-    let readyz = || async { client.get(format!("http://{addr}/readyz")).send().await.unwrap().status() };
+    let app = helpers::start(settings(&brokers, "g3")).await;
+    let readyz = || async { app.get("/readyz").await.status() };
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(readyz().await, 503, "not ready while the broker is down");
-    let api = client.get(format!("http://{addr}/api/v1/scores")).send().await.unwrap();
+    let api = app.get("/api/v1/scores").await;
     assert_eq!(api.status(), 503);
     let body: serde_json::Value = api.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("rebuilding"), "{body}");
-    assert_eq!(client.get(format!("http://{addr}/healthz")).send().await.unwrap().status(), 200, "alive, not crashed");
+    assert_eq!(app.get("/healthz").await.status(), 200, "alive, not crashed");
 
     mock.broker_up(1).unwrap();
     let good = events();
     produce(&brokers, &good).await;
     // The API answers only once the replica is ready, and then with every event.
     wait_until(|| async { readyz().await == 200 }).await;
-    let body: serde_json::Value =
-        client.get(format!("http://{addr}/api/v1/scores?at={AT}")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(body["summary"]["accepted"], 301);
-    let got: Vec<(String, f64)> = body["vendors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| (x["vendor"].as_str().unwrap().to_owned(), x["score"].as_f64().unwrap()))
-        .collect();
-    assert_eq!(got, reference(&good));
-    let _ = tx.send(());
-    task.await.unwrap().unwrap();
+    assert_eq!(accepted(&app).await, 301);
+    assert_eq!(scores(&app).await, reference(&good));
+    app.stop().await;
 }
 
 /// Half the events, a broker outage of `outage`, then the other half: every

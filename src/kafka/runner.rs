@@ -25,7 +25,7 @@
 //! group's committed offsets, which only say how far outputs were produced.
 
 use super::client::{
-    classify, client_config_with, Callbacks, EventConsumer, CONSUMER_DEFAULTS, PRODUCER_DEFAULTS,
+    classify, client_config, client_config_with, Callbacks, EventConsumer, CONSUMER_DEFAULTS, PRODUCER_DEFAULTS,
     STATISTICS_INTERVAL_MS,
 };
 use super::delivery::{self, Producer};
@@ -63,7 +63,7 @@ impl KafkaSource {
     /// Checks the configuration; connecting happens in [`KafkaSource::run`],
     /// which retries until the brokers answer.
     pub fn build(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        client_config_with(settings, &[])?;
+        client_config(settings)?;
         Ok(Self { settings: settings.clone() })
     }
 

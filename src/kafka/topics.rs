@@ -91,11 +91,10 @@ async fn list_partitions(consumer: Arc<EventConsumer>, s: &KafkaSettings) -> any
         (s.dead_letter_topic.clone(), "kafka.dead_letter_topic"),
     ]);
     wanted.retain(|(t, _)| !t.is_empty());
-    let events = s.topics.len();
     // Metadata requests block: not on a tokio worker.
     tokio::task::spawn_blocking(move || {
         let mut partitions = Vec::new();
-        for (i, (topic, key)) in wanted.iter().enumerate() {
+        for (topic, key) in &wanted {
             let metadata = consumer
                 .fetch_metadata(Some(topic), Duration::from_secs(10))
                 .with_context(|| format!("Failed to fetch the metadata of topic {topic} ({key})"))?;
@@ -107,7 +106,7 @@ async fn list_partitions(consumer: Arc<EventConsumer>, s: &KafkaSettings) -> any
                 }
                 Some(e) => anyhow::bail!("topic {topic} ({key}): {e}"),
             }
-            if i < events {
+            if *key == "kafka.topics" {
                 partitions.extend(t.partitions().iter().map(|p| (topic.clone(), p.id())));
             }
         }

@@ -206,32 +206,23 @@ impl Metrics {
             "Whether the scores are whole: 1 once the whole event log has been read, 0 while rebuilding",
         )
         .unwrap();
-        let events_held = IntGaugeVec::new(
-            Opts::new("chiprisk_engine_events", "Distinct events held by the scoring engine (absent while rebuilding)"),
-            &[],
-        )
-        .unwrap();
-        let scored_at = GaugeVec::new(
-            Opts::new(
-                "chiprisk_scores_as_of_timestamp_seconds",
-                "Time the exported scores were computed for (absent while rebuilding)",
-            ),
-            &[],
-        )
-        .unwrap();
+        let events_held = optional_gauge(
+            "chiprisk_engine_events",
+            "Distinct events held by the scoring engine (absent while rebuilding)",
+        );
+        let scored_at = optional_gauge(
+            "chiprisk_scores_as_of_timestamp_seconds",
+            "Time the exported scores were computed for (absent while rebuilding)",
+        );
         let rebuilt = IntCounter::new(
             "chiprisk_rebuild_messages_total",
             "Messages of history re-read from the event log at start (not counted in chiprisk_events_total)",
         )
         .unwrap();
-        let rebuild_left = IntGaugeVec::new(
-            Opts::new(
-                "chiprisk_rebuild_remaining_messages",
-                "Messages left to read before the scores are whole; 0 once ready (absent until the end of the log is known)",
-            ),
-            &[],
-        )
-        .unwrap();
+        let rebuild_left = optional_gauge(
+            "chiprisk_rebuild_remaining_messages",
+            "Messages left to read before the scores are whole; 0 once ready (absent until the end of the log is known)",
+        );
         let latency = Histogram::with_opts(
             HistogramOpts::new(
                 "chiprisk_event_latency_seconds",
@@ -331,7 +322,7 @@ impl Metrics {
     /// Messages left to rebuild; `None`: not known yet (no series).
     pub fn set_rebuild_left(&self, left: Option<u64>) {
         match left {
-            Some(n) => self.rebuild_left.with_label_values(&[] as &[&str]).set(n as i64),
+            Some(n) => self.rebuild_left.with_label_values(NO_LABELS).set(n as i64),
             None => self.rebuild_left.reset(),
         }
     }
@@ -382,8 +373,8 @@ impl Metrics {
                 self.event_info.with_label_values(&[id, kind.as_str(), &event_id, &title]).set(t.as_unix_seconds());
             }
         }
-        self.events_held.with_label_values(&[] as &[&str]).set(engine.stats().accepted as i64);
-        self.scored_at.with_label_values(&[] as &[&str]).set(at.as_unix_seconds());
+        self.events_held.with_label_values(NO_LABELS).set(engine.stats().accepted as i64);
+        self.scored_at.with_label_values(NO_LABELS).set(at.as_unix_seconds());
     }
 
     pub fn kafka(&self) -> &KafkaMetrics {
@@ -403,6 +394,15 @@ impl Default for Metrics {
         Self::new()
     }
 }
+
+/// The one series of a gauge without labels that must be able to vanish
+/// (a vector with no labels can drop it; a plain gauge cannot).
+fn optional_gauge<P: prometheus::core::Atomic>(name: &str, help: &str) -> prometheus::core::GenericGaugeVec<P> {
+    prometheus::core::GenericGaugeVec::new(Opts::new(name, help), &[]).expect("a valid metric")
+}
+
+/// The label values of [`optional_gauge`]'s one series.
+const NO_LABELS: &[&str] = &[];
 
 /// Buckets of the event latency histograms (seconds): fine around the
 /// 50 ms goal, coarse beyond.

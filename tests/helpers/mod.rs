@@ -53,16 +53,22 @@ pub async fn spawn_app(events: Option<&Path>) -> TestApp {
     spawn_with(settings).await
 }
 
+/// Starts the app and waits until it is ready.
 pub async fn spawn_with(settings: Settings) -> TestApp {
+    let t = start(settings).await;
+    wait_until_within(Duration::from_secs(60), || async { t.get("/readyz").await.status() == 200 }).await;
+    t
+}
+
+/// Starts the app without waiting for it to be ready.
+pub async fn start(settings: Settings) -> TestApp {
     let app = Application::build(&settings).await.expect("app builds");
     let addr = app.local_addr();
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
-    let t = TestApp { addr, client: http_client(&settings), stop: Some(tx), task: Some(task) };
-    wait_until_within(Duration::from_secs(60), || async { t.get("/readyz").await.status() == 200 }).await;
-    t
+    TestApp { addr, client: http_client(&settings), stop: Some(tx), task: Some(task) }
 }
 
 /// An HTTP client for an app with these settings. It drops idle pooled
