@@ -4,7 +4,6 @@
 
 use crate::config::Settings;
 use crate::event::Decoder;
-use crate::kafka::KafkaSource;
 use crate::pipeline::{self, Arrival, Outcome};
 use crate::source::{FileFollower, Line, LineSplitter};
 use crate::state::{self, Reader, Writer};
@@ -27,7 +26,7 @@ const BATCH_BYTES: usize = 1 << 20;
 enum EventSource {
     Embedded,
     File(FileFollower, Duration),
-    Kafka(KafkaSource),
+    Kafka(crate::config::KafkaSettings),
 }
 
 /// A built service: the port is bound and the event source is open.
@@ -54,7 +53,11 @@ impl Application {
             .await
             .with_context(|| format!("Failed to listen on {addr} (http.listen)"))?;
         let source = match &settings.source.file {
-            _ if settings.kafka.brokers.is_some() => EventSource::Kafka(KafkaSource::build(&settings.kafka)?),
+            _ if settings.kafka.brokers.is_some() => {
+                // Checked now; connecting is retried until the brokers answer.
+                crate::kafka::client_config(&settings.kafka)?;
+                EventSource::Kafka(settings.kafka.clone())
+            }
             Some(path) => EventSource::File(
                 FileFollower::open(path, settings.limits.max_event_bytes)?,
                 Duration::from_millis(settings.source.poll_interval_ms),
@@ -75,7 +78,7 @@ impl Application {
         let Self { listener, reader, writer, decoder, source, http, access } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let source_task: tokio::task::JoinHandle<anyhow::Result<()>> = match source {
-            EventSource::Kafka(kafka) => tokio::spawn(kafka.run(decoder, writer, stop_rx)),
+            EventSource::Kafka(kafka) => tokio::spawn(crate::kafka::run(kafka, decoder, writer, stop_rx)),
             other => {
                 let (tx, rx) = mpsc::channel::<()>();
                 let mut stop = stop_rx;

@@ -7,10 +7,14 @@
 use crate::catalog::{default_vendors, Catalog, Vendor};
 use crate::engine::ScoringModel;
 use crate::event::Limits;
-use crate::http::HttpSettings;
-use crate::kafka::KafkaSettings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+mod http;
+mod kafka;
+
+pub use http::{HttpSettings, Secret};
+pub use kafka::{librdkafka_name, KafkaSettings};
 
 /// Everything chiprisk can be told.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

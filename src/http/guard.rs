@@ -3,7 +3,7 @@
 //! token is configured, the data endpoints (`/api/*` and the status page)
 //! require it (401), while `/metrics` and the probes stay open.
 
-use super::settings::Secret;
+use crate::config::Secret;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;

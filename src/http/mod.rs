@@ -6,12 +6,11 @@
 mod api;
 mod guard;
 mod server;
-mod settings;
 mod status_page;
 
+pub use crate::config::{HttpSettings, Secret};
 pub use guard::Access;
 pub use server::serve;
-pub use settings::{HttpSettings, Secret};
 
 use crate::state::Reader;
 use axum::extract::State;

@@ -3,7 +3,7 @@
 //! and `max_headers`, `header_read_timeout` for a head and for idle
 //! keep-alive), and a graceful stop that lets requests in flight finish.
 
-use super::settings::HttpSettings;
+use crate::config::HttpSettings;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};

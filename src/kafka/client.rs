@@ -2,9 +2,8 @@
 //! defaults, and client errors and commits counted by kind.
 
 use super::positions::LogReport;
-use super::settings::librdkafka_name;
-use super::KafkaSettings;
-use crate::telemetry::{KafkaErrorKind, KafkaMetrics};
+use crate::config::{librdkafka_name, KafkaSettings};
+use crate::telemetry::KafkaErrorKind;
 use anyhow::Context;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::ConsumerContext;
@@ -44,20 +43,11 @@ pub(super) type EventConsumer = rdkafka::consumer::StreamConsumer<Callbacks>;
 /// Callbacks from librdkafka, for the consumer and the producer: client
 /// errors and commits, counted and logged, and the ends of the logs.
 pub(super) struct Callbacks {
-    pub(super) metrics: Arc<crate::telemetry::Metrics>,
+    metrics: Arc<crate::telemetry::Metrics>,
     /// "consumer" or "producer", for the log.
-    pub(super) client: &'static str,
-    /// (low, high) watermarks per (topic, partition), from the statistics.
-    pub(super) ends: Mutex<Vec<LogEnd>>,
-}
-
-/// A partition's log as the broker last reported it, and how far the
-/// consumer has fetched it (librdkafka's statistics).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct LogEnd {
-    pub topic: String,
-    pub partition: i32,
-    pub report: LogReport,
+    client: &'static str,
+    /// Each partition's log as the broker last reported it (statistics).
+    ends: Mutex<Vec<(String, i32, LogReport)>>,
 }
 
 /// The part of librdkafka's statistics the loop reads.
@@ -88,7 +78,7 @@ impl Callbacks {
     }
 
     /// The latest report of every partition's log.
-    pub(super) fn ends(&self) -> Vec<LogEnd> {
+    pub(super) fn ends(&self) -> Vec<(String, i32, LogReport)> {
         self.ends.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -101,16 +91,10 @@ impl ClientContext for Callbacks {
             .into_iter()
             .flat_map(|(topic, t)| {
                 // Partition -1 is librdkafka's internal "unassigned" partition.
-                t.partitions.into_values().filter(|p| p.partition >= 0).map(move |p| LogEnd {
-                    topic: topic.clone(),
-                    partition: p.partition,
-                    report: LogReport {
-                        low: p.lo_offset,
-                        high: p.hi_offset,
-                        stable: p.ls_offset,
-                        fetched_to: p.next_offset,
-                        queued: p.fetchq_cnt,
-                    },
+                t.partitions.into_values().filter(|p| p.partition >= 0).map(move |p| {
+                    let (low, high, stable) = (p.lo_offset, p.hi_offset, p.ls_offset);
+                    let report = LogReport { low, high, stable, fetched_to: p.next_offset, queued: p.fetchq_cnt };
+                    (topic.clone(), p.partition, report)
                 })
             })
             .collect();
@@ -118,7 +102,9 @@ impl ClientContext for Callbacks {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        client_error(self.metrics.kafka(), self.client, &error, reason);
+        let kind = classify(&error);
+        self.metrics.kafka().error(kind);
+        tracing::warn!(kind = kind.as_str(), client = self.client, "kafka: {error}: {reason}");
     }
 }
 
@@ -133,14 +119,6 @@ impl ConsumerContext for Callbacks {
             }
         }
     }
-}
-
-/// A client-level error librdkafka reported (the consumer's or the
-/// producer's): counted by kind and logged.
-pub(super) fn client_error(metrics: &KafkaMetrics, client: &str, error: &KafkaError, reason: &str) {
-    let kind = classify(error);
-    metrics.error(kind);
-    tracing::warn!(kind = kind.as_str(), client, "kafka: {error}: {reason}");
 }
 
 pub(super) fn classify(e: &KafkaError) -> KafkaErrorKind {
@@ -188,4 +166,29 @@ pub(super) fn client_config_with(settings: &KafkaSettings, defaults: &[(&str, &s
         cfg.set(librdkafka_name(k), value.trim_end_matches(['\n', '\r']));
     }
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KafkaSettings;
+    use std::io::Write;
+
+    #[test]
+    fn secrets_come_from_files_and_never_print() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "s3cret").unwrap();
+        let mut s = KafkaSettings { brokers: Some("127.0.0.1:9092".into()), ..KafkaSettings::default() };
+        s.properties.insert("security_protocol".into(), "SASL_SSL".into());
+        s.properties.insert("sasl_password".into(), "from-env".into());
+        s.properties_from_files.insert("sasl.username".into(), file.path().to_owned());
+        let cfg = client_config(&s).unwrap();
+        assert_eq!(cfg.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(cfg.get("sasl.username"), Some("s3cret"), "read from the file, newline trimmed");
+        let printed = format!("{:?}", s.redacted());
+        assert!(!printed.contains("from-env") && printed.contains("<redacted>"), "{printed}");
+        s.properties_from_files.insert("sasl.password".into(), "/no/such/secret".into());
+        let e = client_config(&s).unwrap_err();
+        assert!(format!("{e:#}").contains("kafka.properties_from_files.sasl.password"), "{e:#}");
+    }
 }

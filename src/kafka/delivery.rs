@@ -3,7 +3,7 @@
 
 use super::client::Callbacks;
 use super::processor::{dead_letter_payload, Output};
-use super::KafkaSettings;
+use crate::config::KafkaSettings;
 use crate::telemetry::{KafkaErrorKind, Metrics, ProducedKind};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};

@@ -15,9 +15,7 @@ mod delivery;
 pub mod positions;
 pub mod processor;
 pub mod runner;
-mod settings;
 pub mod topics;
 
 pub use client::{client_config, CONSUMER_DEFAULTS};
-pub use runner::KafkaSource;
-pub use settings::{is_secret, KafkaSettings};
+pub use runner::run;

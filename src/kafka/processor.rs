@@ -5,7 +5,8 @@
 //! History (messages below the committed offset, see [`super::positions`])
 //! only rebuilds the board: its dead letters and score updates were produced
 //! when it first arrived. A new message is counted, dead-lettered if
-//! rejected, and marks its vendors for the next round of score updates.
+//! rejected, and marks its vendors for the next round of score updates
+//! (after its batch, once the replica is ready).
 
 use crate::catalog::{Catalog, VendorId};
 use crate::engine::{Applied, Engine};
@@ -127,6 +128,7 @@ impl Processor {
     }
 
     /// Whether new events changed some vendor since the last round.
+    #[cfg(test)]
     pub fn updates_owed(&self) -> bool {
         !self.touched.is_empty()
     }

@@ -25,13 +25,14 @@
 //! group's committed offsets, which only say how far outputs were produced.
 
 use super::client::{
-    classify, client_config, client_config_with, Callbacks, EventConsumer, CONSUMER_DEFAULTS, PRODUCER_DEFAULTS,
+    classify, client_config_with, Callbacks, EventConsumer, CONSUMER_DEFAULTS, PRODUCER_DEFAULTS,
     STATISTICS_INTERVAL_MS,
 };
 use super::delivery::{self, Producer};
 use super::positions::Positions;
 use super::processor::{InMessage, Output, Processor};
-use super::{topics, KafkaSettings};
+use super::topics;
+use crate::config::KafkaSettings;
 use crate::event::{Decoder, Timestamp};
 use crate::pipeline::Arrival;
 use crate::state::Writer;
@@ -55,56 +56,48 @@ const IDLE: Duration = Duration::from_millis(100);
 /// How often the rebuild's progress is logged while it lasts.
 const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
-pub struct KafkaSource {
+/// Runs until `stop` turns true: prepare the topics and positions
+/// (retrying while Kafka is not ready), rebuild, then follow the event
+/// topics. An event topic that deletes history is an error.
+pub async fn run(
     settings: KafkaSettings,
-}
-
-impl KafkaSource {
-    /// Checks the configuration; connecting happens in [`KafkaSource::run`],
-    /// which retries until the brokers answer.
-    pub fn build(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        client_config(settings)?;
-        Ok(Self { settings: settings.clone() })
+    decoder: Decoder,
+    state: Writer,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let s = &settings;
+    let metrics = state.metrics_arc();
+    let (consumer, producer) = clients(s, metrics.clone()).await?;
+    let result = async {
+        let prepare = || topics::prepare(s, &consumer);
+        let Some(partitions) = retrying(&metrics, &mut stop, prepare).await? else { return Ok(()) };
+        let start = || start_positions(&consumer, &s.group_id, partitions.clone());
+        let Some(positions) = retrying(&metrics, &mut stop, start).await? else { return Ok(()) };
+        tracing::info!(
+            topics = ?s.topics,
+            partitions = partitions.len(),
+            history_offsets = positions.history_offsets(),
+            "reading every partition from the beginning; ready once caught up"
+        );
+        let (began, logged, held) = (Instant::now(), Instant::now(), Vec::new());
+        let (settings, state, consumer, producer) = (s, &state, &consumer, &producer);
+        let on = Loop { settings, state, consumer, producer, positions, began, logged, held };
+        on.run(Processor::new(decoder), stop).await
     }
-
-    /// Runs until `stop` turns true: prepare the topics and positions
-    /// (retrying while Kafka is not ready), rebuild, then follow the event
-    /// topics. An event topic that deletes history is an error.
-    pub async fn run(self, decoder: Decoder, state: Writer, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let s = &self.settings;
-        let metrics = state.metrics_arc();
-        let (consumer, producer) = clients(s, metrics.clone()).await?;
-        let result = async {
-            let prepare = || topics::prepare(s, &consumer);
-            let Some(partitions) = retrying(&metrics, &mut stop, prepare).await? else { return Ok(()) };
-            let start = || start_positions(&consumer, &s.group_id, partitions.clone());
-            let Some(positions) = retrying(&metrics, &mut stop, start).await? else { return Ok(()) };
-            tracing::info!(
-                topics = ?s.topics,
-                partitions = partitions.len(),
-                history_offsets = positions.history_offsets(),
-                "reading every partition from the beginning; ready once caught up"
-            );
-            let (began, logged, held) = (Instant::now(), Instant::now(), Vec::new());
-            let (settings, state, consumer, producer) = (s, &state, &consumer, &producer);
-            let on = Loop { settings, state, consumer, producer, positions, began, logged, held };
-            on.run(Processor::new(decoder), stop).await
+    .await;
+    let drain = Duration::from_millis(s.drain_timeout_ms);
+    // Committing and closing wait on librdkafka: not on a tokio worker.
+    tokio::task::spawn_blocking(move || {
+        if result.is_ok() {
+            commit(&consumer);
         }
-        .await;
-        let drain = Duration::from_millis(s.drain_timeout_ms);
-        // Committing and closing wait on librdkafka: not on a tokio worker.
-        tokio::task::spawn_blocking(move || {
-            if result.is_ok() {
-                commit(&consumer);
-            }
-            let _ = producer.flush(drain);
-            drop(consumer);
-            drop(producer);
-            result
-        })
-        .await
-        .context("closing the Kafka clients")?
-    }
+        let _ = producer.flush(drain);
+        drop(consumer);
+        drop(producer);
+        result
+    })
+    .await
+    .context("closing the Kafka clients")?
 }
 
 /// Runs `attempt` until it succeeds, with exponential backoff (0.5 s to
@@ -211,9 +204,9 @@ struct Loop<'a> {
     /// ready wants to know how far it is.
     began: Instant,
     logged: Instant,
-    /// The last new offset read per partition whose effects are not all
-    /// done: its vendors' score updates are still owed (the next round, or
-    /// readiness, has not come). Stored once they are delivered.
+    /// The last new offset read per partition, stored once the batch's
+    /// outputs are delivered; held while the replica is not ready, since
+    /// the score updates its events owe wait for readiness.
     held: Vec<(String, i32, i64)>,
 }
 
@@ -222,15 +215,14 @@ impl Loop<'_> {
         let (s, metrics) = (self.settings, self.state.metrics());
         let consumer = self.consumer.clone();
         let mut stream = consumer.stream();
-        let interval = Duration::from_millis(s.score_update_interval_ms);
-        let mut last_round = Instant::now();
-        loop {
-            let Some(batch) = next_batch(&mut stream, &mut stop, s.batch_size).await else { break };
+        while let Some(batch) = next_batch(&mut stream, &mut stop, s.batch_size).await {
             let mut outputs = self.apply(&mut processor, &batch);
             processor.observe_latencies(metrics, Timestamp::now());
             self.look_around();
-            if self.state.is_ready() && processor.updates_owed() && last_round.elapsed() >= interval {
-                last_round = Instant::now();
+            // A partial board publishes nothing: the vendors touched before
+            // the replica is ready are published by the first batch after.
+            let ready = self.state.is_ready();
+            if ready {
                 outputs.extend(processor.score_updates(&self.state.board_read().engine, Timestamp::now()));
             }
             tokio::select! {
@@ -238,26 +230,10 @@ impl Loop<'_> {
                 // Stopping mid-delivery: nothing more is stored; redone at the next start.
                 _ = stop.changed() => return Ok(()),
             }
-            if !processor.updates_owed() {
+            if ready {
                 self.store_held();
             }
         }
-        drop(stream);
-        // Score updates still owed for events already applied (a partial
-        // board publishes none).
-        if !self.state.is_ready() {
-            return Ok(());
-        }
-        let owed = processor.score_updates(&self.state.board_read().engine, Timestamp::now());
-        let drain = Duration::from_millis(s.drain_timeout_ms);
-        match tokio::time::timeout(drain, delivery::deliver(self.producer, s, metrics, owed)).await {
-            Ok(delivered) => delivered?,
-            Err(_) => {
-                tracing::warn!("score updates not delivered within kafka.drain_timeout_ms; redone at the next start");
-                return Ok(());
-            }
-        }
-        self.store_held();
         Ok(())
     }
 
@@ -312,8 +288,8 @@ impl Loop<'_> {
     /// ready once every partition is caught up, and meanwhile reports (and
     /// every [`PROGRESS_LOG_INTERVAL`] logs) how far the rebuild is.
     fn look_around(&mut self) {
-        for end in self.consumer.client().context().ends() {
-            self.positions.note_log(&end.topic, end.partition, &end.report);
+        for (topic, partition, report) in self.consumer.client().context().ends() {
+            self.positions.note_log(&topic, partition, &report);
         }
         let (state, positions) = (self.state, &self.positions);
         for (topic, partition, lag) in positions.lags() {

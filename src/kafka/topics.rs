@@ -7,7 +7,7 @@
 //! ([`HistoryLoss`]) unless `kafka.accept_history_loss` is set.
 
 use super::client::{client_config, EventConsumer};
-use super::KafkaSettings;
+use crate::config::KafkaSettings;
 use anyhow::Context;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;

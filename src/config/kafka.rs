@@ -39,11 +39,6 @@ pub struct KafkaSettings {
     /// Most messages one turn of the loop reads and processes before their
     /// outputs are awaited and their offsets stored.
     pub batch_size: usize,
-    /// Least time between two rounds of score updates: vendors touched in
-    /// between are scored once, and their changed scores published. This
-    /// bounds the output topic's rate, not the scores' freshness (the
-    /// scoreboard is current at once).
-    pub score_update_interval_ms: u64,
     /// On shutdown, time allowed to finish deliveries and commit.
     pub drain_timeout_ms: u64,
     /// Extra librdkafka properties (`security.protocol`, `sasl.mechanism`, ...).
@@ -70,7 +65,6 @@ impl Default for KafkaSettings {
             replication_factor: 1,
             accept_history_loss: false,
             batch_size: 2000,
-            score_update_interval_ms: 250,
             drain_timeout_ms: 5_000,
             properties: BTreeMap::new(),
             properties_from_files: BTreeMap::new(),
@@ -88,7 +82,7 @@ pub fn librdkafka_name(key: &str) -> String {
 }
 
 /// librdkafka properties whose values are secrets.
-pub fn is_secret(key: &str) -> bool {
+fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     ["password", "secret", "sasl.jaas", "ssl.key.pem", "token"].iter().any(|s| k.contains(s))
 }
@@ -109,9 +103,6 @@ impl KafkaSettings {
         }
         if self.batch_size == 0 || self.batch_size > 100_000 {
             return Err("kafka.batch_size must be within 1..=100000".into());
-        }
-        if self.score_update_interval_ms > 60_000 {
-            return Err("kafka.score_update_interval_ms must be at most 60000".into());
         }
         if self.drain_timeout_ms > 60_000 {
             return Err("kafka.drain_timeout_ms must be at most 60000".into());
@@ -144,29 +135,5 @@ impl KafkaSettings {
             }
         }
         copy
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn secrets_come_from_files_and_never_print() {
-        let mut file = tempfile::NamedTempFile::new().unwrap();
-        writeln!(file, "s3cret").unwrap();
-        let mut s = KafkaSettings { brokers: Some("127.0.0.1:9092".into()), ..KafkaSettings::default() };
-        s.properties.insert("security_protocol".into(), "SASL_SSL".into());
-        s.properties.insert("sasl_password".into(), "from-env".into());
-        s.properties_from_files.insert("sasl.username".into(), file.path().to_owned());
-        let cfg = crate::kafka::client_config(&s).unwrap();
-        assert_eq!(cfg.get("security.protocol"), Some("SASL_SSL"));
-        assert_eq!(cfg.get("sasl.username"), Some("s3cret"), "read from the file, newline trimmed");
-        let printed = format!("{:?}", s.redacted());
-        assert!(!printed.contains("from-env") && printed.contains("<redacted>"), "{printed}");
-        s.properties_from_files.insert("sasl.password".into(), "/no/such/secret".into());
-        let e = crate::kafka::client_config(&s).unwrap_err();
-        assert!(format!("{e:#}").contains("kafka.properties_from_files.sasl.password"), "{e:#}");
     }
 }
