@@ -4,7 +4,6 @@
 use chiprisk::engine::{Engine, ScoringModel};
 use chiprisk::event::{Decoder, Limits, Timestamp};
 use chiprisk::synthetic::Generator;
-use chiprisk::telemetry::Metrics;
 use chiprisk::Catalog;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::sync::Arc;
@@ -96,9 +95,8 @@ fn queries(c: &mut Criterion, catalog: &Arc<Catalog>, decoder: &Decoder, batch: 
     group.bench_function("explain (one vendor, top 25)", |b| {
         b.iter(|| criterion::black_box(engine.explain(nvidia, at, 25)))
     });
-    let metrics = Metrics::new();
-    group.bench_function("metrics refresh (scores, bans, lifts of all vendors)", |b| {
-        b.iter(|| metrics.record_scores(engine, at))
+    group.bench_function("metrics refresh (scores, bans, lifts, policy changes of all vendors)", |b| {
+        b.iter(|| criterion::black_box(chiprisk::telemetry::score_families(Some(engine), at)))
     });
     group.finish();
 }

@@ -14,7 +14,7 @@ use crate::report::ScoresReport;
 use crate::telemetry::Metrics;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Every event the source has delivered, scored.
 pub struct Board {
@@ -33,8 +33,6 @@ struct Shared {
     rebuilt: AtomicU64,
     left: AtomicU64,
     max_contributions: usize,
-    /// Held while a scrape refreshes and renders the metrics.
-    scrape: Mutex<()>,
 }
 
 /// How far a rebuild has got; the body of every 503 while it lasts.
@@ -77,7 +75,6 @@ pub fn new(
         rebuilt: AtomicU64::new(0),
         left: AtomicU64::new(u64::MAX),
         max_contributions,
-        scrape: Mutex::new(()),
     });
     (Writer(shared.clone()), Reader(shared))
 }
@@ -176,17 +173,59 @@ impl Reader {
     /// The metrics text. Vendor series are refreshed as of now, and only
     /// once the scores are whole: a rebuilding process exports none.
     pub fn render_metrics(&self) -> String {
-        // One scrape at a time: a refresh resets the vendor series before it
-        // sets them, and `chiprisk_ready` must say what the rendered text shows.
-        let _one = self.0.scrape.lock().unwrap_or_else(|p| p.into_inner());
-        let metrics = &self.0.metrics;
-        let ready = self.is_ready();
-        if ready {
-            metrics.record_scores(&self.board().engine, Timestamp::now());
+        // One reading: ready or not, and the board it shows.
+        let scores = if self.is_ready() {
+            crate::telemetry::score_families(Some(&self.board().engine), Timestamp::now())
         } else {
-            metrics.clear_scores();
-        }
-        metrics.set_ready(ready);
-        metrics.render()
+            crate::telemetry::score_families(None, Timestamp::now())
+        };
+        self.0.metrics.render(scores)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Decoder, Limits};
+
+    /// Scrapes racing the rebuild's end and a writer see either no vendor
+    /// series with `chiprisk_ready 0`, or every vendor with `chiprisk_ready 1`.
+    #[test]
+    fn concurrent_scrapes_see_the_whole_scoreboard_or_none_of_it() {
+        let catalog = Arc::new(Catalog::default());
+        let vendors = catalog.ids().count();
+        let (writer, reader) = new(catalog.clone(), ScoringModel::default(), Arc::new(Metrics::new()), 5);
+        let decoder = Decoder::new(catalog, Limits::default());
+        std::thread::scope(|s| {
+            let scrapers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut seen = [0; 2];
+                        for _ in 0..200 {
+                            let text = reader.render_metrics();
+                            let scores = text.lines().filter(|l| l.starts_with("chiprisk_vendor_risk_score{")).count();
+                            let ready = text.lines().any(|l| l == "chiprisk_ready 1");
+                            assert!(text.contains("chiprisk_ready "), "{text}");
+                            assert_eq!(scores, if ready { vendors } else { 0 }, "ready: {ready}");
+                            seen[usize::from(ready)] += 1;
+                        }
+                        seen
+                    })
+                })
+                .collect();
+            let mut events = crate::synthetic::Generator::new(3);
+            for i in 0..3000 {
+                writer.board().engine.apply(&decoder.decode(events.event().as_bytes()).unwrap());
+                if i == 1000 {
+                    writer.set_ready();
+                }
+            }
+            writer.set_ready();
+            for scraper in scrapers {
+                scraper.join().unwrap();
+            }
+        });
+        let text = reader.render_metrics();
+        assert!(text.contains("chiprisk_ready 1") && text.contains("chiprisk_engine_events 3000"), "{text}");
     }
 }

@@ -27,6 +27,12 @@ async fn promtool_accepts_the_metrics_exposition() {
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "promtool check metrics failed:\n{report}");
     assert!(report.trim().is_empty(), "promtool found lint problems:\n{report}");
+    for process in ["process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds "] {
+        assert!(text.contains(process), "no {process}in /metrics");
+    }
+    let build = text.lines().find(|l| l.starts_with("chiprisk_build_info{")).expect("chiprisk_build_info");
+    assert!(build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))), "{build}");
+    assert!(build.contains(&format!("revision=\"{}\"", env!("CHIPRISK_GIT_REVISION"))), "{build}");
 }
 
 #[tokio::test]
@@ -103,6 +109,10 @@ async fn every_metric_the_alert_rules_use_is_exported() {
         if name.starts_with("chiprisk_kafka_") {
             // Kafka series exist only in Kafka mode: check the registration.
             let source = include_str!("../src/telemetry/metrics.rs");
+            assert!(source.contains(&format!("\"{name}\"")), "{name} is not registered");
+        } else if name == "chiprisk_policy_change_timestamp_seconds" {
+            // Only changes of the last 30 days; the bundled scenario's are older.
+            let source = include_str!("../src/telemetry/scores.rs");
             assert!(source.contains(&format!("\"{name}\"")), "{name} is not registered");
         } else {
             let series = text.contains(&format!("\n{name}{{")) || text.contains(&format!("\n{name} "));

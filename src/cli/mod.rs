@@ -9,6 +9,9 @@ use crate::config::LogFormat;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// `chiprisk --version`: the crate version and the git revision built.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CHIPRISK_GIT_REVISION"), ")");
+
 /// Exit codes beyond 0 (success) and 2 (usage, from clap).
 pub mod exit {
     /// `--strict` and some events were rejected; or an I/O failure.
@@ -21,7 +24,7 @@ pub mod exit {
 
 /// China-market risk scores for AI chip vendors, from policy and market events.
 #[derive(Debug, Parser)]
-#[command(name = "chiprisk", version, about, propagate_version = true)]
+#[command(name = "chiprisk", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// Configuration file (TOML or YAML), layered over the defaults and
     /// under CHIPRISK__SECTION__KEY environment variables.

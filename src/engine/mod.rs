@@ -22,7 +22,7 @@ mod standing;
 mod texts;
 
 pub use model::{BanModel, DecayModel, LicenceModel, ScoringModel};
-pub use report::{BanInForce, Contribution, Explanation, Lift, OtherContributions, Score};
+pub use report::{BanInForce, Contribution, Explanation, Lift, OtherContributions, PolicyChange, Score};
 
 use crate::catalog::{Catalog, VendorId};
 use crate::event::{BanKind, Component, Event, EventType, Role, Timestamp};
@@ -166,6 +166,11 @@ impl Engine {
             kind: event.kind,
         };
         let strength = self.model.severity(event.kind, event.severity) * event.confidence;
+        // Kept for standing events only (few): policy notifications link it.
+        let url = match (event.kind.role(), event.source_url.as_deref()) {
+            (Role::Decaying, _) | (_, None) => None,
+            (_, Some(u)) => Some(self.texts.push(u)),
+        };
         let scopes: Vec<Option<ProductId>> = match event.kind.role() {
             Role::Decaying => Vec::new(),
             _ if event.products.is_empty() => vec![None],
@@ -195,7 +200,7 @@ impl Engine {
                 }
                 role => {
                     for &scope in &scopes {
-                        let s = Standing { source, scope, strength };
+                        let s = Standing { source, scope, strength, url };
                         match role {
                             Role::Ban(kind) => state.standing.add_ban(kind, s),
                             Role::Lift(kind) => state.standing.add_lift(kind, s),
@@ -281,6 +286,50 @@ impl Engine {
                 })
             })
             .collect()
+    }
+
+    /// The policy changes for a vendor that occurred within `from..=at`, as
+    /// of `at`, oldest first: every ban imposed, and every lift that ended a
+    /// ban in force just before it (a lift matching nothing is not news).
+    /// One per event, with the products it names.
+    pub fn policy_changes(&self, vendor: VendorId, from: Timestamp, at: Timestamp) -> Vec<PolicyChange> {
+        let book = &self.vendors[vendor.index()].standing;
+        let mut out: Vec<PolicyChange> = Vec::new();
+        for kind in BanKind::ALL {
+            for lifted in [false, true] {
+                // One event's records (one per scope) lie next to each other.
+                let mut records: Vec<&Standing> = book.occurred(kind, lifted, from, at).collect();
+                records.sort_by_key(|s| (s.source.at, self.texts.get(s.source.id)));
+                for group in records.chunk_by(|a, b| a.source.id == b.source.id) {
+                    if lifted && !self.ended_a_ban(vendor, kind, group) {
+                        continue;
+                    }
+                    let first = group[0];
+                    let mut products: Vec<String> = group.iter().filter_map(|s| self.product_name(s.scope)).collect();
+                    products.sort_by_key(|p| p.to_lowercase());
+                    out.push(PolicyChange {
+                        kind,
+                        lifted,
+                        products,
+                        event_id: self.texts.get(first.source.id).to_owned(),
+                        title: self.title(&first.source),
+                        source_url: first.url.map(|u| self.texts.get(u).to_owned()),
+                        occurred_at: first.source.at,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| (a.occurred_at, &a.event_id, a.lifted).cmp(&(b.occurred_at, &b.event_id, b.lifted)));
+        out
+    }
+
+    /// Whether a lift event (its records, one per scope) ended a ban in
+    /// force just before it: of any scope if it lifts the vendor as a whole,
+    /// else of one of its products.
+    fn ended_a_ban(&self, vendor: VendorId, kind: BanKind, lift: &[&Standing]) -> bool {
+        let before = Timestamp::from_nanos(lift[0].source.at.nanos().saturating_sub(1));
+        let in_force = self.governing(vendor, kind, before).governing;
+        lift.iter().any(|l| in_force.iter().any(|g| l.scope.is_none() || g.ban.scope == l.scope))
     }
 
     /// The vendor's score as of `at` and what makes it up: bans in force and

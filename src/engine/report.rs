@@ -93,6 +93,20 @@ pub struct Lift {
     pub occurred_at: Timestamp,
 }
 
+/// A ban imposed or lifted: what policy alerts notify.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyChange {
+    pub kind: BanKind,
+    /// `false`: imposed; `true`: lifted (and it ended a ban in force).
+    pub lifted: bool,
+    /// The products it names; empty: the vendor as a whole.
+    pub products: Vec<String>,
+    pub event_id: String,
+    pub title: Option<String>,
+    pub source_url: Option<String>,
+    pub occurred_at: Timestamp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct OtherContributions {
     pub count: usize,

@@ -31,6 +31,8 @@ pub(crate) struct Standing {
     pub scope: Option<ProductId>,
     /// Severity times confidence.
     pub strength: f64,
+    /// The event's `source_url`, for notifications.
+    pub url: Option<super::texts::TextRef>,
 }
 
 /// A vendor's standing records.
@@ -148,6 +150,19 @@ impl StandingBook {
             governing.iter_mut().for_each(|g| g.amount *= factor);
         }
         InForce { governing, total: capped }
+    }
+
+    /// The bans (`lifts` false) or lifts (`lifts` true) of this kind that
+    /// occurred within `from..=to`, one record per scope.
+    pub fn occurred(
+        &self,
+        kind: BanKind,
+        lifts: bool,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Iterator<Item = &Standing> {
+        let records = if lifts { &self.lifts } else { &self.bans };
+        records[kind as usize].iter().filter(move |s| (from..=to).contains(&s.source.at))
     }
 
     /// The latest lift of this kind, as of `at`, that ended at least one ban
@@ -358,7 +373,7 @@ mod tests {
                 at: Timestamp::from_nanos(day * DAY),
                 kind,
             };
-            let s = Standing { source, scope: (scope > 0).then_some(ProductId(u32::from(scope))), strength };
+            let s = Standing { source, scope: (scope > 0).then_some(ProductId(u32::from(scope))), strength, url: None };
             match role {
                 0 => book.add_ban(BanKind::Export, s),
                 1 => book.add_ban(BanKind::Purchase, s),

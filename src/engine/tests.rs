@@ -247,3 +247,34 @@ fn the_last_lift_that_ended_a_ban_is_reported_and_a_lift_matching_nothing_is_not
     assert_eq!(lifts[0].title.as_deref(), Some("H20 sales may resume"));
     assert_eq!(lifts[0].product.as_deref(), Some("H20"));
 }
+
+#[test]
+fn policy_changes_are_bans_imposed_and_lifts_that_ended_one_within_the_range() {
+    let mut e = engine();
+    apply(
+        &mut e,
+        &[
+            r#"{"id":"old","type":"export_ban","occurred_at":"2023-10-17T00:00:00Z","vendors":["nvidia"],"products":["A800"]}"#,
+            r#"{"id":"ban","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia","amd"],"products":["MI308","H20"],"title":"Licence needed","source_url":"https://example.com/ban"}"#,
+            r#"{"id":"pb","type":"purchase_ban","occurred_at":"2025-04-20T00:00:00Z","vendors":["nvidia"]}"#,
+            r#"{"id":"lift","type":"export_ban_lifted","occurred_at":"2025-04-25T00:00:00Z","vendors":["nvidia"],"products":["H20"]}"#,
+            r#"{"id":"nothing","type":"export_ban_lifted","occurred_at":"2025-04-26T00:00:00Z","vendors":["nvidia"],"products":["B30A"]}"#,
+            r#"{"id":"future","type":"export_ban","occurred_at":"2025-06-01T00:00:00Z","vendors":["nvidia"]}"#,
+        ],
+    );
+    let v = nvidia(&e);
+    let changes = e.policy_changes(v, t("2025-04-01T00:00:00Z"), t("2025-05-01T00:00:00Z"));
+    let seen: Vec<(&str, BanKind, bool)> = changes.iter().map(|c| (c.event_id.as_str(), c.kind, c.lifted)).collect();
+    assert_eq!(
+        seen,
+        [("ban", BanKind::Export, false), ("pb", BanKind::Purchase, false), ("lift", BanKind::Export, true)],
+        "not the old ban, not a lift that ended nothing, not what occurs after the time asked"
+    );
+    assert_eq!(changes[0].products, ["H20", "MI308"], "one change per event, its products sorted");
+    assert_eq!(changes[0].title.as_deref(), Some("Licence needed"));
+    assert_eq!(changes[0].source_url.as_deref(), Some("https://example.com/ban"));
+    assert_eq!(changes[0].occurred_at, t("2025-04-15T00:00:00Z"));
+    assert!(changes[1].products.is_empty(), "vendor-wide");
+    let amd = e.catalog().lookup("amd").unwrap();
+    assert_eq!(e.policy_changes(amd, t("2025-04-01T00:00:00Z"), t("2025-05-01T00:00:00Z")).len(), 1);
+}

@@ -1,11 +1,9 @@
 //! Every metric chiprisk exports, registered in one place. Callers use the
 //! typed methods; label values come only from enums and the vendor catalog.
 
-use crate::engine::Engine;
-use crate::event::{BanKind, Component, EventType, RejectReason, Timestamp};
+use crate::event::{EventType, RejectReason};
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::time::Duration;
 
@@ -22,14 +20,6 @@ impl EventOutcome {
             EventOutcome::Accepted => "accepted",
             EventOutcome::Duplicate => "duplicate",
         }
-    }
-}
-
-/// Event text for a label value: at most 200 characters.
-fn label_text(s: &str) -> std::borrow::Cow<'_, str> {
-    match s.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &s[..i]).into(),
-        None => s.into(),
     }
 }
 
@@ -93,24 +83,12 @@ impl ProducedKind {
 pub struct Metrics {
     registry: Registry,
     kafka: KafkaMetrics,
-    score: GaugeVec,
-    component: GaugeVec,
-    bans: IntGaugeVec,
-    ban_info: GaugeVec,
-    lift_info: GaugeVec,
-    event_info: GaugeVec,
-    last_event: GaugeVec,
     /// `chiprisk_events_total` by `EventType as usize`, then
     /// `EventOutcome as usize`: no label lookup per event.
     events_by: Vec<[IntCounter; 2]>,
     rejected: IntCounterVec,
     processing: Histogram,
-    ready: IntGauge,
     latency: Histogram,
-    /// Series without labels that exist only while the scores are whole
-    /// (a vector with no labels can drop its one series).
-    events_held: IntGaugeVec,
-    scored_at: GaugeVec,
     rebuilt: IntCounter,
     rebuild_left: IntGaugeVec,
 }
@@ -121,61 +99,6 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let reg = |c: Box<dyn prometheus::core::Collector>| registry.register(c).expect("metric names are unique");
-        let score = GaugeVec::new(
-            Opts::new("chiprisk_vendor_risk_score", "China-market risk score of the vendor, 0 to 100, as of now"),
-            &["vendor"],
-        )
-        .unwrap();
-        let component = GaugeVec::new(
-            Opts::new(
-                "chiprisk_vendor_risk_component_pressure",
-                "Pressure of one score component for the vendor, as of now (the score saturates their sum)",
-            ),
-            &["vendor", "component"],
-        )
-        .unwrap();
-        let bans = IntGaugeVec::new(
-            Opts::new(
-                "chiprisk_vendor_bans_in_force",
-                "Bans in force against the vendor, by kind (one per product or vendor-wide)",
-            ),
-            &["vendor", "kind"],
-        )
-        .unwrap();
-        let ban_info = GaugeVec::new(
-            Opts::new(
-                "chiprisk_vendor_ban_info",
-                "One series per ban in force (per vendor, kind and product): the ban event's time in Unix seconds; \
-                 labels carry the event id and title for alerts",
-            ),
-            &["vendor", "kind", "product", "event_id", "title"],
-        )
-        .unwrap();
-        let lift_info = GaugeVec::new(
-            Opts::new(
-                "chiprisk_vendor_last_lift_info",
-                "The latest lift per vendor and kind that ended a ban: its event time in Unix seconds; \
-                 labels carry the event id and title for alerts",
-            ),
-            &["vendor", "kind", "product", "event_id", "title"],
-        )
-        .unwrap();
-        let event_info = GaugeVec::new(
-            Opts::new(
-                "chiprisk_vendor_last_event_info",
-                "The vendor's latest event (one series per vendor): its time in Unix seconds; labels carry type, id and title",
-            ),
-            &["vendor", "type", "event_id", "title"],
-        )
-        .unwrap();
-        let last_event = GaugeVec::new(
-            Opts::new(
-                "chiprisk_vendor_last_event_timestamp_seconds",
-                "Event time (occurred_at) of the vendor's latest event, in Unix seconds",
-            ),
-            &["vendor"],
-        )
-        .unwrap();
         let events = IntCounterVec::new(
             Opts::new(
                 "chiprisk_events_total",
@@ -201,19 +124,6 @@ impl Metrics {
             .buckets(vec![1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 2e-3, 1e-2, 5e-2]),
         )
         .unwrap();
-        let ready = IntGauge::new(
-            "chiprisk_ready",
-            "Whether the scores are whole: 1 once the whole event log has been read, 0 while rebuilding",
-        )
-        .unwrap();
-        let events_held = optional_gauge(
-            "chiprisk_engine_events",
-            "Distinct events held by the scoring engine (absent while rebuilding)",
-        );
-        let scored_at = optional_gauge(
-            "chiprisk_scores_as_of_timestamp_seconds",
-            "Time the exported scores were computed for (absent while rebuilding)",
-        );
         let rebuilt = IntCounter::new(
             "chiprisk_rebuild_messages_total",
             "Messages of history re-read from the event log at start (not counted in chiprisk_events_total)",
@@ -233,8 +143,12 @@ impl Metrics {
         )
         .unwrap();
         let build =
-            IntGaugeVec::new(Opts::new("chiprisk_build_info", "Build information; always 1"), &["version"]).unwrap();
-        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+            IntGaugeVec::new(Opts::new("chiprisk_build_info", "Build information; always 1"), &["version", "revision"])
+                .unwrap();
+        build.with_label_values(&[env!("CARGO_PKG_VERSION"), env!("CHIPRISK_GIT_REVISION")]).set(1);
+        // process_cpu_seconds_total, process_resident_memory_bytes,
+        // process_open_fds, ... (Linux; nothing elsewhere).
+        reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
 
         let events_by = EventType::ALL
             .iter()
@@ -246,44 +160,15 @@ impl Metrics {
         for r in RejectReason::ALL {
             rejected.with_label_values(&[r.as_str()]);
         }
-        reg(Box::new(score.clone()));
-        reg(Box::new(component.clone()));
-        reg(Box::new(bans.clone()));
-        reg(Box::new(ban_info.clone()));
-        reg(Box::new(lift_info.clone()));
-        reg(Box::new(event_info.clone()));
-        reg(Box::new(last_event.clone()));
         reg(Box::new(events.clone()));
         reg(Box::new(rejected.clone()));
         reg(Box::new(processing.clone()));
-        reg(Box::new(ready.clone()));
         reg(Box::new(latency.clone()));
-        reg(Box::new(events_held.clone()));
-        reg(Box::new(scored_at.clone()));
         reg(Box::new(rebuilt.clone()));
         reg(Box::new(rebuild_left.clone()));
         reg(Box::new(build));
         let kafka = KafkaMetrics::register(&registry);
-        Self {
-            registry,
-            kafka,
-            score,
-            component,
-            bans,
-            ban_info,
-            lift_info,
-            event_info,
-            last_event,
-            events_by,
-            rejected,
-            processing,
-            ready,
-            latency,
-            events_held,
-            scored_at,
-            rebuilt,
-            rebuild_left,
-        }
+        Self { registry, kafka, events_by, rejected, processing, latency, rebuilt, rebuild_left }
     }
 
     pub fn event_applied(&self, kind: EventType, outcome: EventOutcome) {
@@ -310,10 +195,6 @@ impl Metrics {
         self.latency.observe(seconds);
     }
 
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.set(i64::from(ready));
-    }
-
     /// A message of history was re-read (and is not counted as arriving).
     pub fn rebuilt(&self) {
         self.rebuilt.inc();
@@ -327,64 +208,18 @@ impl Metrics {
         }
     }
 
-    /// Removes every series that describes the scores (while rebuilding).
-    pub fn clear_scores(&self) {
-        for g in [&self.score, &self.component, &self.last_event, &self.ban_info, &self.lift_info, &self.event_info] {
-            g.reset();
-        }
-        self.bans.reset();
-        self.events_held.reset();
-        self.scored_at.reset();
-    }
-
-    /// Sets the score gauges of every vendor as of `at`.
-    pub fn record_scores(&self, engine: &Engine, at: Timestamp) {
-        let catalog = engine.catalog();
-        self.clear_scores();
-        for (vendor, s) in engine.scores_at(at) {
-            let id = &catalog.get(vendor).id;
-            self.score.with_label_values(&[id]).set(s.score);
-            for c in Component::ALL {
-                self.component.with_label_values(&[id, c.as_str()]).set(s.component(c));
-            }
-            let bans = engine.bans_in_force(vendor, at);
-            for k in BanKind::ALL {
-                let n = bans.iter().filter(|b| b.kind == k).count();
-                self.bans.with_label_values(&[id, k.as_str()]).set(n as i64);
-            }
-            // Bounded by the bans in force and one lift per kind: not by the event stream.
-            for b in &bans {
-                let product = b.product.as_deref().unwrap_or("all");
-                let title = label_text(b.title.as_deref().unwrap_or(""));
-                self.ban_info
-                    .with_label_values(&[id, b.kind.as_str(), product, &b.event_id, &title])
-                    .set(b.since.as_unix_seconds());
-            }
-            for l in engine.last_lifts(vendor, at) {
-                let product = l.product.as_deref().unwrap_or("all");
-                let title = label_text(l.title.as_deref().unwrap_or(""));
-                self.lift_info
-                    .with_label_values(&[id, l.kind.as_str(), product, &l.event_id, &title])
-                    .set(l.occurred_at.as_unix_seconds());
-            }
-            if let Some((kind, event_id, title, t)) = engine.last_event(vendor) {
-                self.last_event.with_label_values(&[id]).set(t.as_unix_seconds());
-                let title = label_text(title.as_deref().unwrap_or(""));
-                self.event_info.with_label_values(&[id, kind.as_str(), &event_id, &title]).set(t.as_unix_seconds());
-            }
-        }
-        self.events_held.with_label_values(NO_LABELS).set(engine.stats().accepted as i64);
-        self.scored_at.with_label_values(NO_LABELS).set(at.as_unix_seconds());
-    }
-
     pub fn kafka(&self) -> &KafkaMetrics {
         &self.kafka
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition of every metric, with `scores`
+    /// (built for this scrape, [`super::scores::families`]).
+    pub fn render(&self, scores: Vec<prometheus::proto::MetricFamily>) -> String {
+        let mut families = self.registry.gather();
+        families.extend(scores);
+        families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding cannot fail");
+        TextEncoder::new().encode(&families, &mut buf).expect("text encoding cannot fail");
         String::from_utf8(buf).expect("the text format is UTF-8")
     }
 }

@@ -190,8 +190,7 @@ def test_monitoring_resources_need_the_crds_and_carry_the_rules_and_labels():
     assert sm["spec"]["endpoints"][0]["port"] == "http"
     rule = by_kind(docs, "PrometheusRule")[0]
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    source = yaml.safe_load((ROOT / "deploy" / "prometheus" / "chiprisk-rules.yml").read_text())
-    assert rule["spec"]["groups"] == source["groups"], "the chart's rules are the rules file"
+    assert [g["name"] for g in rule["spec"]["groups"]] == ["chiprisk-policy", "chiprisk-health"]
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
         yaml.safe_dump({"groups": rule["spec"]["groups"]}, f)
     out = subprocess.run(["promtool", "check", "rules", f.name], capture_output=True, text=True)
@@ -333,3 +332,35 @@ def test_the_compose_stack_mounts_files_that_exist():
             source = volume.split(":")[0]
             assert (compose_dir / source).resolve().exists(), source
     assert (ROOT / stack["services"]["chiprisk"]["build"]["dockerfile"]).exists()
+
+
+def test_what_umbrella_charts_and_operators_pass_lands_where_expected():
+    docs = render(values_of(CHART / "ci" / "umbrella-values.yaml"))
+    deploy = by_kind(docs, "Deployment")[0]
+    assert deploy["metadata"]["name"] == "china-risk"
+    pod = deploy["spec"]["template"]
+    assert pod["metadata"]["labels"]["team"] == "china-desk"
+    assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == "risk"
+    assert pod["metadata"]["annotations"]["example.com/owner"] == "china-desk"
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["CHIPRISK__LOG__LEVEL"] == "debug"
+    endpoint = by_kind(docs, "ServiceMonitor")[0]["spec"]["endpoints"][0]
+    assert endpoint["scrapeTimeout"] == "10s"
+    assert endpoint["relabelings"][0]["targetLabel"] == "node"
+    assert endpoint["metricRelabelings"][0]["action"] == "drop"
+    rules = by_kind(docs, "PrometheusRule")[0]["spec"]["groups"]
+    assert all('job="risk"' in r["expr"] for g in rules for r in g["rules"]), "the job follows nameOverride"
+
+
+def notes(values):
+    out = helm.Chart.load(str(CHART)).render(values, name="risk", namespace="chiprisk")
+    return next(text for path, text in out.items() if path.endswith("NOTES.txt"))
+
+
+def test_the_notes_warn_when_kube_prometheus_stack_would_ignore_the_monitors():
+    bare = notes({"monitoring": {"assumeCRDs": True}})
+    assert "the ServiceMonitor has no `release` label" in bare
+    assert "the PrometheusRule has no `release` label" in bare
+    labelled = notes(values_of(CHART / "ci" / "monitoring-on-values.yaml"))
+    assert "WARNING" not in labelled
+    assert "WARNING" not in notes({}), "no monitoring resources offline: nothing to warn about"

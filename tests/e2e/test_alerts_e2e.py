@@ -1,13 +1,13 @@
 """Live alerting, end to end: chiprisk consuming from a real broker (Tansu),
 a real Prometheus scraping it every second with the project's own rules
-(deploy/prometheus/chiprisk-rules.yml), a real Alertmanager routing to a
-webhook this test owns. An export ban for nvidia must reach the webhook with
-vendor="nvidia" and the event's title within 60 s, and its lift the
-ban-lifted alert; meanwhile every query of the Grafana dashboard
-(deploy/grafana/chiprisk-dashboard.json) must return data.
+(deploy/prometheus/chiprisk-rules.yml), a real Alertmanager with the
+project's example routing (deploy/alertmanager/alertmanager.yml), posting to
+a webhook this test owns; and every query of the Grafana dashboard
+(deploy/grafana/chiprisk-dashboard.json) run on that Prometheus.
 """
 
 import json
+from datetime import datetime, timezone
 import subprocess
 import threading
 import time
@@ -24,16 +24,16 @@ ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 
 class Webhook:
-    """Collects the alerts Alertmanager posts."""
+    """Collects what Alertmanager posts: (receiver, alert) pairs."""
 
     def __init__(self):
-        self.alerts = []
+        self.received = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                hook.alerts.extend(body.get("alerts", []))
+                hook.received.extend((self.path.strip("/"), a) for a in body.get("alerts", []))
                 self.send_response(200)
                 self.end_headers()
 
@@ -44,19 +44,24 @@ class Webhook:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def find(self, alertname, **labels):
-        for a in self.alerts:
-            if a["labels"].get("alertname") == alertname and all(a["labels"].get(k) == v for k, v in labels.items()):
-                return a
-        return None
+    def notifications(self, alertname=None):
+        """Every alert posted (firing or resolved), optionally of one name."""
+        return [(r, a) for r, a in self.received if alertname in (None, a["labels"]["alertname"])]
 
 
 def start_alertmanager(tmp_path, webhook_port):
+    """Alertmanager with the project's example configuration
+    (deploy/alertmanager/alertmanager.yml), every receiver pointed at the
+    test's webhook, and the policy route's waits shortened from seconds and
+    minutes to a second or two, so that a second notification would show
+    within the test."""
     port = free_port()
-    config = {
-        "route": {"receiver": "test", "group_by": ["alertname", "vendor"], "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
-        "receivers": [{"name": "test", "webhook_configs": [{"url": f"http://127.0.0.1:{webhook_port}/", "send_resolved": False}]}],
-    }
+    config = yaml.safe_load((ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text())
+    for receiver in config["receivers"]:
+        for hook in receiver["webhook_configs"]:
+            hook["url"] = f"http://127.0.0.1:{webhook_port}/{receiver['name']}"
+    for route in [config["route"], *config["route"]["routes"]]:
+        route.update({"group_wait": "1s", "group_interval": "2s"})
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
     proc = subprocess.Popen(
         [ALERTMANAGER, f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'am'}",
@@ -67,15 +72,18 @@ def start_alertmanager(tmp_path, webhook_port):
     return proc, port
 
 
-def start_prometheus(tmp_path, app_port, am_port):
+def start_prometheus(tmp_path, am_port):
+    """Prometheus scraping every second the targets listed in targets.json
+    (rewrite it with set_targets), with the project's rules."""
     port = free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(ROOT / "deploy" / "prometheus" / "chiprisk-rules.yml")],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-        "scrape_configs": [{"job_name": "chiprisk", "static_configs": [{"targets": [f"127.0.0.1:{app_port}"]}]}],
+        "scrape_configs": [{"job_name": "chiprisk", "file_sd_configs": [{"files": [str(tmp_path / "targets.json")], "refresh_interval": "1s"}]}],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    set_targets(tmp_path, {})
     proc = subprocess.Popen(
         [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
          f"--web.listen-address=127.0.0.1:{port}"],
@@ -83,6 +91,14 @@ def start_prometheus(tmp_path, app_port, am_port):
     )
     wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2).status == 200, 30, "prometheus")
     return proc, port
+
+
+def set_targets(tmp_path, apps):
+    """The scrape targets: {pod name: Chiprisk}, as Kubernetes would list pods."""
+    targets = [{"targets": [f"127.0.0.1:{app.port}"], "labels": {"pod": pod}} for pod, app in apps.items()]
+    tmp = tmp_path / "targets.json.tmp"
+    tmp.write_text(json.dumps(targets))
+    tmp.rename(tmp_path / "targets.json")
 
 
 def query(prom_port, expr):
@@ -109,43 +125,103 @@ def assert_have_data(prom_port, exprs):
     assert not missing, f"dashboard queries without data: {missing}"
 
 
-def event(id, type, products, title):
-    return json.dumps({"id": id, "type": type, "occurred_at": "2025-04-15T00:00:00Z", "vendors": ["nvidia"],
-                       "products": products, "title": title}).encode()
+def event(id, type, occurred_at, products, title, source_url):
+    return json.dumps({"id": id, "type": type, "occurred_at": occurred_at, "vendors": ["nvidia"],
+                       "products": products, "title": title, "source_url": source_url}).encode()
 
 
-def test_policy_alerts_reach_the_webhook_and_every_dashboard_query_has_data(broker, tmp_path):
-    app = Chiprisk(broker, tmp_path)
+def rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def evaluated_since(prom_port, t):
+    """Whether Prometheus has evaluated both rule groups since time t."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/api/v1/rules", timeout=5) as r:
+        groups = json.loads(r.read())["data"]["groups"]
+    stamps = [g["lastEvaluation"] for g in groups]
+    return len(stamps) == 2 and all(datetime.fromisoformat(s[:26].rstrip("Z")).replace(tzinfo=timezone.utc).timestamp() > t for s in stamps)
+
+
+def test_one_notification_per_policy_change_through_history_a_ban_a_rollout_and_a_lift(broker, tmp_path):
+    """The life of a deployment, with real Prometheus (the project's rules)
+    and real Alertmanager (the project's example routing):
+    1. start over years of history: no notification;
+    2. a new export ban: exactly one, to the policy receiver, with what a
+       person needs to act on it;
+    3. a rollout, a second replica beside the first, then the first gone:
+       still one;
+    4. the ban lifted: one for the lift, and still one for the ban.
+    Every dashboard query returns data meanwhile."""
+    history = scenario()
+    produce(broker, history)
+    a = Chiprisk(broker, tmp_path, name="a")
     hook = Webhook()
     am, am_port = start_alertmanager(tmp_path, hook.port)
-    prom, prom_port = start_prometheus(tmp_path, app.port, am_port)
+    prom, prom_port = start_prometheus(tmp_path, am_port)
+    apps = [a]
     try:
-        wait_for(app.ready, 60, "chiprisk ready")
-        # History without bans, so that no ban is "new" when Prometheus starts.
-        produce(broker, [e for e in scenario() if b'"export_ban"' not in e and b"_ban" not in e])
-        wait_for(lambda: query(prom_port, 'up{job="chiprisk"} == 1'), 30, "the first scrapes")
-        time.sleep(3)
+        wait_for(a.ready, 60, "replica a ready")
+        set_targets(tmp_path, {"chiprisk-a": a})
+        wait_for(lambda: query(prom_port, 'chiprisk_vendor_risk_score{vendor="nvidia"}'), 30, "the scores scraped")
+        # History holds bans and lifts from 2022 on: none is news.
+        exported = [l for l in a.metrics().splitlines() if l.startswith("chiprisk_policy_change_timestamp_seconds{")]
+        assert exported == [], "history older than 30 days is not exported as a policy change"
+        history_done = time.time()
+        wait_for(lambda: evaluated_since(prom_port, history_done + 3), 30, "the rules evaluated over the history")
+        time.sleep(3)  # group_wait 1s, group_interval 2s: anything sent has arrived
+        assert hook.notifications() == [], "starting over history notified"
 
+        # 2. A new ban, occurred a minute ago.
         title = "US requires export licences for the H20 (e2e)"
-        produce(broker, [event("e2e-ban", "export_ban", ["H20"], title)])
-        started = time.time()
-        alert = wait_for(lambda: hook.find("ChipriskExportBanImposed", vendor="nvidia"), 60, "the export-ban alert")
-        assert time.time() - started < 60
-        assert alert["labels"]["product"] == "H20"
-        assert title in alert["annotations"]["description"], alert
-        assert alert["labels"]["severity"] == "critical"
+        source = "https://www.example.com/h20-rule"
+        produce(broker, [event("e2e-ban", "export_ban", rfc3339(time.time() - 60), ["H20"], title, source)])
+        sent = time.time()
+        wait_for(lambda: hook.notifications("ChipriskExportBanImposed"), 60, "the export-ban notification")
+        latency = time.time() - sent
+        receiver, alert = hook.notifications("ChipriskExportBanImposed")[0]
+        assert receiver == "policy-desk", "news goes to the analysts, not the on-call"
+        assert alert["status"] == "firing"
+        labels, notes = alert["labels"], alert["annotations"]
+        assert (labels["vendor"], labels["kind"], labels["product"], labels["event_id"]) == ("nvidia", "export", "H20", "e2e-ban")
+        assert labels["severity"] == "info" and labels["category"] == "policy"
+        assert "pod" not in labels and "instance" not in labels
+        assert title in notes["description"] and notes["source_url"] == source
+        assert rfc3339(time.time() - 60)[:10] in notes["description"], "when it occurred"
+        assert notes["explanation_url"].endswith("/api/v1/scores/nvidia")
+        assert notes["runbook_url"].endswith("docs/runbook.md#chipriskexportbanimposed")
 
-        # With the ban in force, every dashboard query but the lift annotation has data.
-        queries = dashboard_queries()
-        assert_have_data(prom_port, [q for q in queries if "last_lift_info" not in q])
+        # 3. A rollout: b starts beside a, is ready and scraped, then a goes.
+        b = Chiprisk(broker, tmp_path, name="b")
+        apps.append(b)
+        wait_for(b.ready, 60, "replica b ready")
+        set_targets(tmp_path, {"chiprisk-a": a, "chiprisk-b": b})
+        wait_for(lambda: query(prom_port, 'chiprisk_ready{pod="chiprisk-b"} == 1'), 30, "b scraped")
+        a.stop()
+        set_targets(tmp_path, {"chiprisk-b": b})
+        rolled = time.time()
+        wait_for(lambda: not query(prom_port, 'up{pod="chiprisk-a"}'), 30, "a gone from the targets")
+        wait_for(lambda: evaluated_since(prom_port, rolled + 5), 30, "the rules evaluated after the rollout")
+        time.sleep(3)
+        assert len(hook.notifications("ChipriskExportBanImposed")) == 1, hook.notifications()
 
+        # 4. The ban lifted.
         lift_title = "US signals it will grant H20 licences (e2e)"
-        produce(broker, [event("e2e-lift", "export_ban_lifted", ["H20"], lift_title).replace(b"2025-04-15", b"2025-07-15")])
-        lifted = wait_for(lambda: hook.find("ChipriskBanLifted", vendor="nvidia"), 60, "the ban-lifted alert")
-        assert lift_title in lifted["annotations"]["description"], lifted
-        assert_have_data(prom_port, [q for q in queries if "last_lift_info" in q])
+        produce(broker, [event("e2e-lift", "export_ban_lifted", rfc3339(time.time() - 30), ["H20"], lift_title, source)])
+        wait_for(lambda: hook.notifications("ChipriskBanLifted"), 60, "the ban-lifted notification")
+        lifted = time.time()
+        wait_for(lambda: evaluated_since(prom_port, lifted + 3), 30, "the rules evaluated after the lift")
+        time.sleep(3)
+        assert [a["labels"]["event_id"] for _, a in hook.notifications("ChipriskBanLifted")] == ["e2e-lift"]
+        assert lift_title in hook.notifications("ChipriskBanLifted")[0][1]["annotations"]["description"]
+        assert len(hook.notifications("ChipriskExportBanImposed")) == 1
+        assert {r for r, _ in hook.notifications()} == {"policy-desk"}, hook.notifications()
+        print(f"ban to webhook: {latency:.1f} s")
+
+        assert_have_data(prom_port, dashboard_queries())
     finally:
         prom.terminate()
         am.terminate()
-        app.stop()
+        for app in apps:
+            if app.proc.poll() is None:
+                app.stop()
         hook.server.shutdown()

@@ -1,12 +1,17 @@
 {{- define "chiprisk.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "chiprisk.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -53,4 +58,30 @@ app.kubernetes.io/part-of: chiprisk
 
 {{- define "chiprisk.monitoringAvailable" -}}
 {{- if or .Values.monitoring.assumeCRDs (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") -}}true{{- end -}}
+{{- end -}}
+
+{{/* A duration such as 30m, 72h or 3d, in seconds. */}}
+{{- define "chiprisk.seconds" -}}
+{{- $n := regexFind "^[0-9]+" . | int -}}
+{{- $unit := regexFind "[a-z]+$" . -}}
+{{- mul $n (get (dict "s" 1 "m" 60 "h" 3600 "d" 86400) $unit) -}}
+{{- end -}}
+
+{{/* An alert's labels: severity, category (policy or health, for routing), then additionalRuleLabels. */}}
+{{- define "chiprisk.ruleLabels" -}}
+severity: {{ .severity }}
+category: {{ .category }}
+{{- with .extra }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* A policy alert's links: the vendor's explanation (API and status page), the event's source (`source`: a policy change) and the runbook. */}}
+{{- define "chiprisk.policyLinks" -}}
+explanation_url: {{ printf "%s/api/v1/scores/{{ $labels.vendor }}" .url | quote }}
+status_page_url: {{ printf "%s/#v-{{ $labels.vendor }}" .url | quote }}
+{{- if .source }}
+source_url: {{ `{{ $labels.source_url }}` | quote }}
+{{- end }}
+runbook_url: {{ printf "%s#%s" .runbook .anchor | quote }}
 {{- end -}}

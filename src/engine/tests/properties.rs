@@ -80,6 +80,8 @@ proptest! {
         prop_assert_eq!(explanations(&a, at), explanations(&b, at));
         for v in a.catalog().ids() {
             prop_assert_eq!(a.last_lifts(v, at), b.last_lifts(v, at));
+            let since = Timestamp::from_nanos(at.nanos() - 30 * DAY);
+            prop_assert_eq!(a.policy_changes(v, since, at), b.policy_changes(v, since, at));
             prop_assert_eq!(a.last_event(v), b.last_event(v));
         }
     }

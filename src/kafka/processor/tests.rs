@@ -27,7 +27,7 @@ fn run<'a>(p: &mut Processor, b: &mut Board, m: &Metrics, msg: &InMessage<'a>, a
 
 /// A metric's value in the text exposition, by its series as printed.
 fn metric(m: &Metrics, series: &str) -> f64 {
-    let text = m.render();
+    let text = m.render(Vec::new());
     let line = text.lines().find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '));
     line.unwrap_or_else(|| panic!("{series} not in\n{text}")).rsplit(' ').next().unwrap().parse().unwrap()
 }

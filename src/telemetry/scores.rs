@@ -1,0 +1,195 @@
+//! The series that describe the scores, built for each scrape from one
+//! reading of the board. Nothing is shared between scrapes, so two at once
+//! never see each other's half-filled gauges, and `chiprisk_ready` always
+//! says what the same text shows: a replica still rebuilding exports none
+//! of these series (`chiprisk_ready 0` only).
+
+use crate::engine::Engine;
+use crate::event::{BanKind, Component, Timestamp};
+use prometheus::proto::MetricFamily;
+use prometheus::{GaugeVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+/// Policy changes this old or younger are exported
+/// (`chiprisk_policy_change_timestamp_seconds`): the longest age window an
+/// alert rule may use. Older ones are history, not news.
+pub const POLICY_CHANGE_HORIZON_DAYS: i64 = 30;
+
+const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
+
+/// Every score series as of `at` (only `chiprisk_ready 0` unless `board`
+/// is given, which it is once the scores are whole).
+pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
+    let registry = Registry::new();
+    let add = |c: Box<dyn prometheus::core::Collector>| registry.register(c).expect("metric names are unique");
+    let gauge = |name: &str, help: &str, labels: &[&str]| {
+        let g = GaugeVec::new(Opts::new(name, help), labels).expect("a valid metric");
+        add(Box::new(g.clone()));
+        g
+    };
+    let ready = IntGauge::new(
+        "chiprisk_ready",
+        "Whether the scores are whole: 1 once the whole event log has been read, 0 while rebuilding",
+    )
+    .expect("a valid metric");
+    add(Box::new(ready.clone()));
+    let Some(engine) = board else { return registry.gather() };
+    ready.set(1);
+
+    let score =
+        gauge("chiprisk_vendor_risk_score", "China-market risk score of the vendor, 0 to 100, as of now", &["vendor"]);
+    let component = gauge(
+        "chiprisk_vendor_risk_component_pressure",
+        "Pressure of one score component for the vendor, as of now (the score saturates their sum)",
+        &["vendor", "component"],
+    );
+    let bans = IntGaugeVec::new(
+        Opts::new(
+            "chiprisk_vendor_bans_in_force",
+            "Bans in force against the vendor, by kind (one per product or vendor-wide)",
+        ),
+        &["vendor", "kind"],
+    )
+    .expect("a valid metric");
+    add(Box::new(bans.clone()));
+    let ban_info = gauge(
+        "chiprisk_vendor_ban_info",
+        "One series per ban in force (per vendor, kind and product): the ban event's time in Unix seconds; \
+         labels carry the event id and title",
+        &["vendor", "kind", "product", "event_id", "title"],
+    );
+    let lift_info = gauge(
+        "chiprisk_vendor_last_lift_info",
+        "The latest lift per vendor and kind that ended a ban: its event time in Unix seconds; \
+         labels carry the event id and title",
+        &["vendor", "kind", "product", "event_id", "title"],
+    );
+    let changes = gauge(
+        "chiprisk_policy_change_timestamp_seconds",
+        "One series per policy change (a ban imposed, or a lift that ended a ban) that occurred in the last 30 \
+         days, per vendor: its event time in Unix seconds. The policy alerts fire on it",
+        &["vendor", "kind", "change", "product", "event_id", "title", "source_url"],
+    );
+    let event_info = gauge(
+        "chiprisk_vendor_last_event_info",
+        "The vendor's latest event (one series per vendor): its time in Unix seconds; labels carry type, id and title",
+        &["vendor", "type", "event_id", "title"],
+    );
+    let last_event = gauge(
+        "chiprisk_vendor_last_event_timestamp_seconds",
+        "Event time (occurred_at) of the vendor's latest event, in Unix seconds",
+        &["vendor"],
+    );
+    let events_held =
+        IntGauge::new("chiprisk_engine_events", "Distinct events held by the scoring engine (absent while rebuilding)")
+            .expect("a valid metric");
+    add(Box::new(events_held.clone()));
+    let scored_at = prometheus::Gauge::new(
+        "chiprisk_scores_as_of_timestamp_seconds",
+        "Time the exported scores were computed for (absent while rebuilding)",
+    )
+    .expect("a valid metric");
+    add(Box::new(scored_at.clone()));
+
+    let catalog = engine.catalog();
+    let since = Timestamp::from_nanos(at.nanos().saturating_sub(POLICY_CHANGE_HORIZON_DAYS * DAY_NANOS));
+    for (vendor, s) in engine.scores_at(at) {
+        let id = &catalog.get(vendor).id;
+        score.with_label_values(&[id]).set(s.score);
+        for c in Component::ALL {
+            component.with_label_values(&[id, c.as_str()]).set(s.component(c));
+        }
+        let in_force = engine.bans_in_force(vendor, at);
+        for k in BanKind::ALL {
+            bans.with_label_values(&[id, k.as_str()]).set(in_force.iter().filter(|b| b.kind == k).count() as i64);
+        }
+        // Bounded by the bans in force, one lift per kind and the changes of
+        // a month: not by the event stream.
+        for b in &in_force {
+            let product = b.product.as_deref().unwrap_or("all");
+            let title = label_text(b.title.as_deref().unwrap_or(""));
+            ban_info
+                .with_label_values(&[id, b.kind.as_str(), product, &b.event_id, &title])
+                .set(b.since.as_unix_seconds());
+        }
+        for l in engine.last_lifts(vendor, at) {
+            let product = l.product.as_deref().unwrap_or("all");
+            let title = label_text(l.title.as_deref().unwrap_or(""));
+            lift_info
+                .with_label_values(&[id, l.kind.as_str(), product, &l.event_id, &title])
+                .set(l.occurred_at.as_unix_seconds());
+        }
+        for c in engine.policy_changes(vendor, since, at) {
+            let change = if c.lifted { "lifted" } else { "imposed" };
+            let product = if c.products.is_empty() { "all".to_owned() } else { c.products.join(", ") };
+            let title = label_text(c.title.as_deref().unwrap_or(""));
+            let url = label_text(c.source_url.as_deref().unwrap_or(""));
+            changes
+                .with_label_values(&[id, c.kind.as_str(), change, &label_text(&product), &c.event_id, &title, &url])
+                .set(c.occurred_at.as_unix_seconds());
+        }
+        if let Some((kind, event_id, title, t)) = engine.last_event(vendor) {
+            last_event.with_label_values(&[id]).set(t.as_unix_seconds());
+            let title = label_text(title.as_deref().unwrap_or(""));
+            event_info.with_label_values(&[id, kind.as_str(), &event_id, &title]).set(t.as_unix_seconds());
+        }
+    }
+    events_held.set(engine.stats().accepted as i64);
+    scored_at.set(at.as_unix_seconds());
+    registry.gather()
+}
+
+/// Event text for a label value: at most 200 characters.
+fn label_text(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &s[..i]).into(),
+        None => s.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::engine::ScoringModel;
+    use crate::event::{Decoder, Limits};
+    use std::sync::Arc;
+
+    fn render(families: Vec<MetricFamily>) -> String {
+        crate::telemetry::Metrics::new().render(families)
+    }
+
+    #[test]
+    fn policy_changes_of_the_last_thirty_days_are_exported_with_their_source() {
+        let mut engine = Engine::new(Arc::new(Catalog::default()), ScoringModel::default());
+        let decoder = Decoder::new(engine.catalog().clone(), Limits::default());
+        for line in [
+            r#"{"id":"old","type":"export_ban","occurred_at":"2026-10-01T00:00:00Z","vendors":["nvidia"],"products":["H20"]}"#,
+            r#"{"id":"new","type":"purchase_ban","occurred_at":"2026-11-20T00:00:00Z","vendors":["nvidia"],"title":"Stop buying","source_url":"https://example.com/a"}"#,
+        ] {
+            engine.apply(&decoder.decode(line.as_bytes()).unwrap());
+        }
+        let at = Timestamp::parse_rfc3339("2026-12-01T00:00:00Z").unwrap();
+        let text = render(families(Some(&engine), at));
+        let changes: Vec<&str> =
+            text.lines().filter(|l| l.starts_with("chiprisk_policy_change_timestamp_seconds{")).collect();
+        assert_eq!(
+            changes,
+            [
+                r#"chiprisk_policy_change_timestamp_seconds{change="imposed",event_id="new",kind="purchase",product="all",source_url="https://example.com/a",title="Stop buying",vendor="nvidia"} 1795132800"#
+            ],
+            "61 days old is history; 11 days old is news"
+        );
+        assert!(text.contains("chiprisk_ready 1"));
+    }
+
+    #[test]
+    fn a_board_still_rebuilding_exports_readiness_only() {
+        let text = render(families(None, Timestamp::now()));
+        assert!(text.contains("chiprisk_ready 0"));
+        assert!(
+            !text.contains("chiprisk_vendor_")
+                && !text.contains("chiprisk_policy_")
+                && !text.contains("chiprisk_engine_events")
+        );
+    }
+}
