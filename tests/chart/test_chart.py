@@ -205,7 +205,7 @@ def test_the_dashboard_configmap_is_labelled_for_the_grafana_sidecar():
     assert cm["metadata"]["annotations"]["grafana_folder"] == "chiprisk"
     dashboard = json.loads(cm["data"]["chiprisk-dashboard.json"])
     assert dashboard == json.loads((ROOT / "deploy" / "grafana" / "chiprisk-dashboard.json").read_text())
-    assert all(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    assert all(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
 
 
 # One history of every metric the dashboard reads, as one replica exports it.
@@ -230,6 +230,11 @@ DASHBOARD_HISTORY = {
     'chiprisk_event_latency_seconds_bucket{le="0.1"}': "0+9x20",
     'chiprisk_event_latency_seconds_bucket{le="+Inf"}': "0+10x20",
     'chiprisk_ready': "1x20",
+    'chiprisk_vendor_last_event_info{vendor="nvidia",type="export_ban",event_id="h20",title="H20 ban"}': "1744675200x20",
+    'chiprisk_vendor_last_event_timestamp_seconds{vendor="nvidia"}': "1744675200x20",
+    'chiprisk_scores_as_of_timestamp_seconds': "0+60x20",
+    'chiprisk_policy_change_timestamp_seconds{vendor="nvidia",kind="export",change="imposed",product="H20",event_id="h20",title="H20 ban",source_url="https://example.com"}': "600x20",
+    'chiprisk_policy_change_timestamp_seconds{vendor="nvidia",kind="export",change="lifted",product="H20",event_id="lift",title="H20 lift",source_url="https://example.com"}': "_x5 700x15",
     'chiprisk_rebuild_remaining_messages': "0x20",
     'chiprisk_engine_events': "1000x20",
 }
@@ -241,17 +246,17 @@ def test_every_dashboard_query_gives_the_same_answer_with_one_replica_or_three(t
     three (job="three"): every query of the dashboard, but the replica
     counts, must give the same series with the same values (promtool)."""
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "chiprisk-dashboard.json").read_text())
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]] + [a["expr"] for a in dashboard["annotations"]["list"]]
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])] + [a["expr"] for a in dashboard["annotations"]["list"]]
+    assert all('job="$job", namespace=~"$namespace"' in e for e in exprs), "every query selects the job and namespace"
     counts = [e for e in exprs if "chiprisk_ready" in e]
-    assert sorted(counts) == ["count(chiprisk_ready)", "sum(chiprisk_ready)"], "only these count replicas"
-    exprs = [e.replace("$vendor", ".*").replace("$__rate_interval", "2m") for e in exprs if e not in counts]
+    assert sorted(counts) == ['count(chiprisk_ready{job="$job", namespace=~"$namespace"})', 'sum(chiprisk_ready{job="$job", namespace=~"$namespace"})'], "only these count replicas"
+    exprs = [e.replace("$vendor", ".*").replace("$namespace", ".*").replace("$__rate_interval", "2m") for e in exprs if e not in counts]
     used = set(re.findall(r"chiprisk_[a-z_]+", " ".join(exprs)))
     given = {re.match(r"chiprisk_[a-z_]+", s).group(0) for s in DASHBOARD_HISTORY}
     assert used <= given, f"no history for {used - given}"
 
     def scoped(expr, job):
-        # Adds job="..." to every selector of a chiprisk metric.
-        return re.sub(r"\b(chiprisk_[a-z_]+)(\{)?", lambda m: f'{m.group(1)}{{job="{job}"' + ("," if m.group(2) else "}"), expr)
+        return expr.replace("$job", job)
 
     def series(job, pod):
         out = []
@@ -364,3 +369,25 @@ def test_the_notes_warn_when_kube_prometheus_stack_would_ignore_the_monitors():
     labelled = notes(values_of(CHART / "ci" / "monitoring-on-values.yaml"))
     assert "WARNING" not in labelled
     assert "WARNING" not in notes({}), "no monitoring resources offline: nothing to warn about"
+
+
+def test_the_dashboard_has_what_an_analyst_opens_first():
+    d = json.loads((ROOT / "deploy" / "grafana" / "chiprisk-dashboard.json").read_text())
+    assert [v["name"] for v in d["templating"]["list"]][:4] == ["datasource", "job", "namespace", "vendor"]
+    panels = [p for p in d["panels"] if p["type"] != "row"]
+    for p in panels:
+        assert p.get("description"), f"{p['title']}: no description"
+        units = [p["fieldConfig"]["defaults"].get("unit")] + [
+            prop["value"] for o in p["fieldConfig"]["overrides"] for prop in o["properties"] if prop["id"] == "unit"]
+        assert any(units), f"{p['title']}: no unit"
+    components = next(p for p in panels if "components" in p["title"])
+    assert components["repeat"] == "vendor", "one panel per vendor"
+    assert "sum" not in components["targets"][0]["expr"], "never summed across vendors"
+    bans = next(p for p in panels if p["title"] == "Bans in force")
+    assert bans["transformations"][0]["options"]["renameByName"]["Value"] == "since"
+    assert any(p["title"] == "Latest event per vendor" for p in panels)
+    assert any("fresh" in p["title"] for p in panels)
+    assert any("/api/v1/scores/" in link["url"] for p in panels for link in p["fieldConfig"]["defaults"].get("links", []))
+    for a in d["annotations"]["list"]:
+        assert a["useValueForTime"] and 'vendor=~"$vendor"' in a["expr"], "at event time, filtered by vendor"
+        assert "pod" in a["expr"] and "without" in a["expr"], "one series however many replicas and restarts"

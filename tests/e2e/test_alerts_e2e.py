@@ -111,8 +111,8 @@ def query(prom_port, expr):
 
 def dashboard_queries():
     d = json.loads((ROOT / "deploy" / "grafana" / "chiprisk-dashboard.json").read_text())
-    exprs = [t["expr"] for p in d["panels"] for t in p["targets"]] + [a["expr"] for a in d["annotations"]["list"]]
-    return [e.replace("$vendor", ".*").replace("$__rate_interval", "1m") for e in exprs]
+    exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])] + [a["expr"] for a in d["annotations"]["list"]]
+    return [e.replace("$vendor", ".*").replace("$namespace", ".*").replace("$job", "chiprisk").replace("$__rate_interval", "1m") for e in exprs]
 
 
 def assert_have_data(prom_port, exprs):
