@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         }
         Command::Replay(a) => cli::replay(&settings, &a),
         Command::Validate(a) => cli::validate(&settings, &a),
+        Command::Backfill(a) => cli::backfill(&settings, &a),
         Command::Config => {
             print!("{}", settings.to_toml());
             Ok(0)

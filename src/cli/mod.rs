@@ -1,8 +1,10 @@
 //! The command line: `run`, `replay`, `validate`, `config`.
 
+mod backfill;
 mod replay;
 mod table;
 
+pub use backfill::{backfill, BackfillArgs};
 pub use replay::{replay, validate, ReplayArgs, ValidateArgs};
 
 use crate::config::LogFormat;
@@ -20,6 +22,8 @@ pub mod exit {
     pub const NO_INPUT: u8 = 66;
     /// The configuration is invalid (EX_CONFIG).
     pub const CONFIG: u8 = 78;
+    /// The arguments are valid alone but not together (EX_USAGE).
+    pub const USAGE: u8 = 64;
 }
 
 /// China-market risk scores for AI chip vendors, from policy and market events.
@@ -68,6 +72,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Check a JSON-lines event file without scoring it.
     Validate(ValidateArgs),
+    /// Write the scores of a past range as OpenMetrics, for
+    /// `promtool tsdb create-blocks-from openmetrics`.
+    Backfill(BackfillArgs),
     /// Print the effective configuration (TOML).
     Config,
 }

@@ -96,7 +96,7 @@ pub fn validate(settings: &Settings, args: &ValidateArgs) -> anyhow::Result<u8> 
 
 /// Reads the file line by line through `step`, reporting rejections.
 /// Returns an exit code if the input could not be read.
-fn for_each_line(
+pub(super) fn for_each_line(
     file: &Path,
     decoder: &Decoder,
     mut step: impl FnMut(&[u8]) -> Outcome,
@@ -146,6 +146,6 @@ fn for_each_line(
     None
 }
 
-fn print_summary(s: &Summary) {
+pub(super) fn print_summary(s: &Summary) {
     eprintln!("chiprisk: {} accepted, {} duplicates, {} rejected", s.accepted, s.duplicates, s.rejected);
 }

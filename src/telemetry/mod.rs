@@ -1,9 +1,11 @@
 //! Logs and metrics.
 
+mod backfill;
 mod logging;
 mod metrics;
 mod scores;
 
+pub use backfill::{Backfill, BACKFILLED};
 pub use logging::init_logging;
 pub use metrics::{EventOutcome, KafkaErrorKind, KafkaMetrics, Metrics, ProducedKind};
 pub use scores::{families as score_families, POLICY_CHANGE_HORIZON_DAYS};

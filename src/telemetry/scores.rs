@@ -35,11 +35,14 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
     let Some(engine) = board else { return registry.gather() };
     ready.set(1);
 
-    let score =
-        gauge("chiprisk_vendor_risk_score", "China-market risk score of the vendor, 0 to 100, as of now", &["vendor"]);
+    let score = gauge(
+        "chiprisk_vendor_risk_score",
+        "China-market risk score of the vendor, 0 to 100, as of the sample's time",
+        &["vendor"],
+    );
     let component = gauge(
         "chiprisk_vendor_risk_component_pressure",
-        "Pressure of one score component for the vendor, as of now (the score saturates their sum)",
+        "Pressure of one score component for the vendor (the score saturates their sum)",
         &["vendor", "component"],
     );
     let bans = IntGaugeVec::new(
