@@ -83,7 +83,8 @@ def start_prometheus(tmp_path, am_port):
         "scrape_configs": [{"job_name": "chiprisk", "file_sd_configs": [{"files": [str(tmp_path / "targets.json")], "refresh_interval": "1s"}]}],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    set_targets(tmp_path, {})
+    if not (tmp_path / "targets.json").exists():
+        set_targets(tmp_path, {})
     proc = subprocess.Popen(
         [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
          f"--web.listen-address=127.0.0.1:{port}"],
@@ -148,8 +149,8 @@ def test_one_notification_per_policy_change_through_history_a_ban_a_rollout_and_
     1. start over years of history: no notification;
     2. a new export ban: exactly one, to the policy receiver, with what a
        person needs to act on it;
-    3. a rollout, a second replica beside the first, then the first gone:
-       still one;
+    3. a rollout, a second replica beside the first, then the first gone,
+       and a Prometheus restart: still one;
     4. the ban lifted: one for the lift, and still one for the ban.
     Every dashboard query returns data meanwhile."""
     history = scenario()
@@ -201,6 +202,16 @@ def test_one_notification_per_policy_change_through_history_a_ban_a_rollout_and_
         rolled = time.time()
         wait_for(lambda: not query(prom_port, 'up{pod="chiprisk-a"}'), 30, "a gone from the targets")
         wait_for(lambda: evaluated_since(prom_port, rolled + 5), 30, "the rules evaluated after the rollout")
+        time.sleep(3)
+        assert len(hook.notifications("ChipriskExportBanImposed")) == 1, hook.notifications()
+
+        # 3b. Prometheus restarts (same storage): the alert fires again in it, Alertmanager knows it.
+        prom.terminate()
+        prom.wait(30)
+        prom, prom_port = start_prometheus(tmp_path, am_port)
+        restarted = time.time()
+        wait_for(lambda: query(prom_port, 'ALERTS{alertname="ChipriskExportBanImposed", alertstate="firing"}'), 30, "the alert firing after the restart")
+        wait_for(lambda: evaluated_since(prom_port, restarted + 5), 30, "the rules evaluated after the restart")
         time.sleep(3)
         assert len(hook.notifications("ChipriskExportBanImposed")) == 1, hook.notifications()
 
