@@ -30,6 +30,11 @@ fn main() -> ExitCode {
         Command::Replay(a) => cli::replay(&settings, &a),
         Command::Validate(a) => cli::validate(&settings, &a),
         Command::Backfill(a) => cli::backfill(&settings, &a),
+        Command::Publish(a) => cli::publish(&settings, &a),
+        Command::Schema => {
+            print!("{}", cli::EVENT_SCHEMA);
+            Ok(0)
+        }
         Command::Config => {
             print!("{}", settings.to_toml());
             Ok(0)

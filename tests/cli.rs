@@ -259,3 +259,46 @@ fn every_bad_input_is_reported_with_its_line_and_reason_and_changes_no_score() {
     assert_eq!(mixed_report["vendors"], clean["vendors"], "bad lines changed a score");
     assert_eq!(mixed_report["summary"]["accepted"], clean["summary"]["accepted"]);
 }
+
+#[test]
+fn publish_dry_run_reports_bad_lines_like_replay_and_needs_no_broker() {
+    let f = file(&[BAN, "{not json", PRESSURE]);
+    let name = f.path().display().to_string();
+    chiprisk()
+        .args(["publish", &name, "--dry-run"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("{name}:2: malformed_json: ")))
+        .stderr(predicate::str::contains("2 valid, 1 rejected (dry run, nothing sent)"));
+    let good = file(&[BAN, PRESSURE]);
+    chiprisk().args(["publish", good.path().to_str().unwrap(), "--dry-run"]).assert().success();
+}
+
+#[test]
+fn publish_without_brokers_exits_78_naming_the_setting() {
+    let f = file(&[BAN]);
+    chiprisk()
+        .args(["publish", f.path().to_str().unwrap()])
+        .assert()
+        .code(78)
+        .stderr(predicate::str::contains("kafka.brokers is not set"));
+}
+
+#[test]
+fn schema_prints_the_published_json_schema() {
+    let out = chiprisk().arg("schema").assert().success().get_output().stdout.clone();
+    let schema: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    let on_disk = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/event-v1.schema.json")).unwrap();
+    assert_eq!(out, on_disk);
+}
+
+#[test]
+fn backfill_refuses_a_range_that_ends_before_it_starts() {
+    let f = file(&[BAN]);
+    chiprisk()
+        .args(["backfill", f.path().to_str().unwrap(), "--from", "2025-01-02", "--to", "2025-01-01"])
+        .assert()
+        .code(64)
+        .stderr(predicate::str::contains("--to is before --from"));
+}

@@ -1,11 +1,15 @@
 //! The command line: `run`, `replay`, `validate`, `config`.
 
 mod backfill;
+mod publish;
 mod replay;
+mod schema;
 mod table;
 
 pub use backfill::{backfill, BackfillArgs};
+pub use publish::{publish, PublishArgs};
 pub use replay::{replay, validate, ReplayArgs, ValidateArgs};
+pub use schema::EVENT_SCHEMA;
 
 use crate::config::LogFormat;
 use clap::{Parser, Subcommand};
@@ -24,6 +28,8 @@ pub mod exit {
     pub const CONFIG: u8 = 78;
     /// The arguments are valid alone but not together (EX_USAGE).
     pub const USAGE: u8 = 64;
+    /// The Kafka brokers cannot be reached (EX_UNAVAILABLE).
+    pub const UNAVAILABLE: u8 = 69;
 }
 
 /// China-market risk scores for AI chip vendors, from policy and market events.
@@ -72,6 +78,11 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Check a JSON-lines event file without scoring it.
     Validate(ValidateArgs),
+    /// Validate events and produce the accepted ones to the events topic,
+    /// keyed by id.
+    Publish(PublishArgs),
+    /// Print the JSON Schema of events (schema v1).
+    Schema,
     /// Write the scores of a past range as OpenMetrics, for
     /// `promtool tsdb create-blocks-from openmetrics`.
     Backfill(BackfillArgs),

@@ -13,7 +13,7 @@ mod time;
 
 pub use decode::Decoder;
 pub use kind::{BanKind, Component, EventType, Role};
-pub use limits::Limits;
+pub use limits::{Limits, MAX_ID_CHARS};
 pub use reject::{RejectReason, Rejection};
 pub use time::{Timestamp, TimestampError};
 

@@ -1,0 +1,245 @@
+//! `chiprisk publish`: validate events with the service's own decoder and
+//! produce the accepted ones to the events topic, keyed by event id, with
+//! the idempotent producer and `acks=all`. An event counts as sent only
+//! once the broker has acknowledged it.
+
+use super::exit;
+use crate::config::Settings;
+use crate::event::Decoder;
+use crate::kafka::client_config;
+use crate::pipeline;
+use crate::source::{Line, LineSplitter};
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// JSON-lines file of events; `-` for stdin.
+    pub file: PathBuf,
+    /// Topic to produce to; default: the first of kafka.topics.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Send nothing if any line is rejected.
+    #[arg(long)]
+    pub strict: bool,
+    /// Validate only; do not connect to Kafka.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// How long to wait for the brokers to answer before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// chiprisk's producer defaults for publishing; `kafka.properties` overrides
+/// them. A record not acknowledged within 30 s counts as failed.
+const PUBLISH_DEFAULTS: &[(&str, &str)] = &[("message.timeout.ms", "30000"), ("linger.ms", "5")];
+
+/// Acknowledgements, counted by librdkafka's delivery callback.
+#[derive(Default)]
+struct Acks {
+    sent: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+/// A command line tool reports the outcome once, at the end: librdkafka's
+/// client errors (retried connections) are not printed as they happen.
+impl ClientContext for Acks {
+    fn log(&self, _: rdkafka::config::RDKafkaLogLevel, _: &str, _: &str) {}
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!("kafka: {error}: {reason}");
+    }
+}
+
+impl ProducerContext for Acks {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.sent.fetch_add(1, Ordering::Relaxed),
+            Err((e, _)) => {
+                self.first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| e.to_string());
+                self.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+}
+
+/// What a run did, for the summary.
+#[derive(Debug, Default)]
+struct Tally {
+    accepted: u64,
+    rejected: u64,
+}
+
+/// Runs `publish`; returns the exit code.
+pub fn publish(settings: &Settings, args: &PublishArgs) -> anyhow::Result<u8> {
+    let started = Instant::now();
+    let name = args.file.display().to_string();
+    let input = match read_input(&args.file) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("chiprisk: cannot read {name}: {e}");
+            return Ok(exit::NO_INPUT);
+        }
+    };
+    let decoder = Decoder::new(Arc::new(settings.catalog()?), settings.limits.clone());
+    let bar = progress(input.len() as u64);
+
+    if args.dry_run || args.strict {
+        let tally = each_event(&decoder, &name, &input, &bar, |_, _| Ok(()))?;
+        if args.dry_run || tally.rejected > 0 {
+            bar.finish_and_clear();
+            let verdict = if args.dry_run { "dry run, nothing sent" } else { "--strict: nothing sent" };
+            eprintln!("chiprisk: {} valid, {} rejected ({verdict})", tally.accepted, tally.rejected);
+            return Ok(if tally.rejected > 0 { exit::FAILURE } else { 0 });
+        }
+        bar.reset();
+    }
+
+    let Some(topic) = args.topic.as_deref().or(settings.kafka.topics.first().map(String::as_str)) else {
+        eprintln!("chiprisk: no topic: give --topic or set kafka.topics");
+        return Ok(exit::CONFIG);
+    };
+    let brokers = settings.kafka.brokers.as_deref().unwrap_or_default().to_owned();
+    let producer = match connect(settings, topic) {
+        Ok(p) => p,
+        Err(e) if settings.kafka.brokers.is_none() => {
+            eprintln!("chiprisk: {e:#}");
+            return Ok(exit::CONFIG);
+        }
+        Err(e) => {
+            eprintln!("chiprisk: nothing sent: {e:#}");
+            return Ok(exit::UNAVAILABLE);
+        }
+    };
+    let tally = each_event(&decoder, &name, &input, &bar, |id, bytes| send(&producer, topic, id, bytes))?;
+    bar.set_message("waiting for the broker's acknowledgements");
+    let flushed = producer.flush(Duration::from_secs(60));
+    bar.finish_and_clear();
+    let acks = producer.context();
+    let (sent, failed) = (acks.sent.load(Ordering::Relaxed), acks.failed.load(Ordering::Relaxed));
+    let unacknowledged = tally.accepted - sent - failed;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "chiprisk: sent {sent} to {topic} on {brokers}, rejected {}, in {seconds:.1} s ({:.0} events/s)",
+        tally.rejected,
+        sent as f64 / seconds.max(1e-9)
+    );
+    if failed > 0 || unacknowledged > 0 || flushed.is_err() {
+        let why = acks.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        eprintln!(
+            "chiprisk: {} events NOT sent (not acknowledged by the broker: {}); sending them again is safe, chiprisk ignores an id it has seen",
+            failed + unacknowledged,
+            why.unwrap_or_else(|| "timed out".into())
+        );
+        return Ok(exit::FAILURE);
+    }
+    Ok(if tally.rejected > 0 && args.strict { exit::FAILURE } else { 0 })
+}
+
+/// The whole input: a file, or stdin for `-`.
+fn read_input(file: &std::path::Path) -> io::Result<Vec<u8>> {
+    if file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        io::stdin().lock().read_to_end(&mut buf)?;
+        Ok(buf)
+    } else {
+        std::fs::read(file)
+    }
+}
+
+/// A progress bar on stderr for a terminal (none otherwise), by bytes read.
+fn progress(len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {per_sec} {msg}").expect("a valid template"),
+    );
+    bar
+}
+
+/// Every line through the decoder: a rejected one is reported as
+/// `FILE:LINE: reason: message`, an accepted one handed to `accepted`
+/// with its id.
+fn each_event(
+    decoder: &Decoder,
+    name: &str,
+    input: &[u8],
+    bar: &ProgressBar,
+    mut accepted: impl FnMut(&str, &[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<Tally> {
+    let limit = decoder.limits().max_event_bytes;
+    let mut tally = Tally::default();
+    let mut failure = Ok(());
+    let mut on_line = |line_no: u64, line: Line<'_>| {
+        if failure.is_err() {
+            return;
+        }
+        let (bytes, outcome) = match line {
+            Line::Text(bytes) => (bytes.len(), decoder.decode(bytes).map(|e| (e.id.into_owned(), bytes))),
+            Line::TooLong(len) => (len, Err(pipeline::too_large(len, limit))),
+        };
+        bar.inc(bytes as u64 + 1);
+        match outcome {
+            Ok((id, bytes)) => {
+                tally.accepted += 1;
+                failure = accepted(&id, bytes);
+            }
+            Err(r) => {
+                tally.rejected += 1;
+                bar.suspend(|| eprintln!("{name}:{line_no}: {}: {}", r.reason, r.message));
+            }
+        }
+    };
+    let mut splitter = LineSplitter::new(limit);
+    splitter.push(input, &mut on_line);
+    splitter.finish(&mut on_line);
+    failure.map(|()| tally)
+}
+
+/// The producer, once the brokers have answered and the topic exists.
+fn connect(settings: &Settings, topic: &str) -> anyhow::Result<ThreadedProducer<Acks>> {
+    let mut config = client_config(&settings.kafka)?;
+    for (k, v) in PUBLISH_DEFAULTS {
+        if config.get(k).is_none() {
+            config.set(*k, *v);
+        }
+    }
+    config.set("enable.idempotence", "true").set("acks", "all");
+    let producer: ThreadedProducer<Acks> =
+        config.create_with_context(Acks::default()).context("cannot create the Kafka producer")?;
+    let brokers = settings.kafka.brokers.as_deref().unwrap_or_default();
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
+        .with_context(|| format!("cannot reach the Kafka brokers {brokers} (kafka.brokers)"))?;
+    match metadata.topics().first().and_then(|t| t.error()) {
+        None => Ok(producer),
+        Some(e) => anyhow::bail!("topic {topic} on {brokers}: {:?}", RDKafkaErrorCode::from(e)),
+    }
+}
+
+/// Queues one event, keyed by its id; waits while librdkafka's queue is full.
+fn send(producer: &ThreadedProducer<Acks>, topic: &str, id: &str, payload: &[u8]) -> anyhow::Result<()> {
+    let mut record = BaseRecord::to(topic).key(id).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => anyhow::bail!("cannot queue event {id}: {e}"),
+        }
+    }
+}
