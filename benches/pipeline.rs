@@ -98,6 +98,15 @@ fn queries(c: &mut Criterion, catalog: &Arc<Catalog>, decoder: &Decoder, batch: 
     group.bench_function("metrics refresh (scores, bans, lifts, policy changes of all vendors)", |b| {
         b.iter(|| criterion::black_box(chiprisk::telemetry::score_families(Some(engine), at)))
     });
+    // The status page's chart and its API: four years, weekly (209 points).
+    let four_years_ago = Timestamp::parse_rfc3339("2022-11-29T00:00:00Z").unwrap();
+    let week = 7 * 86_400 * 1_000_000_000;
+    group.bench_function("history (one vendor, 4 years weekly)", |b| {
+        b.iter(|| criterion::black_box(engine.history(nvidia, four_years_ago, at, week)))
+    });
+    group.bench_function("timeline (one vendor, 4 years)", |b| {
+        b.iter(|| criterion::black_box(engine.timeline(nvidia, four_years_ago, at)))
+    });
     group.finish();
 }
 

@@ -7,14 +7,15 @@
 //! a partial scoreboard. Nothing else reaches the lock.
 
 use crate::catalog::Catalog;
-use crate::engine::{Engine, Explanation, ScoringModel};
+use crate::engine::{Engine, Explanation, HistoryPoint, ScoringModel, TimelineEvent};
 use crate::event::Timestamp;
 use crate::pipeline::Summary;
 use crate::report::ScoresReport;
 use crate::telemetry::Metrics;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Every event the source has delivered, scored.
 pub struct Board {
@@ -33,7 +34,21 @@ struct Shared {
     rebuilt: AtomicU64,
     left: AtomicU64,
     max_contributions: usize,
+    histories: Mutex<HistoryCache>,
 }
+
+/// Histories computed for the board as it was when it held `events`
+/// accepted events: the same request is answered again without the lock
+/// until a new event arrives.
+#[derive(Default)]
+struct HistoryCache {
+    events: u64,
+    /// By (vendor, first step, last step, step), in nanoseconds.
+    entries: HashMap<(String, i64, i64, i64), Arc<Vec<HistoryPoint>>>,
+}
+
+/// Most histories kept at once.
+const HISTORY_CACHE_ENTRIES: usize = 64;
 
 /// How far a rebuild has got; the body of every 503 while it lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -75,6 +90,7 @@ pub fn new(
         rebuilt: AtomicU64::new(0),
         left: AtomicU64::new(u64::MAX),
         max_contributions,
+        histories: Mutex::default(),
     });
     (Writer(shared.clone()), Reader(shared))
 }
@@ -161,6 +177,60 @@ impl Reader {
         self.check_ready()?;
         let b = self.board();
         Ok(b.engine.catalog().lookup(vendor).map(|id| b.engine.explain(id, at, self.0.max_contributions)))
+    }
+
+    /// A vendor's score at each step from `from` to `to`; `Ok(None)` if the
+    /// id is not in the catalog. Cached until the next new event.
+    pub fn history(
+        &self,
+        vendor: &str,
+        from: Timestamp,
+        to: Timestamp,
+        step_nanos: i64,
+    ) -> Result<Option<Arc<Vec<HistoryPoint>>>, Rebuilding> {
+        self.check_ready()?;
+        // The last step, so that `to = now` asks the same until a step passes.
+        let last = from.nanos() + (to.nanos() - from.nanos()).max(0) / step_nanos * step_nanos;
+        let key = (vendor.to_owned(), from.nanos(), last, step_nanos);
+        let events = self.board().engine.stats().accepted;
+        {
+            let cache = self.0.histories.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.events == events {
+                if let Some(h) = cache.entries.get(&key) {
+                    return Ok(Some(h.clone()));
+                }
+            }
+        }
+        let b = self.board();
+        let Some(id) = b.engine.catalog().lookup(vendor) else { return Ok(None) };
+        let history = Arc::new(b.engine.history(id, from, Timestamp::from_nanos(last), step_nanos));
+        let events = b.engine.stats().accepted;
+        drop(b);
+        let mut cache = self.0.histories.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.events != events || cache.entries.len() >= HISTORY_CACHE_ENTRIES {
+            *cache = HistoryCache { events, entries: HashMap::new() };
+        }
+        cache.entries.insert(key, history.clone());
+        Ok(Some(history))
+    }
+
+    /// A vendor's policy and market moves within `from..=to`; `Ok(None)` if
+    /// the id is not in the catalog.
+    pub fn timeline(
+        &self,
+        vendor: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Vec<TimelineEvent>>, Rebuilding> {
+        self.check_ready()?;
+        let b = self.board();
+        Ok(b.engine.catalog().lookup(vendor).map(|id| b.engine.timeline(id, from, to)))
+    }
+
+    /// When the earliest event held occurred.
+    pub fn first_event_at(&self) -> Result<Option<Timestamp>, Rebuilding> {
+        self.check_ready()?;
+        Ok(self.board().engine.first_event_at())
     }
 
     /// Totals delivered and distinct events held, without scoring anything.

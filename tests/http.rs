@@ -107,7 +107,7 @@ async fn metrics_expose_scores_events_and_rejections() {
         "chiprisk_events_total{outcome=\"duplicate\",type=\"export_ban\"} 0",
         "chiprisk_events_rejected_total{reason=\"malformed_json\"} 0",
         "chiprisk_event_processing_duration_seconds_bucket",
-        "chiprisk_build_info{version=",
+        "chiprisk_build_info{revision=",
         "chiprisk_ready 1",
         "chiprisk_rebuild_remaining_messages 0",
     ] {
@@ -178,5 +178,81 @@ async fn the_status_page_lists_every_vendor_and_escapes_event_text() {
     }
     assert!(!html.contains("<script>"), "event text must be escaped");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_history_api_answers_what_the_scores_api_says_as_of_each_step() {
+    let app = spawn_app(Some(&example_scenario())).await;
+    let body: serde_json::Value =
+        app.get("/api/v1/scores/nvidia/history?from=2022-09-01&to=2025-12-31&step=30d").await.json().await.unwrap();
+    let points = body["points"].as_array().unwrap();
+    assert_eq!(points.len(), 41, "2022-09-01 + 40 steps of 30 days");
+    assert_eq!(body["step_seconds"], 30 * 86_400);
+    for p in points.iter().step_by(6) {
+        let at = p["at"].as_str().unwrap();
+        let then: serde_json::Value = app.get(&format!("/api/v1/scores/nvidia?at={at}")).await.json().await.unwrap();
+        assert_eq!(p["score"], then["score"], "{at}");
+        assert_eq!(p["components"], then["components"], "{at}");
+    }
+    assert!(points.first().unwrap()["score"].as_f64().unwrap() < points.last().unwrap()["score"].as_f64().unwrap());
+    let again: serde_json::Value =
+        app.get("/api/v1/scores/nvidia/history?from=2022-09-01&to=2025-12-31&step=30d").await.json().await.unwrap();
+    assert_eq!(again, body, "the cached answer is the same");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_history_api_refuses_ranges_it_cannot_answer_with_the_reason() {
+    let app = spawn_app(Some(&example_scenario())).await;
+    for (query, status, says) in [
+        ("nvidia/history?step=1m", 400, "at most 2000"),
+        ("nvidia/history?step=1y", 400, "step: "),
+        ("nvidia/history?from=2025-02-01&to=2025-01-01", 400, "before from"),
+        ("nvidia/history?from=yesterday", 400, "from: "),
+        ("tsmc/history", 404, "unknown vendor"),
+    ] {
+        let r = app.get(&format!("/api/v1/scores/{query}")).await;
+        assert_eq!(r.status().as_u16(), status, "{query}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says), "{query}: {text}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_titles_are_escaped_everywhere_on_the_status_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let hostile =
+        [r#"<script>alert(1)</script>"#, r#""><svg onload=alert(2)>"#, r#"</title></circle><script>alert(3)</script>"#];
+    let lines: Vec<String> = hostile
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let title = serde_json::to_string(t).unwrap();
+            format!(
+                r#"{{"id":"h{i}","type":"export_ban","occurred_at":"2025-0{}-01T00:00:00Z","vendors":["nvidia"],"products":["P{i}"],"title":{title}}}"#,
+                i + 1
+            )
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let app = spawn_app(Some(&path)).await;
+    for page in ["/", "/?vendor=nvidia", "/?vendor=%3Cscript%3E"] {
+        let html = app.get(page).await.text().await.unwrap();
+        assert!(!html.contains("<script") && !html.contains("<svg onload"), "{page}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || page.contains("%3C"), "{page}");
+    }
+    let html = app.get("/?vendor=nvidia").await.text().await.unwrap();
+    assert_eq!(
+        html.matches("&lt;script&gt;alert(1)&lt;/script&gt;").count(),
+        4,
+        "chart mark, timeline, bans and drivers"
+    );
+    assert!(
+        html.contains("&lt;/title&gt;&lt;/circle&gt;&lt;script&gt;alert(3)"),
+        "a title cannot close the chart's markup"
+    );
     app.stop().await;
 }

@@ -35,15 +35,10 @@ async fn promtool_accepts_the_metrics_exposition() {
     assert!(build.contains(&format!("revision=\"{}\"", env!("CHIPRISK_GIT_REVISION"))), "{build}");
 }
 
-#[tokio::test]
-async fn headless_chromium_renders_the_score_table() {
-    let Some(chromium) = tool("chromium", &["/usr/bin/chromium"]) else {
-        return;
-    };
-    let app = spawn_app(None).await;
-    let url = app.url("/");
+/// Runs headless Chromium with `args` on a fresh profile.
+async fn chromium(chromium: std::path::PathBuf, args: Vec<String>) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
-    let out = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         Command::new(chromium)
             .args([
                 "--headless",
@@ -54,22 +49,62 @@ async fn headless_chromium_renders_the_score_table() {
                 "--disable-sync",
                 "--disable-quic",
                 "--no-first-run",
+                "--hide-scrollbars",
                 &format!("--user-data-dir={}", profile.path().display()),
-                "--dump-dom",
-                &url,
             ])
+            .args(args)
             .output()
             .unwrap()
     })
     .await
-    .unwrap();
-    app.stop().await;
+    .unwrap()
+}
+
+#[tokio::test]
+async fn headless_chromium_renders_the_history_chart_the_timeline_and_the_score_table() {
+    let Some(browser) = tool("chromium", &["/usr/bin/chromium"]) else {
+        return;
+    };
+    let app = spawn_app(None).await;
+    let out = chromium(browser.clone(), vec!["--window-size=1280,800".into(), "--dump-dom".into(), app.url("/")]).await;
     assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
     let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(dom.contains("<table id=\"scores\">"), "no score table in the rendered page:\n{dom}");
-    assert!(dom.contains("data-vendor=\"nvidia\""));
-    assert!(dom.contains("class=\"num score\""));
+    // The chart: the top vendors' lines from the first event (2019) to now.
+    assert!(dom.contains("<svg id=\"history\""), "no chart in the rendered page:\n{dom}");
+    assert!(dom.contains("aria-labelledby=\"history-title history-desc\""), "the chart has a text description");
+    assert!(dom.contains("<polyline class=\"series\" data-vendor=\"nvidia\""));
+    assert!(dom.contains(">2020</text>") && dom.contains(">2025</text>"), "year ticks");
+    // The timeline: the 2022 and 2023 US rules, marked and listed.
+    assert!(dom.contains("data-type=\"export_ban\" data-date=\"2022-10-07\""));
+    assert!(dom.contains("data-date=\"2023-10-17\""));
+    assert!(dom.contains("<ol id=\"timeline\""));
+    assert!(dom.contains("<time datetime=\"2022-10-07T00:00:00Z\">2022-10-07</time> · NVIDIA · export ban: US export controls cover Nvidia A100 and H100 for China"));
+    // Text alternatives and the score table with components drawn.
+    assert!(dom.contains("<table id=\"history-table\">"));
+    assert!(dom.contains("<table id=\"scores\">") && dom.contains("class=\"num score\""));
+    assert!(dom.contains("<svg class=\"components\"") && dom.contains("aria-label=\"components: export controls"));
     assert!(dom.contains("What drives each score"));
+    // Choosing a vendor filters the chart and the timeline.
+    let one = chromium(browser.clone(), vec!["--dump-dom".into(), app.url("/?vendor=amd")]).await;
+    let one = String::from_utf8_lossy(&one.stdout);
+    assert!(one.contains("data-vendor=\"amd\"") && !one.contains("<polyline class=\"series\" data-vendor=\"nvidia\""));
+    assert!(one.contains("AMD · export ban") && !one.contains("NVIDIA · export ban"));
+    // Screenshots, as a person sees the page: kept as test artifacts.
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    for (name, size) in [("desktop-1280x800", "1280,800"), ("phone-390x844", "390,844")] {
+        let shot = artifacts.join(format!("{name}.png"));
+        let out = chromium(
+            browser.clone(),
+            vec![format!("--window-size={size}"), format!("--screenshot={}", shot.display()), app.url("/")],
+        )
+        .await;
+        assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+        let png = std::fs::read(&shot).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{name}: {} bytes", png.len());
+        println!("screenshot: {}", shot.display());
+    }
+    app.stop().await;
 }
 
 fn rules_dir() -> std::path::PathBuf {

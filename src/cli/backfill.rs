@@ -6,7 +6,7 @@ use super::exit;
 use super::replay::{for_each_line, print_summary};
 use crate::config::Settings;
 use crate::engine::Engine;
-use crate::event::{Decoder, Timestamp};
+use crate::event::{parse_step, parse_when, Decoder, Timestamp};
 use crate::pipeline::{self, Summary};
 use crate::telemetry::{score_families, Backfill};
 use clap::Args;
@@ -80,30 +80,6 @@ pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> 
     Ok(0)
 }
 
-/// `now`, a date (`2022-01-01`, midnight UTC) or RFC 3339.
-fn parse_when(s: &str) -> Result<Timestamp, String> {
-    match s {
-        "now" => Ok(Timestamp::now()),
-        _ if s.len() == 10 => format!("{s}T00:00:00Z").parse(),
-        _ => s.parse(),
-    }
-}
-
-/// `30m`, `6h`, `1d`, `2w` in seconds.
-fn parse_step(s: &str) -> Result<i64, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: i64 = n.parse().map_err(|_| format!("{s:?} is not a duration such as 1d, 6h or 15m"))?;
-    let unit = match unit {
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(format!("{s:?}: the unit must be m, h, d or w")),
-    };
-    (n > 0).then_some(n * unit).ok_or_else(|| format!("{s:?}: the step must be positive"))
-}
-
 /// `KEY=VALUE`, KEY a Prometheus label name.
 fn parse_label(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
@@ -121,13 +97,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_steps_and_labels_parse_or_say_why_not() {
-        assert_eq!(parse_when("2022-01-01").unwrap(), Timestamp::parse_rfc3339("2022-01-01T00:00:00Z").unwrap());
-        assert!(parse_when("2022-13-01").is_err());
-        assert_eq!(parse_step("1d"), Ok(86_400));
-        assert_eq!(parse_step("15m"), Ok(900));
-        assert!(parse_step("0d").unwrap_err().contains("positive"));
-        assert!(parse_step("1y").unwrap_err().contains("unit"));
+    fn labels_parse_or_say_why_not() {
         assert_eq!(parse_label("namespace=risk"), Ok(("namespace".into(), "risk".into())));
         assert!(parse_label("__name__=x").is_err() && parse_label("a-b=x").is_err() && parse_label("job").is_err());
     }

@@ -142,7 +142,6 @@ impl DecayBook {
     }
 
     /// Every event, in no particular order.
-    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &Decaying> {
         self.cells.values().flat_map(|c| c.items.iter())
     }

@@ -16,11 +16,13 @@
 
 mod decay;
 mod fixed;
+mod history;
 pub mod model;
 mod report;
 mod standing;
 mod texts;
 
+pub use history::{HistoryPoint, TimelineEvent, MAX_HISTORY_POINTS, TIMELINE_TYPES};
 pub use model::{BanModel, DecayModel, LicenceModel, ScoringModel};
 pub use report::{BanInForce, Contribution, Explanation, Lift, OtherContributions, PolicyChange, Score};
 
@@ -71,6 +73,8 @@ struct VendorState {
     standing: StandingBook,
     /// The latest event (by time, then smallest id): order-independent.
     last_event: Option<Source>,
+    /// When its earliest event occurred.
+    first_event: Option<Timestamp>,
 }
 
 /// The engine's map keys are already well spread or easy to spread, so no
@@ -192,6 +196,7 @@ impl Engine {
             if newer {
                 state.last_event = Some(source);
             }
+            state.first_event = Some(state.first_event.map_or(event.occurred_at, |f| f.min(event.occurred_at)));
             match event.kind.role() {
                 Role::Decaying => {
                     let geometry = self.geometry[event.kind as usize].as_ref().expect("decaying types have a model");

@@ -49,6 +49,11 @@ impl Explanation {
     pub fn component(&self, c: Component) -> f64 {
         self.components.get(c.as_str()).copied().unwrap_or(0.0)
     }
+
+    /// The score without the explanation.
+    pub fn as_score(&self) -> Score {
+        Score { score: self.score, pressure: self.pressure, components: Component::ALL.map(|c| self.component(c)) }
+    }
 }
 
 /// One event's share of the score.

@@ -77,6 +77,12 @@ impl StandingBook {
         self.licences.push(s);
     }
 
+    /// Where every record came from (a record per scope: an event with two
+    /// products appears twice).
+    pub fn sources(&self) -> impl Iterator<Item = &Source> {
+        self.bans.iter().chain(&self.lifts).flatten().chain(&self.licences).map(|s| &s.source)
+    }
+
     /// The governing ban of every scope in force at `at`, ordered by scope.
     pub fn in_force(
         &self,

@@ -15,7 +15,7 @@ pub use decode::Decoder;
 pub use kind::{BanKind, Component, EventType, Role};
 pub use limits::{Limits, MAX_ID_CHARS};
 pub use reject::{RejectReason, Rejection};
-pub use time::{Timestamp, TimestampError};
+pub use time::{parse_step, parse_when, Timestamp, TimestampError};
 
 use crate::catalog::VendorSet;
 use std::borrow::Cow;

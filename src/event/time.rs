@@ -54,6 +54,30 @@ impl Timestamp {
     }
 }
 
+/// `now`, a date (`2022-01-01`, midnight UTC) or RFC 3339.
+pub fn parse_when(s: &str) -> Result<Timestamp, String> {
+    match s {
+        "now" => Ok(Timestamp::now()),
+        _ if s.len() == 10 => format!("{s}T00:00:00Z").parse(),
+        _ => s.parse(),
+    }
+}
+
+/// `30m`, `6h`, `1d`, `2w` in seconds.
+pub fn parse_step(s: &str) -> Result<i64, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n.parse().map_err(|_| format!("{s:?} is not a duration such as 1d, 6h or 15m"))?;
+    let unit = match unit {
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("{s:?}: the unit must be m, h, d or w")),
+    };
+    (n > 0).then_some(n * unit).ok_or_else(|| format!("{s:?}: the step must be positive"))
+}
+
 /// The common spelling `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, read
 /// without chrono's general parser; `None` for anything else (lower-case
 /// `t`/`z`, a space separator, leap seconds, out-of-range values...), which
@@ -139,6 +163,16 @@ impl std::str::FromStr for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_and_steps_for_people_parse_or_say_why_not() {
+        assert_eq!(parse_when("2022-01-01").unwrap(), Timestamp::parse_rfc3339("2022-01-01T00:00:00Z").unwrap());
+        assert!(parse_when("2022-13-01").is_err());
+        assert_eq!(parse_step("1d"), Ok(86_400));
+        assert_eq!(parse_step("15m"), Ok(900));
+        assert!(parse_step("0d").unwrap_err().contains("positive"));
+        assert!(parse_step("1y").unwrap_err().contains("unit"));
+    }
 
     #[test]
     fn parses_rfc3339_with_offsets_and_prints_utc() {

@@ -1,8 +1,10 @@
 //! `/api/v1/scores` and `/api/v1/scores/{vendor}`: explained scores as JSON.
 //! `?at=RFC3339` answers as of another time (backtesting).
+//! `/api/v1/scores/{vendor}/history`: the score at each step of a range.
 //! `/api/v1/status`: readiness and event counts, without scoring anything.
 
-use crate::event::Timestamp;
+use crate::engine::MAX_HISTORY_POINTS;
+use crate::event::{parse_step, parse_when, Timestamp};
 use crate::state::{Reader, Rebuilding};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -79,4 +81,78 @@ pub async fn not_found() -> Response {
 
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// `?from&to&step` of a history: times as `2022-01-01`, RFC 3339 or `now`;
+/// the step as `1d`, `7d`, `12h`.
+#[derive(Debug, Deserialize)]
+pub struct Range {
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+}
+
+/// A history's range, resolved: defaults are the first event held (its
+/// day), now, and a week.
+pub fn resolve_range(
+    state: &Reader,
+    from: Option<&str>,
+    to: Option<&str>,
+    step: Option<&str>,
+) -> Result<Result<(Timestamp, Timestamp, i64), BadRequest>, Rebuilding> {
+    let bad = |e: String| Ok(Err(BadRequest(e)));
+    let to = match to.map(parse_when).transpose() {
+        Ok(t) => t.unwrap_or_else(Timestamp::now),
+        Err(e) => return bad(format!("to: {e}")),
+    };
+    let step = match parse_step(step.unwrap_or("7d")) {
+        Ok(s) => s * 1_000_000_000,
+        Err(e) => return bad(format!("step: {e}")),
+    };
+    let from = match from.map(parse_when).transpose() {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            let first = state.first_event_at()?.unwrap_or(to);
+            Timestamp::from_nanos(first.nanos() - first.nanos().rem_euclid(DAY_NANOS))
+        }
+        Err(e) => return bad(format!("from: {e}")),
+    };
+    if to < from {
+        return bad("to: before from".into());
+    }
+    let points = (to.nanos() - from.nanos()) / step + 1;
+    if points > MAX_HISTORY_POINTS {
+        return bad(format!(
+            "{points} points from `from` to `to` at this step; at most {MAX_HISTORY_POINTS}: use a longer step"
+        ));
+    }
+    Ok(Ok((from, to, step)))
+}
+
+const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
+
+/// `/api/v1/scores/{vendor}/history`: the score and its components as of
+/// each step, the same numbers as `replay --at` at those times.
+pub async fn vendor_history(
+    State(state): State<Reader>,
+    Path(vendor): Path<String>,
+    Query(q): Query<Range>,
+) -> Response {
+    let (from, to, step) = match resolve_range(&state, q.from.as_deref(), q.to.as_deref(), q.step.as_deref()) {
+        Ok(Ok(range)) => range,
+        Ok(Err(e)) => return e.into_response(),
+        Err(r) => return rebuilding(r),
+    };
+    match state.history(&vendor, from, to, step) {
+        Ok(Some(points)) => {
+            let points: Vec<_> = points
+                .iter()
+                .map(|p| json!({ "at": p.at, "score": p.score.score, "pressure": p.score.pressure, "components": p.score.component_map() }))
+                .collect();
+            Json(json!({ "vendor": vendor, "from": from, "to": to, "step_seconds": step / 1_000_000_000, "points": points }))
+                .into_response()
+        }
+        Ok(None) => error(StatusCode::NOT_FOUND, "unknown vendor; see /api/v1/scores for the catalog"),
+        Err(r) => rebuilding(r),
+    }
 }

@@ -4,6 +4,7 @@
 //! bearer token for the data endpoints (see [`guard`]).
 
 mod api;
+mod chart;
 mod guard;
 mod server;
 mod status_page;
@@ -29,6 +30,7 @@ pub fn router(state: Reader, access: Access) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/scores", get(api::scores))
         .route("/api/v1/scores/{vendor}", get(api::vendor_score))
+        .route("/api/v1/scores/{vendor}/history", get(api::vendor_history))
         .route("/api/v1/status", get(api::status))
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(access, guard::guard))

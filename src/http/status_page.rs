@@ -1,13 +1,17 @@
-//! `/`: a small page for people: the score table and, per vendor, what
-//! drives the score. Event text comes from outside, so everything is escaped.
+//! `/`: the page for people: how the risk moved over time and which policy
+//! moves drove it (an SVG chart with a timeline, and both as text), the
+//! scores now with their components drawn, and per vendor what drives the
+//! score. Event text comes from outside, so everything is escaped.
 
-use crate::engine::Explanation;
+use super::{api, chart};
+use crate::engine::{Explanation, TimelineEvent};
 use crate::event::Component;
 use crate::event::Timestamp;
 use crate::state::Reader;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
 use std::fmt::Write;
 
 const HEAD: &str = concat!(
@@ -15,8 +19,22 @@ const HEAD: &str = concat!(
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
 );
 
-pub async fn page(State(state): State<Reader>) -> Response {
-    let report = match state.report(Timestamp::now()) {
+/// `/?vendor=ID`: the chart and the timeline for one vendor instead of the
+/// five with the highest scores.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    vendor: Option<String>,
+}
+
+/// Vendors drawn when none is chosen.
+const TOP_VENDORS: usize = 5;
+
+/// Most moves listed under the chart (the latest).
+const TIMELINE_ITEMS: usize = 300;
+
+pub async fn page(State(state): State<Reader>, Query(q): Query<PageQuery>) -> Response {
+    let now = Timestamp::now();
+    let report = match state.report(now) {
         Ok(report) => report,
         Err(r) => {
             let page = format!(
@@ -27,13 +45,21 @@ pub async fn page(State(state): State<Reader>) -> Response {
             return (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response();
         }
     };
-    let mut h = String::with_capacity(16 * 1024);
+    let ranked = report.ranked();
+    let chosen: Vec<&Explanation> = match q.vendor.as_deref() {
+        Some(v) => ranked.iter().copied().filter(|x| x.vendor == v).collect(),
+        None => ranked.iter().copied().take(TOP_VENDORS).collect(),
+    };
+    let mut h = String::with_capacity(64 * 1024);
     h.push_str(HEAD);
     h.push_str(concat!(
-        "<meta http-equiv=\"refresh\" content=\"30\"><title>chiprisk: China-market risk</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:72rem}",
-        "table{border-collapse:collapse}td,th{padding:.3rem .7rem;border-bottom:1px solid #ddd;text-align:left}",
-        "td.num{text-align:right;font-variant-numeric:tabular-nums}.drivers{font-size:.9rem;color:#333}</style>",
+        "<meta http-equiv=\"refresh\" content=\"60\"><title>chiprisk: China-market risk</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:72rem;padding:0 1rem}",
+        "svg#history{width:100%;min-width:40rem;height:auto}figure{margin:0}.wide{overflow-x:auto}nav a{margin-right:.6rem;white-space:nowrap}",
+        "a[aria-current]{font-weight:bold}table{border-collapse:collapse}",
+        "td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}",
+        "td.num{text-align:right;font-variant-numeric:tabular-nums}.drivers{font-size:.9rem;color:#333}",
+        "#timeline{font-size:.9rem;max-height:24rem;overflow-y:auto}time{font-variant-numeric:tabular-nums}</style>",
         "</head><body><h1>China-market risk by chip vendor</h1>"
     ));
     let s = report.summary;
@@ -45,17 +71,31 @@ pub async fn page(State(state): State<Reader>) -> Response {
         s.duplicates,
         s.rejected,
     );
-    h.push_str("<table id=\"scores\"><thead><tr><th>Vendor</th><th>Origin</th><th>Score</th><th>Export controls</th><th>China policy</th><th>Competition</th><th>Supply</th><th>Market</th><th>Bans in force</th></tr></thead><tbody>");
-    let ranked = report.ranked();
+    h.push_str("<nav aria-label=\"Vendors\">Show: ");
+    let current = |v: Option<&str>| if q.vendor.as_deref() == v { " aria-current=\"page\"" } else { "" };
+    let _ = write!(h, "<a href=\"/\"{}>top {TOP_VENDORS}</a>", current(None));
     for x in &ranked {
         let _ = write!(
             h,
-            "<tr data-vendor=\"{}\"><td><a href=\"#v-{}\">{}</a></td><td>{}</td><td class=\"num score\">{:.1}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{}</td></tr>",
+            " <a href=\"/?vendor={}\"{}>{}</a>",
+            escape_html(&x.vendor),
+            current(Some(&x.vendor)),
+            escape_html(&x.name)
+        );
+    }
+    h.push_str("</nav>");
+    history_section(&mut h, &state, &chosen, now);
+    h.push_str("<h2>Scores now</h2><div class=\"wide\"><table id=\"scores\"><thead><tr><th>Vendor</th><th>Origin</th><th>Score</th><th>Components</th><th>Export controls</th><th>China policy</th><th>Competition</th><th>Supply</th><th>Market</th><th>Bans in force</th></tr></thead><tbody>");
+    for x in &ranked {
+        let _ = write!(
+            h,
+            "<tr data-vendor=\"{}\"><td><a href=\"#v-{}\">{}</a></td><td>{}</td><td class=\"num score\">{:.1}</td><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{}</td></tr>",
             escape_html(&x.vendor),
             escape_html(&x.vendor),
             escape_html(&x.name),
             escape_html(&x.origin),
             x.score,
+            chart::components(&x.as_score()),
             x.component(Component::ExportControls),
             x.component(Component::ChinaPolicy),
             x.component(Component::Competition),
@@ -64,12 +104,74 @@ pub async fn page(State(state): State<Reader>) -> Response {
             x.bans_in_force.len(),
         );
     }
-    h.push_str("</tbody></table><h2>What drives each score</h2>");
+    h.push_str("</tbody></table></div><h2>What drives each score</h2>");
     for x in ranked.iter().filter(|x| !x.contributions.is_empty() || !x.bans_in_force.is_empty()) {
         drivers(&mut h, x);
     }
     h.push_str("<p><a href=\"/api/v1/scores\">JSON</a> &middot; <a href=\"/metrics\">metrics</a></p></body></html>");
     Html(h).into_response()
+}
+
+/// The chart of the chosen vendors' scores from the first event to now,
+/// their timeline, and both as text: a table and a list.
+fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now: Timestamp) {
+    let Ok(Ok((from, to, step))) = api::resolve_range(state, None, None, Some("7d"))
+        .or_else(|_| api::resolve_range(state, None, None, Some("30d")))
+    else {
+        return;
+    };
+    let histories: Vec<_> =
+        chosen.iter().filter_map(|x| state.history(&x.vendor, from, to, step).ok().flatten()).collect();
+    let series: Vec<chart::Series<'_>> = chosen
+        .iter()
+        .zip(&histories)
+        .map(|(x, points)| chart::Series { vendor: &x.vendor, name: &x.name, points })
+        .collect();
+    let timelines: Vec<(&str, Vec<TimelineEvent>)> = chosen
+        .iter()
+        .filter_map(|x| Some((x.name.as_str(), state.timeline(&x.vendor, from, now).ok().flatten()?)))
+        .collect();
+    let mut moves: Vec<(&str, &TimelineEvent)> =
+        timelines.iter().flat_map(|(name, events)| events.iter().map(move |e| (*name, e))).collect();
+    moves.sort_by_key(|(name, e)| (e.occurred_at, *name));
+    let shown = &moves[moves.len().saturating_sub(TIMELINE_ITEMS)..];
+    let _ = write!(h, "<h2>Score over time</h2><figure class=\"wide\">{}", chart::history(&series, shown, from, to));
+    h.push_str("<figcaption>Weekly scores, as chiprisk computes them for each date from the events that had occurred by then. Marks below the lines: export bans, lifts and licences, purchase bans, domestic adoption and roadmaps (hover for the title; all listed below).</figcaption></figure>");
+    // The chart as a table: one row a quarter.
+    h.push_str("<details><summary>The chart as a table</summary><div class=\"wide\"><table id=\"history-table\"><thead><tr><th>Date</th>");
+    for s in &series {
+        let _ = write!(h, "<th>{}</th>", escape_html(s.name));
+    }
+    h.push_str("</tr></thead><tbody>");
+    let rows = series.first().map_or(0, |s| s.points.len());
+    for i in (0..rows).filter(|i| i % 13 == 0 || *i + 1 == rows) {
+        let _ = write!(h, "<tr><td><time>{}</time></td>", chart::day(series[0].points[i].at));
+        for s in &series {
+            let _ = write!(h, "<td class=\"num\">{:.1}</td>", s.points[i].score.score);
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table></div></details>");
+    let _ = write!(
+        h,
+        "<h2>Timeline</h2><ol id=\"timeline\" reversed aria-label=\"Policy and market moves, latest first\">"
+    );
+    for (name, e) in shown.iter().rev() {
+        let _ = write!(
+            h,
+            "<li data-type=\"{}\"><time datetime=\"{}\">{}</time> &middot; {} &middot; {}: {}</li>",
+            e.kind,
+            escape_html(&e.occurred_at.to_string()),
+            chart::day(e.occurred_at),
+            escape_html(name),
+            chart::kind_label(e.kind),
+            escape_html(e.title.as_deref().unwrap_or(&e.event_id)),
+        );
+    }
+    if moves.len() > shown.len() {
+        let _ = write!(h, "<li>{} earlier moves not listed</li>", moves.len() - shown.len());
+    }
+    h.push_str("</ol>");
 }
 
 fn drivers(h: &mut String, x: &Explanation) {

@@ -1,0 +1,185 @@
+//! Server-rendered SVG for the status page: the score history of a few
+//! vendors with a timeline of their policy and market moves under it, and
+//! a stacked bar of one vendor's components. No script, no external asset;
+//! every text from an event is escaped.
+
+use super::status_page::escape_html;
+use crate::engine::{HistoryPoint, Score, TimelineEvent};
+use crate::event::{Component, EventType, Timestamp};
+use chrono::Datelike;
+use std::fmt::Write;
+
+/// One vendor's line.
+pub struct Series<'a> {
+    pub vendor: &'a str,
+    pub name: &'a str,
+    pub points: &'a [HistoryPoint],
+}
+
+/// Line colours, by series (colour-blind safe, Okabe–Ito).
+const COLOURS: [&str; 7] = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"];
+
+const WIDTH: f64 = 960.0;
+const LEFT: f64 = 36.0;
+const RIGHT: f64 = 8.0;
+const TOP: f64 = 8.0;
+const PLOT: f64 = 240.0;
+/// The timeline's band under the plot: one row per kind of move.
+const ROW: f64 = 14.0;
+const ROWS: [(&str, &[EventType], &str); 5] = [
+    ("export bans", &[EventType::ExportBan], "#B00020"),
+    (
+        "bans lifted, licences",
+        &[EventType::ExportBanLifted, EventType::PurchaseBanLifted, EventType::LicenseGranted],
+        "#1B7F3B",
+    ),
+    ("purchase bans", &[EventType::PurchaseBan], "#E65100"),
+    ("domestic adoption", &[EventType::DomesticAdoption], "#6A1B9A"),
+    ("roadmaps", &[EventType::CompetitorRoadmap], "#455A64"),
+];
+
+/// The score history of `series` from `from` to `to`, with the timeline
+/// (vendor id, event) under it.
+pub fn history(series: &[Series<'_>], timeline: &[(&str, &TimelineEvent)], from: Timestamp, to: Timestamp) -> String {
+    let band = TOP + PLOT + 22.0;
+    let height = band + ROW * ROWS.len() as f64 + 6.0;
+    let span = (to.nanos() - from.nanos()).max(1) as f64;
+    let x = |t: Timestamp| LEFT + (WIDTH - LEFT - RIGHT) * (t.nanos() - from.nanos()) as f64 / span;
+    let y = |score: f64| TOP + PLOT * (1.0 - score.clamp(0.0, 100.0) / 100.0);
+    let names: Vec<&str> = series.iter().map(|s| s.name).collect();
+    let mut h = String::with_capacity(32 * 1024);
+    let _ = write!(
+        h,
+        "<svg id=\"history\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-labelledby=\"history-title history-desc\" \
+         xmlns=\"http://www.w3.org/2000/svg\"><title id=\"history-title\">China-market risk score over time</title>\
+         <desc id=\"history-desc\">Score (0 to 100) of {} from {} to {}, weekly, with their policy and market moves \
+         marked below; the same data is in the table and the list that follow.</desc>",
+        escape_html(&names.join(", ")),
+        day(from),
+        day(to),
+    );
+    for score in [0, 25, 50, 75, 100] {
+        let yy = y(f64::from(score));
+        let _ = write!(
+            h,
+            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#ddd\"/>\
+             <text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#555\">{score}</text>",
+            WIDTH - RIGHT,
+            LEFT - 4.0,
+            yy + 4.0
+        );
+    }
+    for year in from.to_datetime().year() + 1..=to.to_datetime().year() {
+        let Ok(t) = Timestamp::parse_rfc3339(&format!("{year}-01-01T00:00:00Z")) else { continue };
+        let xx = x(t);
+        let _ = write!(
+            h,
+            "<line class=\"year\" x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{TOP}\" y2=\"{}\" stroke=\"#eee\"/>\
+             <text x=\"{xx:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#555\">{year}</text>",
+            band + ROW * ROWS.len() as f64,
+            TOP + PLOT + 15.0
+        );
+    }
+    for (i, s) in series.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let mut path = String::with_capacity(s.points.len() * 14);
+        for p in s.points {
+            let _ = write!(path, "{:.1},{:.1} ", x(p.at), y(p.score.score));
+        }
+        let _ = write!(
+            h,
+            "<polyline class=\"series\" data-vendor=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"><title>{}</title></polyline>",
+            escape_html(s.vendor),
+            path.trim_end(),
+            escape_html(s.name)
+        );
+    }
+    for (row, (label, _, colour)) in ROWS.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<text x=\"{}\" y=\"{:.1}\" font-size=\"9\" fill=\"{colour}\">{label}</text>",
+            LEFT + 2.0,
+            band + ROW * row as f64 + 4.0
+        );
+    }
+    for (vendor, e) in timeline {
+        let Some(row) = ROWS.iter().position(|(_, kinds, _)| kinds.contains(&e.kind)) else { continue };
+        let colour = ROWS[row].2;
+        let _ = write!(
+            h,
+            "<circle class=\"mark\" data-type=\"{}\" data-date=\"{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\" fill-opacity=\"0.7\">\
+             <title>{} &middot; {} &middot; {}: {}</title></circle>",
+            e.kind,
+            day(e.occurred_at),
+            x(e.occurred_at),
+            band + ROW * row as f64,
+            day(e.occurred_at),
+            escape_html(vendor),
+            kind_label(e.kind),
+            escape_html(e.title.as_deref().unwrap_or(&e.event_id)),
+        );
+    }
+    h.push_str("<g class=\"legend\">");
+    for (i, s) in series.iter().enumerate() {
+        let lx = LEFT + 8.0 + 130.0 * i as f64;
+        let _ = write!(
+            h,
+            "<rect x=\"{lx:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\">{}</text>",
+            TOP + 2.0,
+            COLOURS[i % COLOURS.len()],
+            lx + 14.0,
+            TOP + 11.0,
+            escape_html(s.name)
+        );
+    }
+    h.push_str("</g></svg>");
+    h
+}
+
+/// One vendor's components as a stacked bar whose length is the score.
+pub fn components(score: &Score) -> String {
+    const BAR: f64 = 140.0;
+    let positive: f64 = Component::ALL.iter().map(|c| score.component(*c).max(0.0)).sum();
+    let label: Vec<String> =
+        Component::ALL.iter().map(|c| format!("{} {:.2}", c.as_str().replace('_', " "), score.component(*c))).collect();
+    let mut h = format!(
+        "<svg class=\"components\" width=\"{BAR}\" height=\"12\" viewBox=\"0 0 {BAR} 12\" role=\"img\" aria-label=\"components: {}\">",
+        label.join(", ")
+    );
+    let mut at = 0.0;
+    for (i, c) in Component::ALL.iter().enumerate() {
+        let share = if positive > 0.0 { score.component(*c).max(0.0) / positive } else { 0.0 };
+        let w = BAR * score.score / 100.0 * share;
+        if w > 0.0 {
+            let _ = write!(
+                h,
+                "<rect x=\"{at:.1}\" y=\"0\" width=\"{w:.1}\" height=\"12\" fill=\"{}\"><title>{}: {:.3}</title></rect>",
+                COLOURS[i],
+                c.as_str().replace('_', " "),
+                score.component(*c)
+            );
+        }
+        at += w;
+    }
+    h.push_str("</svg>");
+    h
+}
+
+/// What a move is, for people.
+pub fn kind_label(kind: EventType) -> &'static str {
+    match kind {
+        EventType::ExportBan => "export ban",
+        EventType::ExportBanLifted => "export ban lifted",
+        EventType::LicenseGranted => "licence granted",
+        EventType::PurchaseBan => "purchase ban",
+        EventType::PurchaseBanLifted => "purchase ban lifted",
+        EventType::DomesticAdoption => "domestic adoption",
+        EventType::CompetitorRoadmap => "competitor roadmap",
+        other => other.as_str(),
+    }
+}
+
+/// `2022-10-07`.
+pub fn day(t: Timestamp) -> String {
+    t.to_datetime().format("%Y-%m-%d").to_string()
+}
