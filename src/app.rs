@@ -15,8 +15,9 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The bundled scenario `chiprisk run` serves when given no event file.
-pub const EMBEDDED_EVENTS: &str = include_str!("../examples/scenario.jsonl");
+/// The bundled history `chiprisk run` serves when given no event file:
+/// real, sourced policy and market events since 2019.
+pub const EMBEDDED_EVENTS: &str = include_str!("../examples/history.jsonl");
 
 /// The most bytes read from the event file under one write lock, so that
 /// HTTP readers are never kept waiting long.
@@ -112,7 +113,7 @@ impl Application {
     }
 }
 
-/// The line sources (the bundled scenario, a file): the lines there at
+/// The line sources (the bundled history, a file): the lines there at
 /// start are the history, read before going ready; lines appended later
 /// (a file) arrive as new events until told to stop.
 fn run_lines(decoder: &Decoder, state: &Writer, source: EventSource, stop: mpsc::Receiver<()>) -> anyhow::Result<()> {
@@ -126,7 +127,7 @@ fn run_lines(decoder: &Decoder, state: &Writer, source: EventSource, stop: mpsc:
             state.set_ready();
             tracing::info!(
                 events = state.summary().accepted,
-                "loaded the bundled example scenario (no source.file given)"
+                "loaded the bundled history, examples/history.jsonl (no source.file given)"
             );
             let _ = stop.recv();
         }

@@ -193,7 +193,7 @@ fn run_serves_until_sigterm() {
     Std::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     stderr.read_to_string(&mut logs).unwrap();
     assert!(child.wait().unwrap().success(), "{logs}");
-    assert!(logs.contains("\"message\":\"loaded the bundled example scenario"), "{logs}");
+    assert!(logs.contains("\"message\":\"loaded the bundled history"), "{logs}");
     assert!(logs.contains("SIGTERM received"), "{logs}");
 }
 
@@ -301,4 +301,24 @@ fn backfill_refuses_a_range_that_ends_before_it_starts() {
         .assert()
         .code(64)
         .stderr(predicate::str::contains("--to is before --from"));
+}
+
+#[test]
+fn the_bundled_history_is_real_sourced_and_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/history.jsonl");
+    chiprisk().args(["validate", path]).assert().success().stderr(predicate::str::contains("0 duplicates, 0 rejected"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.len() >= 100, "{} events", events.len());
+    let mut ids = std::collections::HashSet::new();
+    for e in &events {
+        assert!(ids.insert(e["id"].as_str().unwrap()), "duplicate id {}", e["id"]);
+        let url = e["source_url"].as_str().unwrap_or_default();
+        assert!(url.starts_with("https://") || url.starts_with("http://"), "{}: no source_url", e["id"]);
+        let title = e["title"].as_str().unwrap_or_default();
+        assert!(!title.is_empty() && !title.contains("illustrative"), "{}: {title}", e["id"]);
+    }
+    let years: std::collections::BTreeSet<&str> =
+        events.iter().map(|e| &e["occurred_at"].as_str().unwrap()[..4]).collect();
+    assert!(years.contains("2019") && years.contains("2025"), "{years:?}");
 }

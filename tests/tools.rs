@@ -69,7 +69,7 @@ async fn headless_chromium_renders_the_history_chart_the_timeline_and_the_score_
     let out = chromium(browser.clone(), vec!["--window-size=1280,800".into(), "--dump-dom".into(), app.url("/")]).await;
     assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
     let dom = String::from_utf8_lossy(&out.stdout);
-    // The chart: the top vendors' lines from the first event (2019) to now.
+    // The bundled history: the top vendors' lines from its first event (2019) to now.
     assert!(dom.contains("<svg id=\"history\""), "no chart in the rendered page:\n{dom}");
     assert!(dom.contains("aria-labelledby=\"history-title history-desc\""), "the chart has a text description");
     assert!(dom.contains("<polyline class=\"series\" data-vendor=\"nvidia\""));
@@ -78,7 +78,7 @@ async fn headless_chromium_renders_the_history_chart_the_timeline_and_the_score_
     assert!(dom.contains("data-type=\"export_ban\" data-date=\"2022-10-07\""));
     assert!(dom.contains("data-date=\"2023-10-17\""));
     assert!(dom.contains("<ol id=\"timeline\""));
-    assert!(dom.contains("<time datetime=\"2022-10-07T00:00:00Z\">2022-10-07</time> · NVIDIA · export ban: US export controls cover Nvidia A100 and H100 for China"));
+    assert!(dom.contains("<time datetime=\"2022-10-07T00:00:00Z\">2022-10-07</time> · NVIDIA · export ban: BIS issues the advanced computing"));
     // Text alternatives and the score table with components drawn.
     assert!(dom.contains("<table id=\"history-table\">"));
     assert!(dom.contains("<table id=\"scores\">") && dom.contains("class=\"num score\""));

@@ -38,7 +38,7 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct SourceSettings {
     /// JSON-lines file of events that `chiprisk run` reads and follows for
-    /// appended lines. Unset: the bundled example scenario.
+    /// appended lines. Unset: the bundled history (`examples/history.jsonl`).
     pub file: Option<PathBuf>,
     /// How often to look for appended lines, in milliseconds.
     pub poll_interval_ms: u64,

@@ -14,7 +14,7 @@ from test_kafka_e2e import BIN, ROOT, free_port, wait_for
 
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
-EVENTS = ROOT / "examples" / "scenario.jsonl"
+EVENTS = ROOT / "examples" / "history.jsonl"
 
 
 def unix(day):

@@ -123,7 +123,7 @@ pub fn tool(name: &str, candidates: &[&str]) -> Option<PathBuf> {
 }
 
 pub fn example_scenario() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenario.jsonl")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-scenario.jsonl")
 }
 
 /// One case of the bad-input matrix (`tests/data/bad-events.json`).

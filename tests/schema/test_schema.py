@@ -28,7 +28,7 @@ KNOWN_DIFFERENCES = {
 
 def good_lines():
     lines = []
-    for name in ["scenario.jsonl", "worked-example.jsonl"]:
+    for name in ["history.jsonl", "demo-scenario.jsonl", "worked-example.jsonl"]:
         lines += [l for l in (ROOT / "examples" / name).read_bytes().splitlines() if l.strip()]
     generate = ROOT / "target" / "debug" / "examples" / "generate"
     if generate.exists():
