@@ -37,14 +37,16 @@ struct Shared {
     histories: Mutex<HistoryCache>,
 }
 
-/// Histories computed for the board as it was when it held `events`
-/// accepted events: the same request is answered again without the lock
-/// until a new event arrives.
+/// Histories and timelines computed for the board as it was when it held
+/// `events` accepted events: the same request is answered again without
+/// the lock until a new event arrives.
 #[derive(Default)]
 struct HistoryCache {
     events: u64,
     /// By (vendor, first step, last step, step), in nanoseconds.
     entries: HashMap<(String, i64, i64, i64), Arc<Vec<HistoryPoint>>>,
+    /// Each vendor's whole timeline.
+    timelines: HashMap<String, Arc<Vec<TimelineEvent>>>,
 }
 
 /// Most histories kept at once.
@@ -208,14 +210,15 @@ impl Reader {
         drop(b);
         let mut cache = self.0.histories.lock().unwrap_or_else(|p| p.into_inner());
         if cache.events != events || cache.entries.len() >= HISTORY_CACHE_ENTRIES {
-            *cache = HistoryCache { events, entries: HashMap::new() };
+            *cache = HistoryCache { events, ..HistoryCache::default() };
         }
         cache.entries.insert(key, history.clone());
         Ok(Some(history))
     }
 
     /// A vendor's policy and market moves within `from..=to`; `Ok(None)` if
-    /// the id is not in the catalog.
+    /// the id is not in the catalog. The whole timeline is cached until the
+    /// next new event, and cut to the range outside the lock.
     pub fn timeline(
         &self,
         vendor: &str,
@@ -223,8 +226,29 @@ impl Reader {
         to: Timestamp,
     ) -> Result<Option<Vec<TimelineEvent>>, Rebuilding> {
         self.check_ready()?;
-        let b = self.board();
-        Ok(b.engine.catalog().lookup(vendor).map(|id| b.engine.timeline(id, from, to)))
+        let events = self.board().engine.stats().accepted;
+        let cached = {
+            let cache = self.0.histories.lock().unwrap_or_else(|p| p.into_inner());
+            (cache.events == events).then(|| cache.timelines.get(vendor).cloned()).flatten()
+        };
+        let all = match cached {
+            Some(all) => all,
+            None => {
+                let b = self.board();
+                let Some(id) = b.engine.catalog().lookup(vendor) else { return Ok(None) };
+                let (first, last) = (Timestamp::from_nanos(i64::MIN), Timestamp::from_nanos(i64::MAX));
+                let all = Arc::new(b.engine.timeline(id, first, last));
+                let events = b.engine.stats().accepted;
+                drop(b);
+                let mut cache = self.0.histories.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.events != events {
+                    *cache = HistoryCache { events, ..HistoryCache::default() };
+                }
+                cache.timelines.insert(vendor.to_owned(), all.clone());
+                all
+            }
+        };
+        Ok(Some(all.iter().filter(|e| (from..=to).contains(&e.occurred_at)).cloned().collect()))
     }
 
     /// When the earliest event held occurred.

@@ -195,6 +195,16 @@ async fn the_history_api_answers_what_the_scores_api_says_as_of_each_step() {
         let then: serde_json::Value = app.get(&format!("/api/v1/scores/nvidia?at={at}")).await.json().await.unwrap();
         assert_eq!(p["score"], then["score"], "{at}");
         assert_eq!(p["components"], then["components"], "{at}");
+        // And what `chiprisk replay --at` prints for that date.
+        let out = assert_cmd::Command::cargo_bin("chiprisk")
+            .unwrap()
+            .env_remove("CHIPRISK_CONFIG")
+            .args(["replay", example_scenario().to_str().unwrap(), "--format", "json", "--at", at])
+            .output()
+            .unwrap();
+        let replay: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(p["score"], replay["vendors"][0]["score"], "{at}: replay");
+        assert_eq!(replay["vendors"][0]["vendor"], "nvidia");
     }
     assert!(points.first().unwrap()["score"].as_f64().unwrap() < points.last().unwrap()["score"].as_f64().unwrap());
     let again: serde_json::Value =
