@@ -192,7 +192,8 @@ impl Reader {
     ) -> Result<Option<Arc<Vec<HistoryPoint>>>, Rebuilding> {
         self.check_ready()?;
         // The last step, so that `to = now` asks the same until a step passes.
-        let last = from.nanos() + (to.nanos() - from.nanos()).max(0) / step_nanos * step_nanos;
+        let span = (i128::from(to.nanos()) - i128::from(from.nanos())).max(0);
+        let last = (i128::from(from.nanos()) + span / i128::from(step_nanos) * i128::from(step_nanos)) as i64;
         let key = (vendor.to_owned(), from.nanos(), last, step_nanos);
         let events = self.board().engine.stats().accepted;
         {

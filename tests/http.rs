@@ -222,6 +222,10 @@ async fn the_history_api_refuses_ranges_it_cannot_answer_with_the_reason() {
         ("nvidia/history?from=2025-02-01&to=2025-01-01", 400, "before from"),
         ("nvidia/history?from=yesterday", 400, "from: "),
         ("tsmc/history", 404, "unknown vendor"),
+        ("nvidia/history?step=106752d", 400, "at most 100 years"),
+        ("nvidia/history?step=144115188075855872d", 400, "at most 100 years"),
+        // The whole span of time: no overflow, and whole weeks (16) that keep it within 2,000 points.
+        ("nvidia/history?from=1677-09-22&to=2262-04-10", 200, "\"step_seconds\":9676800"),
     ] {
         let r = app.get(&format!("/api/v1/scores/{query}")).await;
         assert_eq!(r.status().as_u16(), status, "{query}");

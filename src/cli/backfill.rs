@@ -66,6 +66,10 @@ pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> 
         steps += 1;
     }
     let mut labels = args.labels.clone();
+    if let Some(problem) = label_problem(&labels) {
+        eprintln!("chiprisk: --label {problem}");
+        return Ok(exit::USAGE);
+    }
     if !labels.iter().any(|(k, _)| k == "job") {
         labels.push(("job".into(), "chiprisk".into()));
     }
@@ -78,6 +82,22 @@ pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> 
     print_summary(&summary);
     eprintln!("chiprisk: {steps} steps, {} samples", history.samples());
     Ok(0)
+}
+
+/// Labels the series carry themselves, which `--label` cannot set.
+const OWN_LABELS: [&str; 8] = ["vendor", "component", "kind", "change", "product", "event_id", "title", "source_url"];
+
+/// Why these `--label`s cannot go on the series, if they cannot.
+fn label_problem(labels: &[(String, String)]) -> Option<String> {
+    for (i, (k, _)) in labels.iter().enumerate() {
+        if OWN_LABELS.contains(&k.as_str()) {
+            return Some(format!("{k}: the series carry this label themselves"));
+        }
+        if labels[..i].iter().any(|(other, _)| other == k) {
+            return Some(format!("{k}: given twice"));
+        }
+    }
+    None
 }
 
 /// `KEY=VALUE`, KEY a Prometheus label name.
@@ -100,5 +120,9 @@ mod tests {
     fn labels_parse_or_say_why_not() {
         assert_eq!(parse_label("namespace=risk"), Ok(("namespace".into(), "risk".into())));
         assert!(parse_label("__name__=x").is_err() && parse_label("a-b=x").is_err() && parse_label("job").is_err());
+        let l = |k: &str| (k.to_owned(), "x".to_owned());
+        assert_eq!(label_problem(&[l("namespace"), l("service")]), None);
+        assert!(label_problem(&[l("vendor")]).unwrap().contains("themselves"));
+        assert!(label_problem(&[l("job"), l("job")]).unwrap().contains("twice"));
     }
 }

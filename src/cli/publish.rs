@@ -97,7 +97,7 @@ pub fn publish(settings: &Settings, args: &PublishArgs) -> anyhow::Result<u8> {
     let bar = progress(input.len() as u64);
 
     if args.dry_run || args.strict {
-        let tally = each_event(&decoder, &name, &input, &bar, |_, _| Ok(()))?;
+        let (tally, _) = each_event(&decoder, &name, &input, &bar, |_, _| Ok(()));
         if args.dry_run || tally.rejected > 0 {
             bar.finish_and_clear();
             let verdict = if args.dry_run { "dry run, nothing sent" } else { "--strict: nothing sent" };
@@ -114,16 +114,12 @@ pub fn publish(settings: &Settings, args: &PublishArgs) -> anyhow::Result<u8> {
     let brokers = settings.kafka.brokers.as_deref().unwrap_or_default().to_owned();
     let producer = match connect(settings, topic) {
         Ok(p) => p,
-        Err(e) if settings.kafka.brokers.is_none() => {
-            eprintln!("chiprisk: {e:#}");
-            return Ok(exit::CONFIG);
-        }
-        Err(e) => {
+        Err((code, e)) => {
             eprintln!("chiprisk: nothing sent: {e:#}");
-            return Ok(exit::UNAVAILABLE);
+            return Ok(code);
         }
     };
-    let tally = each_event(&decoder, &name, &input, &bar, |id, bytes| send(&producer, topic, id, bytes))?;
+    let (tally, stopped) = each_event(&decoder, &name, &input, &bar, |id, bytes| send(&producer, topic, id, bytes));
     bar.set_message("waiting for the broker's acknowledgements");
     let flushed = producer.flush(Duration::from_secs(60));
     bar.finish_and_clear();
@@ -136,7 +132,10 @@ pub fn publish(settings: &Settings, args: &PublishArgs) -> anyhow::Result<u8> {
         tally.rejected,
         sent as f64 / seconds.max(1e-9)
     );
-    if failed > 0 || unacknowledged > 0 || flushed.is_err() {
+    if let Err(e) = &stopped {
+        eprintln!("chiprisk: stopped before the end of {name}: {e:#}");
+    }
+    if failed > 0 || unacknowledged > 0 || flushed.is_err() || stopped.is_err() {
         let why = acks.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
         eprintln!(
             "chiprisk: {} events NOT sent (not acknowledged by the broker: {}); sending them again is safe, chiprisk ignores an id it has seen",
@@ -170,14 +169,15 @@ fn progress(len: u64) -> ProgressBar {
 
 /// Every line through the decoder: a rejected one is reported as
 /// `FILE:LINE: reason: message`, an accepted one handed to `accepted`
-/// with its id.
+/// with its id. Stops at the first error `accepted` returns, and says so
+/// beside what it counted until then.
 fn each_event(
     decoder: &Decoder,
     name: &str,
     input: &[u8],
     bar: &ProgressBar,
     mut accepted: impl FnMut(&str, &[u8]) -> anyhow::Result<()>,
-) -> anyhow::Result<Tally> {
+) -> (Tally, anyhow::Result<()>) {
     let limit = decoder.limits().max_event_bytes;
     let mut tally = Tally::default();
     let mut failure = Ok(());
@@ -204,28 +204,34 @@ fn each_event(
     let mut splitter = LineSplitter::new(limit);
     splitter.push(input, &mut on_line);
     splitter.finish(&mut on_line);
-    failure.map(|()| tally)
+    (tally, failure)
 }
 
-/// The producer, once the brokers have answered and the topic exists.
-fn connect(settings: &Settings, topic: &str) -> anyhow::Result<ThreadedProducer<Acks>> {
-    let mut config = client_config(&settings.kafka)?;
+/// The producer, once the brokers have answered and the topic exists; or
+/// the exit code and why not: the configuration (78) or the brokers (69).
+fn connect(settings: &Settings, topic: &str) -> Result<ThreadedProducer<Acks>, (u8, anyhow::Error)> {
+    let config_error = |e: anyhow::Error| (exit::CONFIG, e);
+    let mut config = client_config(&settings.kafka).map_err(config_error)?;
     for (k, v) in PUBLISH_DEFAULTS {
         if config.get(k).is_none() {
             config.set(*k, *v);
         }
     }
     config.set("enable.idempotence", "true").set("acks", "all");
-    let producer: ThreadedProducer<Acks> =
-        config.create_with_context(Acks::default()).context("cannot create the Kafka producer")?;
+    let producer: ThreadedProducer<Acks> = config
+        .create_with_context(Acks::default())
+        .context("cannot create the Kafka producer (kafka.properties)")
+        .map_err(config_error)?;
     let brokers = settings.kafka.brokers.as_deref().unwrap_or_default();
+    let unavailable = |e: anyhow::Error| (exit::UNAVAILABLE, e);
     let metadata = producer
         .client()
         .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
-        .with_context(|| format!("cannot reach the Kafka brokers {brokers} (kafka.brokers)"))?;
+        .with_context(|| format!("cannot reach the Kafka brokers {brokers} (kafka.brokers)"))
+        .map_err(unavailable)?;
     match metadata.topics().first().and_then(|t| t.error()) {
         None => Ok(producer),
-        Some(e) => anyhow::bail!("topic {topic} on {brokers}: {:?}", RDKafkaErrorCode::from(e)),
+        Some(e) => Err(unavailable(anyhow::anyhow!("topic {topic} on {brokers}: {:?}", RDKafkaErrorCode::from(e)))),
     }
 }
 

@@ -328,13 +328,18 @@ impl Engine {
         out
     }
 
-    /// Whether a lift event (its records, one per scope) ended a ban in
-    /// force just before it: of any scope if it lifts the vendor as a whole,
-    /// else of one of its products.
+    /// Whether a lift event (its records, one per scope) ended a ban: one
+    /// in force just before it, or imposed at the same instant (a lift at
+    /// the same instant wins); of any scope if it lifts the vendor as a
+    /// whole, else of one of its products.
     fn ended_a_ban(&self, vendor: VendorId, kind: BanKind, lift: &[&Standing]) -> bool {
-        let before = Timestamp::from_nanos(lift[0].source.at.nanos().saturating_sub(1));
+        let at = lift[0].source.at;
+        let before = Timestamp::from_nanos(at.nanos().saturating_sub(1));
         let in_force = self.governing(vendor, kind, before).governing;
-        lift.iter().any(|l| in_force.iter().any(|g| l.scope.is_none() || g.ban.scope == l.scope))
+        let same_instant: Vec<&Standing> =
+            self.vendors[vendor.index()].standing.occurred(kind, false, at, at).collect();
+        let ends = |scope: Option<ProductId>| lift.iter().any(|l| l.scope.is_none() || l.scope == scope);
+        in_force.iter().any(|g| ends(g.ban.scope)) || same_instant.iter().any(|b| ends(b.scope))
     }
 
     /// The vendor's score as of `at` and what makes it up: bans in force and

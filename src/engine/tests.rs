@@ -277,4 +277,19 @@ fn policy_changes_are_bans_imposed_and_lifts_that_ended_one_within_the_range() {
     assert!(changes[1].products.is_empty(), "vendor-wide");
     let amd = e.catalog().lookup("amd").unwrap();
     assert_eq!(e.policy_changes(amd, t("2025-04-01T00:00:00Z"), t("2025-05-01T00:00:00Z")).len(), 1);
+    // A ban and its lift at the same instant: the lift wins, and is news.
+    apply(
+        &mut e,
+        &[
+            r#"{"id":"b2","type":"purchase_ban","occurred_at":"2025-04-28T00:00:00Z","vendors":["intel"],"products":["X"]}"#,
+            r#"{"id":"l2","type":"purchase_ban_lifted","occurred_at":"2025-04-28T00:00:00Z","vendors":["intel"],"products":["X"]}"#,
+        ],
+    );
+    let intel = e.catalog().lookup("intel").unwrap();
+    let lifted: Vec<_> = e
+        .policy_changes(intel, t("2025-04-01T00:00:00Z"), t("2025-05-01T00:00:00Z"))
+        .into_iter()
+        .filter(|c| c.lifted)
+        .collect();
+    assert_eq!(lifted.len(), 1);
 }

@@ -63,7 +63,10 @@ pub fn parse_when(s: &str) -> Result<Timestamp, String> {
     }
 }
 
-/// `30m`, `6h`, `1d`, `2w` in seconds.
+/// The longest step [`parse_step`] accepts: a hundred years, in seconds.
+const MAX_STEP_SECONDS: i64 = 100 * 366 * 86_400;
+
+/// `30m`, `6h`, `1d`, `2w` in seconds; at most a hundred years.
 pub fn parse_step(s: &str) -> Result<i64, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
@@ -75,7 +78,11 @@ pub fn parse_step(s: &str) -> Result<i64, String> {
         "w" => 604_800,
         _ => return Err(format!("{s:?}: the unit must be m, h, d or w")),
     };
-    (n > 0).then_some(n * unit).ok_or_else(|| format!("{s:?}: the step must be positive"))
+    match n.checked_mul(unit) {
+        _ if n == 0 => Err(format!("{s:?}: the step must be positive")),
+        Some(seconds) if seconds <= MAX_STEP_SECONDS => Ok(seconds),
+        _ => Err(format!("{s:?}: the step must be at most 100 years")),
+    }
 }
 
 /// The common spelling `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, read
@@ -172,6 +179,8 @@ mod tests {
         assert_eq!(parse_step("15m"), Ok(900));
         assert!(parse_step("0d").unwrap_err().contains("positive"));
         assert!(parse_step("1y").unwrap_err().contains("unit"));
+        assert!(parse_step("106752d").unwrap_err().contains("at most 100 years"));
+        assert!(parse_step("144115188075855872d").unwrap_err().contains("at most 100 years"), "no overflow");
     }
 
     #[test]

@@ -93,7 +93,8 @@ pub struct Range {
 }
 
 /// A history's range, resolved: defaults are the first event held (its
-/// day), now, and a week.
+/// day), now, and a week, or as many whole weeks as keep the history within
+/// [`MAX_HISTORY_POINTS`].
 pub fn resolve_range(
     state: &Reader,
     from: Option<&str>,
@@ -105,8 +106,8 @@ pub fn resolve_range(
         Ok(t) => t.unwrap_or_else(Timestamp::now),
         Err(e) => return bad(format!("to: {e}")),
     };
-    let step = match parse_step(step.unwrap_or("7d")) {
-        Ok(s) => s * 1_000_000_000,
+    let step = match step.map(parse_step).transpose() {
+        Ok(s) => s.map(|s| s * 1_000_000_000),
         Err(e) => return bad(format!("step: {e}")),
     };
     let from = match from.map(parse_when).transpose() {
@@ -120,8 +121,13 @@ pub fn resolve_range(
     if to < from {
         return bad("to: before from".into());
     }
-    let points = (to.nanos() - from.nanos()) / step + 1;
-    if points > MAX_HISTORY_POINTS {
+    let span = i128::from(to.nanos()) - i128::from(from.nanos());
+    let step = step.unwrap_or_else(|| {
+        let weeks = span / (i128::from(WEEK_NANOS) * i128::from(MAX_HISTORY_POINTS - 1)) + 1;
+        (weeks * i128::from(WEEK_NANOS)).min(i128::from(i64::MAX)) as i64
+    });
+    let points = span / i128::from(step) + 1;
+    if points > i128::from(MAX_HISTORY_POINTS) {
         return bad(format!(
             "{points} points from `from` to `to` at this step; at most {MAX_HISTORY_POINTS}: use a longer step"
         ));
@@ -130,6 +136,7 @@ pub fn resolve_range(
 }
 
 const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
+const WEEK_NANOS: i64 = 7 * DAY_NANOS;
 
 /// `/api/v1/scores/{vendor}/history`: the score and its components as of
 /// each step, the same numbers as `replay --at` at those times.
@@ -138,7 +145,14 @@ pub async fn vendor_history(
     Path(vendor): Path<String>,
     Query(q): Query<Range>,
 ) -> Response {
-    let (from, to, step) = match resolve_range(&state, q.from.as_deref(), q.to.as_deref(), q.step.as_deref()) {
+    // Scoring a long range under the board's lock is CPU work: off the tokio workers.
+    tokio::task::spawn_blocking(move || history_answer(&state, vendor, &q))
+        .await
+        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "the history could not be computed"))
+}
+
+fn history_answer(state: &Reader, vendor: String, q: &Range) -> Response {
+    let (from, to, step) = match resolve_range(state, q.from.as_deref(), q.to.as_deref(), q.step.as_deref()) {
         Ok(Ok(range)) => range,
         Ok(Err(e)) => return e.into_response(),
         Err(r) => return rebuilding(r),

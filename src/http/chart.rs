@@ -40,11 +40,18 @@ const ROWS: [(&str, &[EventType], &str); 5] = [
 
 /// The score history of `series` from `from` to `to`, with the timeline
 /// (vendor id, event) under it.
-pub fn history(series: &[Series<'_>], timeline: &[(&str, &TimelineEvent)], from: Timestamp, to: Timestamp) -> String {
+/// `every` says how often a point is drawn ("Weekly scores").
+pub fn history(
+    series: &[Series<'_>],
+    timeline: &[(&str, &TimelineEvent)],
+    from: Timestamp,
+    to: Timestamp,
+    every: &str,
+) -> String {
     let band = TOP + PLOT + 22.0;
     let height = band + ROW * ROWS.len() as f64 + 6.0;
-    let span = (to.nanos() - from.nanos()).max(1) as f64;
-    let x = |t: Timestamp| LEFT + (WIDTH - LEFT - RIGHT) * (t.nanos() - from.nanos()) as f64 / span;
+    let span = (to.nanos() as f64 - from.nanos() as f64).max(1.0);
+    let x = |t: Timestamp| LEFT + (WIDTH - LEFT - RIGHT) * (t.nanos() as f64 - from.nanos() as f64) / span;
     let y = |score: f64| TOP + PLOT * (1.0 - score.clamp(0.0, 100.0) / 100.0);
     let names: Vec<&str> = series.iter().map(|s| s.name).collect();
     let mut h = String::with_capacity(32 * 1024);
@@ -52,8 +59,9 @@ pub fn history(series: &[Series<'_>], timeline: &[(&str, &TimelineEvent)], from:
         h,
         "<svg id=\"history\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-labelledby=\"history-title history-desc\" \
          xmlns=\"http://www.w3.org/2000/svg\"><title id=\"history-title\">China-market risk score over time</title>\
-         <desc id=\"history-desc\">Score (0 to 100) of {} from {} to {}, weekly, with their policy and market moves \
+         <desc id=\"history-desc\">{} (0 to 100) of {} from {} to {}, with their policy and market moves \
          marked below; the same data is in the table and the list that follow.</desc>",
+        escape_html(every),
         escape_html(&names.join(", ")),
         day(from),
         day(to),

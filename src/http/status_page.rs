@@ -33,6 +33,13 @@ const TOP_VENDORS: usize = 5;
 const TIMELINE_ITEMS: usize = 300;
 
 pub async fn page(State(state): State<Reader>, Query(q): Query<PageQuery>) -> Response {
+    // Scoring the history under the board's lock is CPU work: off the tokio workers.
+    tokio::task::spawn_blocking(move || render(&state, &q))
+        .await
+        .unwrap_or_else(|_| (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered\n").into_response())
+}
+
+fn render(state: &Reader, q: &PageQuery) -> Response {
     let now = Timestamp::now();
     let report = match state.report(now) {
         Ok(report) => report,
@@ -84,7 +91,7 @@ pub async fn page(State(state): State<Reader>, Query(q): Query<PageQuery>) -> Re
         );
     }
     h.push_str("</nav>");
-    history_section(&mut h, &state, &chosen, now);
+    history_section(&mut h, state, &chosen, now);
     h.push_str("<h2>Scores now</h2><div class=\"wide\"><table id=\"scores\"><thead><tr><th>Vendor</th><th>Origin</th><th>Score</th><th>Components</th><th>Export controls</th><th>China policy</th><th>Competition</th><th>Supply</th><th>Market</th><th>Bans in force</th></tr></thead><tbody>");
     for x in &ranked {
         let _ = write!(
@@ -115,10 +122,11 @@ pub async fn page(State(state): State<Reader>, Query(q): Query<PageQuery>) -> Re
 /// The chart of the chosen vendors' scores from the first event to now,
 /// their timeline, and both as text: a table and a list.
 fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now: Timestamp) {
-    let Ok(Ok((from, to, step))) = api::resolve_range(state, None, None, Some("7d"))
-        .or_else(|_| api::resolve_range(state, None, None, Some("30d")))
-    else {
-        return;
+    // Weekly, or every few weeks for a history longer than 38 years.
+    let Ok(Ok((from, to, step))) = api::resolve_range(state, None, None, None) else { return };
+    let every = match step / (7 * 86_400 * 1_000_000_000) {
+        1 => "Weekly scores".to_owned(),
+        weeks => format!("Scores every {weeks} weeks"),
     };
     let histories: Vec<_> =
         chosen.iter().filter_map(|x| state.history(&x.vendor, from, to, step).ok().flatten()).collect();
@@ -135,8 +143,12 @@ fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now:
         timelines.iter().flat_map(|(name, events)| events.iter().map(move |e| (*name, e))).collect();
     moves.sort_by_key(|(name, e)| (e.occurred_at, *name));
     let shown = &moves[moves.len().saturating_sub(TIMELINE_ITEMS)..];
-    let _ = write!(h, "<h2>Score over time</h2><figure class=\"wide\">{}", chart::history(&series, shown, from, to));
-    h.push_str("<figcaption>Weekly scores, as chiprisk computes them for each date from the events that had occurred by then. Marks below the lines: export bans, lifts and licences, purchase bans, domestic adoption and roadmaps (hover for the title; all listed below).</figcaption></figure>");
+    let _ = write!(
+        h,
+        "<h2>Score over time</h2><figure class=\"wide\">{}",
+        chart::history(&series, shown, from, to, &every)
+    );
+    let _ = write!(h, "<figcaption>{every} scores, as chiprisk computes them for each date from the events that had occurred by then. Marks below the lines: export bans, lifts and licences, purchase bans, domestic adoption and roadmaps (hover for the title; all listed below).</figcaption></figure>");
     // The chart as a table: one row a quarter.
     h.push_str("<details><summary>The chart as a table</summary><div class=\"wide\"><table id=\"history-table\"><thead><tr><th>Date</th>");
     for s in &series {

@@ -57,12 +57,12 @@ impl Backfill {
     pub fn write(&self, out: &mut impl Write, extra: &[(String, String)]) -> io::Result<()> {
         for name in BACKFILLED {
             let Some(series) = self.series.get(name) else { continue };
-            writeln!(out, "# HELP {name} {}", escape(&self.help[name], false))?;
+            writeln!(out, "# HELP {name} {}", escape(&self.help[name]))?;
             writeln!(out, "# TYPE {name} gauge")?;
             for (labels, samples) in series {
                 let mut all: Vec<&(String, String)> = extra.iter().chain(labels).collect();
                 all.sort();
-                let labels: Vec<String> = all.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v, true))).collect();
+                let labels: Vec<String> = all.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
                 let labels = labels.join(",");
                 for (t, v) in samples {
                     writeln!(out, "{name}{{{labels}}} {v} {t}")?;
@@ -73,15 +73,15 @@ impl Backfill {
     }
 }
 
-/// OpenMetrics escaping: backslash and newline, and in label values the
-/// double quote.
-fn escape(s: &str, quote: bool) -> String {
+/// OpenMetrics escaping, for label values and help text alike: backslash,
+/// newline and double quote.
+fn escape(s: &str) -> String {
     let mut e = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '\\' => e.push_str("\\\\"),
             '\n' => e.push_str("\\n"),
-            '"' if quote => e.push_str("\\\""),
+            '"' => e.push_str("\\\""),
             c => e.push(c),
         }
     }

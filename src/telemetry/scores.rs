@@ -141,9 +141,9 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
     registry.gather()
 }
 
-/// Event text for a label value: at most 200 characters.
+/// Event text for a label value: at most 200 characters (199 and an ellipsis).
 fn label_text(s: &str) -> std::borrow::Cow<'_, str> {
-    match s.char_indices().nth(200) {
+    match s.char_indices().nth(199) {
         Some((i, _)) => format!("{}…", &s[..i]).into(),
         None => s.into(),
     }
