@@ -386,6 +386,8 @@ def test_the_dashboard_has_what_an_analyst_opens_first():
     bans = next(p for p in panels if p["title"] == "Bans in force")
     assert bans["transformations"][0]["options"]["renameByName"]["Value"] == "since"
     assert any(p["title"] == "Latest event per vendor" for p in panels)
+    recent = next(p for p in panels if p["title"] == "Recent policy changes")
+    assert "chiprisk_policy_change_timestamp_seconds" in recent["targets"][0]["expr"]
     assert any("fresh" in p["title"] for p in panels)
     assert any("/api/v1/scores/" in link["url"] for p in panels for link in p["fieldConfig"]["defaults"].get("links", []))
     for a in d["annotations"]["list"]:
