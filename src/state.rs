@@ -34,23 +34,23 @@ struct Shared {
     rebuilt: AtomicU64,
     left: AtomicU64,
     max_contributions: usize,
-    histories: Mutex<HistoryCache>,
+    answers: Mutex<AnswerCache>,
 }
 
 /// Histories and timelines computed for the board as it was when it held
 /// `events` accepted events: the same request is answered again without
 /// the lock until a new event arrives.
 #[derive(Default)]
-struct HistoryCache {
+struct AnswerCache {
     events: u64,
     /// By (vendor, first step, last step, step), in nanoseconds.
-    entries: HashMap<(String, i64, i64, i64), Arc<Vec<HistoryPoint>>>,
+    histories: HashMap<(String, i64, i64, i64), Arc<Vec<HistoryPoint>>>,
     /// Each vendor's whole timeline.
     timelines: HashMap<String, Arc<Vec<TimelineEvent>>>,
 }
 
-/// Most histories kept at once.
-const HISTORY_CACHE_ENTRIES: usize = 64;
+/// Most answers kept at once.
+const ANSWER_CACHE_ENTRIES: usize = 64;
 
 /// How far a rebuild has got; the body of every 503 while it lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -92,7 +92,7 @@ pub fn new(
         rebuilt: AtomicU64::new(0),
         left: AtomicU64::new(u64::MAX),
         max_contributions,
-        histories: Mutex::default(),
+        answers: Mutex::default(),
     });
     (Writer(shared.clone()), Reader(shared))
 }
@@ -195,26 +195,14 @@ impl Reader {
         let span = (i128::from(to.nanos()) - i128::from(from.nanos())).max(0);
         let last = (i128::from(from.nanos()) + span / i128::from(step_nanos) * i128::from(step_nanos)) as i64;
         let key = (vendor.to_owned(), from.nanos(), last, step_nanos);
-        let events = self.board().engine.stats().accepted;
-        {
-            let cache = self.0.histories.lock().unwrap_or_else(|p| p.into_inner());
-            if cache.events == events {
-                if let Some(h) = cache.entries.get(&key) {
-                    return Ok(Some(h.clone()));
-                }
-            }
-        }
-        let b = self.board();
-        let Some(id) = b.engine.catalog().lookup(vendor) else { return Ok(None) };
-        let history = Arc::new(b.engine.history(id, from, Timestamp::from_nanos(last), step_nanos));
-        let events = b.engine.stats().accepted;
-        drop(b);
-        let mut cache = self.0.histories.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.events != events || cache.entries.len() >= HISTORY_CACHE_ENTRIES {
-            *cache = HistoryCache { events, ..HistoryCache::default() };
-        }
-        cache.entries.insert(key, history.clone());
-        Ok(Some(history))
+        Ok(self.cached(
+            |c| &mut c.histories,
+            key,
+            |engine| {
+                let id = engine.catalog().lookup(vendor)?;
+                Some(engine.history(id, from, Timestamp::from_nanos(last), step_nanos))
+            },
+        ))
     }
 
     /// A vendor's policy and market moves within `from..=to`; `Ok(None)` if
@@ -227,29 +215,46 @@ impl Reader {
         to: Timestamp,
     ) -> Result<Option<Vec<TimelineEvent>>, Rebuilding> {
         self.check_ready()?;
+        let all = self.cached(
+            |c| &mut c.timelines,
+            vendor.to_owned(),
+            |engine| {
+                let id = engine.catalog().lookup(vendor)?;
+                Some(engine.timeline(id, Timestamp::from_nanos(i64::MIN), Timestamp::from_nanos(i64::MAX)))
+            },
+        );
+        Ok(all.map(|all| all.iter().filter(|e| (from..=to).contains(&e.occurred_at)).cloned().collect()))
+    }
+
+    /// The answer cached under `key` while the board holds the same events;
+    /// else `compute`d under the read lock and cached. `None`: `compute`
+    /// found nothing to answer (an unknown vendor).
+    fn cached<K: std::hash::Hash + Eq, V>(
+        &self,
+        map: fn(&mut AnswerCache) -> &mut HashMap<K, Arc<V>>,
+        key: K,
+        compute: impl FnOnce(&Engine) -> Option<V>,
+    ) -> Option<Arc<V>> {
+        let lock_cache = || self.0.answers.lock().unwrap_or_else(|p| p.into_inner());
         let events = self.board().engine.stats().accepted;
-        let cached = {
-            let cache = self.0.histories.lock().unwrap_or_else(|p| p.into_inner());
-            (cache.events == events).then(|| cache.timelines.get(vendor).cloned()).flatten()
-        };
-        let all = match cached {
-            Some(all) => all,
-            None => {
-                let b = self.board();
-                let Some(id) = b.engine.catalog().lookup(vendor) else { return Ok(None) };
-                let (first, last) = (Timestamp::from_nanos(i64::MIN), Timestamp::from_nanos(i64::MAX));
-                let all = Arc::new(b.engine.timeline(id, first, last));
-                let events = b.engine.stats().accepted;
-                drop(b);
-                let mut cache = self.0.histories.lock().unwrap_or_else(|p| p.into_inner());
-                if cache.events != events {
-                    *cache = HistoryCache { events, ..HistoryCache::default() };
+        {
+            let mut cache = lock_cache();
+            if cache.events == events {
+                if let Some(v) = map(&mut cache).get(&key) {
+                    return Some(v.clone());
                 }
-                cache.timelines.insert(vendor.to_owned(), all.clone());
-                all
             }
-        };
-        Ok(Some(all.iter().filter(|e| (from..=to).contains(&e.occurred_at)).cloned().collect()))
+        }
+        let b = self.board();
+        let value = Arc::new(compute(&b.engine)?);
+        let events = b.engine.stats().accepted;
+        drop(b);
+        let mut cache = lock_cache();
+        if cache.events != events || cache.histories.len() + cache.timelines.len() >= ANSWER_CACHE_ENTRIES {
+            *cache = AnswerCache { events, ..AnswerCache::default() };
+        }
+        map(&mut cache).insert(key, value.clone());
+        Some(value)
     }
 
     /// When the earliest event held occurred.

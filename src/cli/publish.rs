@@ -4,11 +4,12 @@
 //! once the broker has acknowledged it.
 
 use super::exit;
+use super::replay::each_line;
 use crate::config::Settings;
+use crate::engine::Applied;
 use crate::event::Decoder;
 use crate::kafka::client_config;
-use crate::pipeline;
-use crate::source::{Line, LineSplitter};
+use crate::pipeline::{Outcome, Summary};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -75,13 +76,6 @@ impl ProducerContext for Acks {
     }
 }
 
-/// What a run did, for the summary.
-#[derive(Debug, Default)]
-struct Tally {
-    accepted: u64,
-    rejected: u64,
-}
-
 /// Runs `publish`; returns the exit code.
 pub fn publish(settings: &Settings, args: &PublishArgs) -> anyhow::Result<u8> {
     let started = Instant::now();
@@ -97,7 +91,8 @@ pub fn publish(settings: &Settings, args: &PublishArgs) -> anyhow::Result<u8> {
     let bar = progress(input.len() as u64);
 
     if args.dry_run || args.strict {
-        let (tally, _) = each_event(&decoder, &name, &input, &bar, |_, _| Ok(()));
+        let check = |bytes: &[u8]| checked(&decoder, &bar, bytes).0;
+        let tally = events(&name, &input, &decoder, &bar, check);
         if args.dry_run || tally.rejected > 0 {
             bar.finish_and_clear();
             let verdict = if args.dry_run { "dry run, nothing sent" } else { "--strict: nothing sent" };
@@ -119,7 +114,14 @@ pub fn publish(settings: &Settings, args: &PublishArgs) -> anyhow::Result<u8> {
             return Ok(code);
         }
     };
-    let (tally, stopped) = each_event(&decoder, &name, &input, &bar, |id, bytes| send(&producer, topic, id, bytes));
+    let mut stopped = Ok(());
+    let tally = events(&name, &input, &decoder, &bar, |bytes| {
+        let (outcome, id) = checked(&decoder, &bar, bytes);
+        if let (Some(id), Ok(())) = (id, &stopped) {
+            stopped = send(&producer, topic, &id, bytes);
+        }
+        outcome
+    });
     bar.set_message("waiting for the broker's acknowledgements");
     let flushed = producer.flush(Duration::from_secs(60));
     bar.finish_and_clear();
@@ -167,44 +169,30 @@ fn progress(len: u64) -> ProgressBar {
     bar
 }
 
-/// Every line through the decoder: a rejected one is reported as
-/// `FILE:LINE: reason: message`, an accepted one handed to `accepted`
-/// with its id. Stops at the first error `accepted` returns, and says so
-/// beside what it counted until then.
-fn each_event(
-    decoder: &Decoder,
+/// Every line of the input through `step`, rejections reported above the
+/// progress bar, counted.
+fn events(
     name: &str,
     input: &[u8],
+    decoder: &Decoder,
     bar: &ProgressBar,
-    mut accepted: impl FnMut(&str, &[u8]) -> anyhow::Result<()>,
-) -> (Tally, anyhow::Result<()>) {
-    let limit = decoder.limits().max_event_bytes;
-    let mut tally = Tally::default();
-    let mut failure = Ok(());
-    let mut on_line = |line_no: u64, line: Line<'_>| {
-        if failure.is_err() {
-            return;
-        }
-        let (bytes, outcome) = match line {
-            Line::Text(bytes) => (bytes.len(), decoder.decode(bytes).map(|e| (e.id.into_owned(), bytes))),
-            Line::TooLong(len) => (len, Err(pipeline::too_large(len, limit))),
-        };
-        bar.inc(bytes as u64 + 1);
-        match outcome {
-            Ok((id, bytes)) => {
-                tally.accepted += 1;
-                failure = accepted(&id, bytes);
-            }
-            Err(r) => {
-                tally.rejected += 1;
-                bar.suspend(|| eprintln!("{name}:{line_no}: {}: {}", r.reason, r.message));
-            }
-        }
-    };
-    let mut splitter = LineSplitter::new(limit);
-    splitter.push(input, &mut on_line);
-    splitter.finish(&mut on_line);
-    (tally, failure)
+    step: impl FnMut(&[u8]) -> Outcome,
+) -> Summary {
+    let mut tally = Summary::default();
+    let report = |line: String| bar.suspend(|| eprintln!("{line}"));
+    // Reading from memory cannot fail.
+    let _ = each_line(name, &mut &input[..], decoder, step, &mut tally, report);
+    tally
+}
+
+/// One line through the decoder, with the progress bar moved past it: its
+/// outcome, and the event's id if it is accepted (to be sent).
+fn checked(decoder: &Decoder, bar: &ProgressBar, bytes: &[u8]) -> (Outcome, Option<String>) {
+    bar.inc(bytes.len() as u64 + 1);
+    match decoder.decode(bytes) {
+        Ok(e) => (Outcome::Applied { kind: e.kind, applied: Applied::Accepted }, Some(e.id.into_owned())),
+        Err(r) => (Outcome::Rejected(r), None),
+    }
 }
 
 /// The producer, once the brokers have answered and the topic exists; or

@@ -94,12 +94,12 @@ pub fn validate(settings: &Settings, args: &ValidateArgs) -> anyhow::Result<u8> 
     Ok(if summary.rejected > 0 { exit::FAILURE } else { 0 })
 }
 
-/// Reads the file line by line through `step`, reporting rejections.
-/// Returns an exit code if the input could not be read.
+/// Reads the file line by line through `step`, reporting rejections on
+/// stderr. Returns an exit code if the input could not be read.
 pub(super) fn for_each_line(
     file: &Path,
     decoder: &Decoder,
-    mut step: impl FnMut(&[u8]) -> Outcome,
+    step: impl FnMut(&[u8]) -> Outcome,
     summary: &mut Summary,
 ) -> Option<u8> {
     let name = file.display().to_string();
@@ -114,17 +114,40 @@ pub(super) fn for_each_line(
             }
         }
     };
-    let limit = decoder.limits().max_event_bytes;
-    let mut splitter = LineSplitter::new(limit);
     let stderr = io::stderr();
     let mut err = BufWriter::new(stderr.lock());
+    let read = each_line(&name, &mut input, decoder, step, summary, |line| {
+        let _ = writeln!(err, "{line}");
+    });
+    let _ = err.flush();
+    match read {
+        Ok(()) => None,
+        Err(e) => {
+            eprintln!("chiprisk: cannot read {name}: {e}");
+            Some(exit::FAILURE)
+        }
+    }
+}
+
+/// Every line of `input` through `step`, counted in `summary`; each
+/// rejection handed to `report` as `NAME:LINE: reason: message`.
+pub(super) fn each_line(
+    name: &str,
+    input: &mut dyn Read,
+    decoder: &Decoder,
+    mut step: impl FnMut(&[u8]) -> Outcome,
+    summary: &mut Summary,
+    mut report: impl FnMut(String),
+) -> io::Result<()> {
+    let limit = decoder.limits().max_event_bytes;
+    let mut splitter = LineSplitter::new(limit);
     let mut on_line = |line_no: u64, line: Line<'_>| {
         let outcome = match line {
             Line::Text(bytes) => step(bytes),
             Line::TooLong(len) => Outcome::Rejected(pipeline::too_large(len, limit)),
         };
         if let Outcome::Rejected(r) = &outcome {
-            let _ = writeln!(err, "{name}:{line_no}: {}: {}", r.reason, r.message);
+            report(format!("{name}:{line_no}: {}: {}", r.reason, r.message));
         }
         summary.count(&outcome);
     };
@@ -134,16 +157,11 @@ pub(super) fn for_each_line(
             Ok(0) => break,
             Ok(n) => splitter.push(&buf[..n], &mut on_line),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let _ = err.flush();
-                eprintln!("chiprisk: cannot read {name}: {e}");
-                return Some(exit::FAILURE);
-            }
+            Err(e) => return Err(e),
         }
     }
     splitter.finish(&mut on_line);
-    let _ = err.flush();
-    None
+    Ok(())
 }
 
 pub(super) fn print_summary(s: &Summary) {

@@ -128,7 +128,6 @@ impl Processor {
     }
 
     /// Whether new events changed some vendor since the last round.
-    #[cfg(test)]
     pub fn updates_owed(&self) -> bool {
         !self.touched.is_empty()
     }

@@ -222,7 +222,8 @@ impl Loop<'_> {
             // A partial board publishes nothing: the vendors touched before
             // the replica is ready are published by the first batch after.
             let ready = self.state.is_ready();
-            if ready {
+            // Most batches change no vendor (duplicates, idle turns): no lock, no clock.
+            if ready && processor.updates_owed() {
                 outputs.extend(processor.score_updates(&self.state.board_read().engine, Timestamp::now()));
             }
             tokio::select! {

@@ -171,7 +171,12 @@ def produce(brokers, payloads):
 
 
 def read_topic(brokers, topic, idle=2.0):
-    """Every record of a topic now: (value, headers dict). Reads every
+    """Every record of a topic now: (value, headers dict)."""
+    return [(value, headers) for _, value, headers in read_records(brokers, topic, idle)]
+
+
+def read_records(brokers, topic, idle=2.0):
+    """Every record of a topic now: (key, value, headers dict). Reads every
     partition from its start until nothing arrives for `idle` seconds
     (Tansu 0.6.0 reports the high watermark as the last batch's base offset
     plus one, so watermarks cannot tell where a partition ends)."""
@@ -183,7 +188,7 @@ def read_topic(brokers, topic, idle=2.0):
     while time.time() - last < idle:
         m = c.poll(0.2)
         if m is not None and m.error() is None:
-            out.append((m.value(), {k: (v or b"").decode() for k, v in (m.headers() or [])}))
+            out.append((m.key(), m.value(), {k: (v or b"").decode() for k, v in (m.headers() or [])}))
             last = time.time()
     c.close()
     return out

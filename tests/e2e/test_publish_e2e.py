@@ -6,9 +6,7 @@ import os
 import subprocess
 import time
 
-from confluent_kafka import Consumer, TopicPartition
-
-from test_kafka_e2e import BIN, Chiprisk, bad_events, broker, free_port, scenario, wait_for  # noqa: F401 (fixture)
+from test_kafka_e2e import BIN, Chiprisk, bad_events, broker, free_port, read_records, scenario, wait_for  # noqa: F401 (fixture)
 
 
 def publish(brokers, path, *args):
@@ -17,18 +15,8 @@ def publish(brokers, path, *args):
 
 
 def read_keyed(brokers, topic, idle=2.0):
-    """Every record of the topic: (key, value), reading until idle."""
-    c = Consumer({"bootstrap.servers": brokers, "group.id": "e2e-publish-reader", "enable.auto.commit": False})
-    meta = c.list_topics(topic, timeout=10)
-    c.assign([TopicPartition(topic, pid, 0) for pid in meta.topics[topic].partitions])
-    out, last = [], time.time()
-    while time.time() - last < idle:
-        m = c.poll(0.2)
-        if m is not None and m.error() is None:
-            out.append((m.key(), m.value()))
-            last = time.time()
-    c.close()
-    return out
+    """Every record of the topic: (key, value)."""
+    return [(key, value) for key, value, _ in read_records(brokers, topic, idle)]
 
 
 def lines_with_bad_ones(tmp_path):
