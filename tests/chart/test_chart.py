@@ -3,6 +3,8 @@ Kubernetes schemas (kubernetes-validate, strict), promtool and chiprisk
 itself. Run by scripts/test:  target/test-venv/bin/python -m pytest tests/chart
 """
 
+import importlib.machinery
+import importlib.util
 import json
 import os
 import re
@@ -15,47 +17,38 @@ import kubernetes_validate
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "helm" / "chiprisk"
+from render import CHART, ROOT, by_kind, config_map, render, render_sources, values_of
+
 BIN = os.environ.get("CHIPRISK_BIN", str(ROOT / "target" / "debug" / "chiprisk"))
 CASES = sorted((CHART / "ci").glob("*-values.yaml"))
 KUBE = "1.32.0"
-
-
-def render(values):
-    chart = helm.Chart.load(str(CHART))
-    out = chart.render(values, name="risk", namespace="chiprisk")
-    docs = []
-    for path, text in out.items():
-        if path.endswith("NOTES.txt"):
-            continue
-        docs.extend(d for d in yaml.safe_load_all(text) if d)
-    return docs
-
-
-def values_of(case):
-    return yaml.safe_load(case.read_text()) or {}
-
-
-def by_kind(docs, kind):
-    return [d for d in docs if d["kind"] == kind]
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion, >=X.Y.Z-0)
+# and the newest kubernetes-validate knows: every manifest is checked against both.
+KUBE_MIN = re.match(r">=(\d+\.\d+\.\d+)", yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]).group(1)
+KUBE_VERSIONS = [KUBE_MIN, KUBE, kubernetes_validate.latest_version()]
+DASHBOARD = CHART / "files" / "chiprisk-dashboard.json"
 
 
 def test_the_chart_lints_without_warnings():
     for case in [None, *CASES]:
-        report = helm.lint(str(CHART), values_of(case) if case else None, strict=True, kube_version=f"v{KUBE}")
-        assert report["errors"] == [], report
-        assert [m for m in report["messages"] if m["severity"] >= 2] == [], report
+        for kube in [KUBE_MIN, KUBE]:
+            report = helm.lint(str(CHART), values_of(case), strict=True, kube_version=f"v{kube}")
+            assert report["errors"] == [], report
+            assert [m for m in report["messages"] if m["severity"] >= 2] == [], report
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
 def test_every_values_case_renders_valid_kubernetes_manifests(case):
-    docs = render(values_of(case))
+    sources = render_sources(case)
+    docs = [d for _, d in sources]
     assert by_kind(docs, "Deployment") and by_kind(docs, "Service") and by_kind(docs, "ConfigMap")
-    for d in docs:
+    for source, d in sources:
         if d["apiVersion"].startswith("monitoring.coreos.com/"):
             continue  # CRDs: checked below with promtool and by shape
-        kubernetes_validate.validate(d, KUBE, strict=True)
+        for kube in KUBE_VERSIONS:
+            kubernetes_validate.validate(d, kube, strict=True)
+        if source.endswith("extra-objects.yaml"):
+            continue  # the user's own objects, as given
         labels = d["metadata"]["labels"]
         for key in ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "helm.sh/chart"]:
             assert key in labels, (d["kind"], key)
@@ -136,7 +129,7 @@ def test_pods_roll_when_the_configuration_changes():
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
 def test_the_rendered_configuration_is_accepted_by_chiprisk(case, tmp_path):
-    cm = next(d for d in by_kind(render(values_of(case)), "ConfigMap") if "chiprisk.yaml" in d["data"])
+    cm = config_map(render(case))
     path = tmp_path / "chiprisk.yaml"
     path.write_text(cm["data"]["chiprisk.yaml"])
     # properties_from_files point into the pod; make them exist here.
@@ -148,14 +141,17 @@ def test_the_rendered_configuration_is_accepted_by_chiprisk(case, tmp_path):
     if files:
         assert "/var/run/secrets/kafka/password" in out.stdout
         assert "sasl.password" in out.stdout
+    properties = (config.get("kafka") or {}).get("properties") or {}
+    for location in ["ssl.ca.location", "ssl.certificate.location", "ssl.key.location"]:
+        if location in properties:
+            assert properties[location] in out.stdout, location
 
 
 def test_the_kafka_secret_is_mounted_as_files_and_never_inlined():
     docs = render(values_of(CHART / "ci" / "kafka-with-sasl-values.yaml"))
     pod = by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]
     assert {"name": "kafka-secret", "secret": {"secretName": "chiprisk-kafka"}} in pod["volumes"]
-    cm = next(d for d in by_kind(docs, "ConfigMap") if "chiprisk.yaml" in d["data"])
-    assert "password" not in json.dumps(yaml.safe_load(cm["data"]["chiprisk.yaml"])["kafka"]["properties"])
+    assert "password" not in json.dumps(yaml.safe_load(config_map(docs)["data"]["chiprisk.yaml"])["kafka"]["properties"])
 
 
 def test_the_api_token_is_mounted_as_a_file_and_named_in_the_configuration(tmp_path):
@@ -164,8 +160,7 @@ def test_the_api_token_is_mounted_as_a_file_and_named_in_the_configuration(tmp_p
     assert {"name": "api-token", "secret": {"secretName": "chiprisk-api"}} in pod["volumes"]
     mounts = pod["containers"][0]["volumeMounts"]
     assert {"name": "api-token", "mountPath": "/var/run/secrets/chiprisk-api", "readOnly": True} in mounts
-    cm = next(d for d in by_kind(docs, "ConfigMap") if "chiprisk.yaml" in d["data"])
-    config = yaml.safe_load(cm["data"]["chiprisk.yaml"])
+    config = yaml.safe_load(config_map(docs)["data"]["chiprisk.yaml"])
     assert config["http"]["api_token_file"] == "/var/run/secrets/chiprisk-api/token"
     # Without the value, no token and no mount.
     minimal = render({})
@@ -179,7 +174,8 @@ def test_the_network_policy_allows_only_the_http_port_in_and_dns_and_kafka_out()
     assert np["policyTypes"] == ["Ingress", "Egress"]
     assert [p["port"] for r in np["ingress"] for p in r["ports"]] == ["http"]
     assert sorted(p["port"] for r in np["egress"] for p in r["ports"]) == [53, 53, 9093]
-    assert not by_kind(render({}), "NetworkPolicy"), "off by default"
+    assert by_kind(render({}), "NetworkPolicy"), "on by default"
+    assert not by_kind(render({"networkPolicy": {"enabled": False}}), "NetworkPolicy")
 
 
 def test_monitoring_resources_need_the_crds_and_carry_the_rules_and_labels():
@@ -204,7 +200,7 @@ def test_the_dashboard_configmap_is_labelled_for_the_grafana_sidecar():
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert cm["metadata"]["annotations"]["grafana_folder"] == "chiprisk"
     dashboard = json.loads(cm["data"]["chiprisk-dashboard.json"])
-    assert dashboard == json.loads((ROOT / "deploy" / "grafana" / "chiprisk-dashboard.json").read_text())
+    assert dashboard == json.loads(DASHBOARD.read_text())
     assert all(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
 
 
@@ -245,7 +241,7 @@ def test_every_dashboard_query_gives_the_same_answer_with_one_replica_or_three(t
     instance. The same history exported by one replica (job="one") and by
     three (job="three"): every query of the dashboard, but the replica
     counts, must give the same series with the same values (promtool)."""
-    dashboard = json.loads((ROOT / "deploy" / "grafana" / "chiprisk-dashboard.json").read_text())
+    dashboard = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])] + [a["expr"] for a in dashboard["annotations"]["list"]]
     assert all('job="$job", namespace=~"$namespace"' in e for e in exprs), "every query selects the job and namespace"
     counts = [e for e in exprs if "chiprisk_ready" in e]
@@ -301,31 +297,15 @@ def test_values_outside_the_schema_are_refused():
 
 
 def test_every_value_is_documented():
-    """A key with a comment right above it documents its whole subtree;
-    otherwise it is a section, and each of its children must be documented."""
-    lines = (CHART / "values.yaml").read_text().splitlines()
-    keys = [(i, len(l) - len(l.lstrip()), l.strip().split(":")[0]) for i, l in enumerate(lines) if l.strip() and not l.strip().startswith(("#", "-"))]
-
-    def commented(i):
-        return i > 0 and lines[i - 1].strip().startswith("#")
-
-    def check(index, indent, path):
-        i, _, key = keys[index]
-        if commented(i):
-            return
-        children = []
-        for j in range(index + 1, len(keys)):
-            if keys[j][1] <= indent:
-                break
-            if keys[j][1] == indent + 2:
-                children.append(j)
-        assert children, f"values.yaml line {i + 1}: {path}{key} has no comment"
-        for c in children:
-            check(c, indent + 2, f"{path}{key}.")
-
-    for index, (_, indent, _) in enumerate(keys):
-        if indent == 0:
-            check(index, 0, "")
+    """A key with a `# --` comment right above it documents its whole
+    subtree; otherwise it is a section, and each of its children must be
+    documented (scripts/chart-readme's reading, which the README shows)."""
+    rows, missing = chart_readme().documented_values((CHART / "values.yaml").read_text())
+    assert missing == []
+    assert all(description for _, _, _, description in rows)
+    # The reading itself: a plain comment documents nothing, a `# --` one its key and subtree.
+    rows, missing = chart_readme().documented_values("# plain\na: 1\nb:\n  # -- documented\n  c: {d: 1}\n  e: 2\n")
+    assert [r[0] for r in rows] == ["b.c"] and missing == ["a", "b.e"]
 
 
 def test_the_compose_stack_mounts_files_that_exist():
@@ -357,6 +337,14 @@ def test_what_umbrella_charts_and_operators_pass_lands_where_expected():
     assert all('job="risk"' in r["expr"] for g in rules for r in g["rules"]), "the job follows nameOverride"
 
 
+def chart_readme():
+    """scripts/chart-readme as a module."""
+    loader = importlib.machinery.SourceFileLoader("chart_readme", str(ROOT / "scripts" / "chart-readme"))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("chart_readme", loader))
+    loader.exec_module(module)
+    return module
+
+
 def notes(values):
     out = helm.Chart.load(str(CHART)).render(values, name="risk", namespace="chiprisk")
     return next(text for path, text in out.items() if path.endswith("NOTES.txt"))
@@ -372,7 +360,7 @@ def test_the_notes_warn_when_kube_prometheus_stack_would_ignore_the_monitors():
 
 
 def test_the_dashboard_has_what_an_analyst_opens_first():
-    d = json.loads((ROOT / "deploy" / "grafana" / "chiprisk-dashboard.json").read_text())
+    d = json.loads(DASHBOARD.read_text())
     assert [v["name"] for v in d["templating"]["list"]][:4] == ["datasource", "job", "namespace", "vendor"]
     panels = [p for p in d["panels"] if p["type"] != "row"]
     for p in panels:
