@@ -108,6 +108,8 @@ def test_probe_values_are_merged_over_the_defaults():
     live = dep["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]
     assert live == {"tcpSocket": {"port": "http"}, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 3}
     kubernetes_validate.validate(dep, "1.32.0", strict=True)
+    # A probe set to null is left out.
+    assert "startupProbe" not in container({"startupProbe": None})
 
 
 def test_topology_spread_constraints_add_to_the_spread_over_nodes():
