@@ -86,7 +86,11 @@ def test_the_chart_version_app_version_and_default_image_are_the_crates():
     assert CHART_YAML["appVersion"] == CARGO["version"]
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["image"]["tag"] == "" and values["image"]["digest"] == ""
-    image = f"ghcr.io/chiprisk/chiprisk:{CARGO['version']}"  # what the release workflow pushes
+    # What the release workflow pushes: the image and the chart's repository.
+    release = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())["env"]
+    assert release["IMAGE"] == "ghcr.io/chiprisk/chiprisk"
+    assert f"{release['CHART_REPOSITORY']}/chiprisk --version" in (CHART / "README.md").read_text()
+    image = f"{release['IMAGE']}:{CARGO['version']}"
     assert f"{values['image']['repository']}:{CHART_YAML['appVersion']}" == image
     assert by_kind(render({}), "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["image"] == image
     images = yaml.safe_load(CHART_YAML["annotations"]["artifacthub.io/images"])
