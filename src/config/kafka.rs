@@ -30,7 +30,10 @@ pub struct KafkaSettings {
     pub create_topics: bool,
     /// Partitions of each topic chiprisk creates.
     pub partitions: i32,
-    /// Replication factor of topics chiprisk creates.
+    /// Replication factor of topics chiprisk creates; -1: the broker's
+    /// `default.replication.factor` (Kafka 2.4 and later). The event topics
+    /// are the source of truth every replica rebuilds from: chiprisk warns at
+    /// start when one has fewer than 2 replicas.
     pub replication_factor: i32,
     /// Start even if an event topic lets the broker delete events (finite
     /// `retention.ms` or `retention.bytes` with `cleanup.policy=delete`).
@@ -62,7 +65,7 @@ impl Default for KafkaSettings {
             dead_letter_topic: "chiprisk.dead-letter".into(),
             create_topics: true,
             partitions: 3,
-            replication_factor: 1,
+            replication_factor: -1,
             accept_history_loss: false,
             batch_size: 2000,
             drain_timeout_ms: 5_000,
@@ -81,10 +84,28 @@ pub fn librdkafka_name(key: &str) -> String {
     key.replace('_', ".")
 }
 
-/// librdkafka properties whose values are secrets.
-fn is_secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    ["password", "secret", "sasl.jaas", "ssl.key.pem", "token"].iter().any(|s| k.contains(s))
+/// librdkafka properties whose values are secrets: those librdkafka itself
+/// marks sensitive (`_RK_SENSITIVE` in its `rdkafka_conf.c`), and any name
+/// that looks like one (a password, secret, passphrase, token, PEM, JAAS
+/// configuration, or a key other than a key file's path), however the key
+/// was written (`ssl_key_pem` from the environment is `ssl.key.pem`).
+pub fn is_secret(key: &str) -> bool {
+    const SENSITIVE: &[&str] = &[
+        "sasl.password",
+        "sasl.oauthbearer.config",
+        "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.assertion.private.key.passphrase",
+        "sasl.oauthbearer.assertion.private.key.pem",
+        "ssl.key.password",
+        "ssl.key.pem",
+        "ssl.keystore.password",
+        "ssl.key",
+    ];
+    let name = librdkafka_name(&key.to_ascii_lowercase());
+    let looks_secret =
+        ["password", "secret", "passphrase", "token", "pem", "jaas", "credential"].iter().any(|s| name.contains(s));
+    let a_key = name.split('.').any(|part| part == "key") && !name.ends_with(".location") && !name.ends_with(".file");
+    SENSITIVE.contains(&name.as_str()) || looks_secret || a_key
 }
 
 impl KafkaSettings {
@@ -100,6 +121,9 @@ impl KafkaSettings {
         }
         if !(1..=10_000).contains(&self.partitions) {
             return Err("kafka.partitions must be within 1..=10000".into());
+        }
+        if self.replication_factor != -1 && !(1..=i32::from(i16::MAX)).contains(&self.replication_factor) {
+            return Err("kafka.replication_factor must be -1 (the broker's default) or within 1..=32767".into());
         }
         if self.batch_size == 0 || self.batch_size > 100_000 {
             return Err("kafka.batch_size must be within 1..=100000".into());
@@ -126,7 +150,15 @@ impl KafkaSettings {
             .unwrap_or(1_000_000)
     }
 
-    /// A copy safe to print: secret property values replaced.
+    /// Whether `kafka.properties` or `kafka.properties_from_files` say which
+    /// certificate authorities to trust.
+    pub fn sets_ca(&self) -> bool {
+        let ca = |k: &String| matches!(librdkafka_name(k).as_str(), "ssl.ca.location" | "ssl.ca.pem");
+        self.properties.keys().any(ca) || self.properties_from_files.keys().any(ca)
+    }
+
+    /// A copy safe to print: secret property values replaced (see
+    /// [`is_secret`]).
     pub fn redacted(&self) -> Self {
         let mut copy = self.clone();
         for (k, v) in copy.properties.iter_mut() {

@@ -33,6 +33,15 @@ pub const CONSUMER_DEFAULTS: &[(&str, &str)] =
 /// batch's base offset + 1). A few partitions' worth of JSON each time.
 pub const STATISTICS_INTERVAL_MS: &str = "100";
 
+/// `ssl.ca.location=probe`, unless `kafka.properties` names a CA: OpenSSL
+/// is linked in statically, and its compiled-in certificate directory
+/// (`/usr/local/ssl`) is not where any distribution keeps its CA bundle.
+/// librdkafka then looks in the usual places (Debian's and distroless'
+/// `/etc/ssl/certs/ca-certificates.crt` among them), so brokers with public
+/// certificates (Confluent Cloud, MSK, Aiven) verify with no setting.
+/// Harmless without TLS.
+pub const CA_DEFAULT: (&str, &str) = ("ssl.ca.location", "probe");
+
 /// chiprisk's defaults for its producer; `kafka.properties` overrides them.
 /// `linger.ms`: dead letters and score updates leave within a millisecond.
 pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[("linger.ms", "1")];
@@ -102,7 +111,7 @@ impl ClientContext for Callbacks {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let kind = classify(&error);
+        let kind = if refused_credentials(reason) { KafkaErrorKind::Auth } else { classify(&error) };
         self.metrics.kafka().error(kind);
         tracing::warn!(kind = kind.as_str(), client = self.client, "kafka: {error}: {reason}");
     }
@@ -121,13 +130,24 @@ impl ConsumerContext for Callbacks {
     }
 }
 
+/// Whether librdkafka's text says a TLS peer refused chiprisk's
+/// credentials or chiprisk refused the broker's. Under TLS 1.3 a broker
+/// that wants a client certificate says so only after the handshake, as a
+/// transport failure ("tlsv13 alert certificate required"); it is an
+/// authentication problem all the same, and is counted as one.
+fn refused_credentials(reason: &str) -> bool {
+    ["certificate", "SSL handshake failed", "SSL alert", "SASL authentication"].iter().any(|m| reason.contains(m))
+}
+
 pub(super) fn classify(e: &KafkaError) -> KafkaErrorKind {
     use RDKafkaErrorCode::*;
     match e.rdkafka_error_code() {
         Some(
             BrokerTransportFailure | AllBrokersDown | Resolve | NetworkException | RequestTimedOut | OperationTimedOut,
         ) => KafkaErrorKind::Transport,
-        Some(Authentication | SaslAuthenticationFailed | TopicAuthorizationFailed | GroupAuthorizationFailed) => {
+        // A failed TLS handshake (`Ssl`) is a credential problem: an
+        // untrusted or expired certificate, a missing client certificate.
+        Some(Authentication | SaslAuthenticationFailed | TopicAuthorizationFailed | GroupAuthorizationFailed | SSL) => {
             KafkaErrorKind::Auth
         }
         _ => match e {
@@ -157,6 +177,9 @@ pub(super) fn client_config_with(settings: &KafkaSettings, defaults: &[(&str, &s
     for (k, v) in defaults {
         cfg.set(*k, *v);
     }
+    if !settings.sets_ca() {
+        cfg.set(CA_DEFAULT.0, CA_DEFAULT.1);
+    }
     for (k, v) in &settings.properties {
         cfg.set(librdkafka_name(k), v);
     }
@@ -173,6 +196,57 @@ mod tests {
     use super::*;
     use crate::config::KafkaSettings;
     use std::io::Write;
+
+    /// What managed clusters ask for, accepted by this build of librdkafka
+    /// (a build without OpenSSL or zstd refuses each of these with "not
+    /// available at build time").
+    #[test]
+    fn the_build_accepts_tls_scram_oauthbearer_and_zstd() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[("security.protocol", "SASL_SSL"), ("sasl.mechanism", "SCRAM-SHA-512")],
+            &[("security.protocol", "SASL_SSL"), ("sasl.mechanism", "SCRAM-SHA-256")],
+            &[("security.protocol", "SASL_SSL"), ("sasl.mechanism", "OAUTHBEARER")],
+            &[("security.protocol", "SSL"), ("compression.type", "zstd")],
+        ];
+        for props in cases {
+            let mut s = KafkaSettings { brokers: Some("127.0.0.1:9".into()), ..KafkaSettings::default() };
+            for (k, v) in *props {
+                s.properties.insert((*k).into(), (*v).into());
+            }
+            s.properties.insert("sasl.username".into(), "u".into());
+            s.properties.insert("sasl.password".into(), "p".into());
+            let created = client_config(&s).unwrap().create::<rdkafka::producer::BaseProducer>();
+            assert!(created.is_ok(), "{props:?}: {:?}", created.err());
+        }
+    }
+
+    #[test]
+    fn tls_failures_count_as_auth_whatever_code_librdkafka_gives_them() {
+        let refused = [
+            "ssl://b:9093/bootstrap: Receive failed: error:0A00045C:SSL routines::tlsv13 alert certificate required: \
+             SSL alert number 116 (after 0ms in state APIVERSION_QUERY)",
+            "ssl://b:9093/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed",
+        ];
+        for reason in refused {
+            assert!(refused_credentials(reason), "{reason}");
+        }
+        let transport =
+            ["ssl://b:9093/1: Disconnected: SSL connection closed by peer", "Connect to ipv4#10.0.0.1:9093 failed"];
+        for reason in transport {
+            assert!(!refused_credentials(reason), "{reason}");
+        }
+    }
+
+    #[test]
+    fn the_ca_is_probed_unless_one_is_configured() {
+        let mut s = KafkaSettings { brokers: Some("127.0.0.1:9".into()), ..KafkaSettings::default() };
+        assert_eq!(client_config(&s).unwrap().get("ssl.ca.location"), Some("probe"));
+        s.properties.insert("ssl_ca_location".into(), "/etc/kafka/ca.pem".into());
+        assert_eq!(client_config(&s).unwrap().get("ssl.ca.location"), Some("/etc/kafka/ca.pem"));
+        s.properties.clear();
+        s.properties_from_files.insert("ssl.ca.pem".into(), "/no/such/file".into());
+        assert!(s.sets_ca(), "a CA given as PEM from a file counts too");
+    }
 
     #[test]
     fn secrets_come_from_files_and_never_print() {

@@ -107,12 +107,29 @@ async fn list_partitions(consumer: Arc<EventConsumer>, s: &KafkaSettings) -> any
                 Some(e) => anyhow::bail!("topic {topic} ({key}): {e}"),
             }
             if *key == "kafka.topics" {
+                let replicas = t.partitions().iter().map(|p| p.replicas().len()).min().unwrap_or(0);
+                if let Some(warning) = thin_replication(topic, replicas) {
+                    tracing::warn!(topic = topic.as_str(), replicas, "{warning}");
+                }
                 partitions.extend(t.partitions().iter().map(|p| (topic.clone(), p.id())));
             }
         }
         Ok(partitions)
     })
     .await?
+}
+
+/// A warning when an event topic's least-replicated partition has fewer
+/// than 2 replicas: the event topics are the only copy of the history every
+/// replica rebuilds its scores from, and one broker's disk would hold it.
+pub fn thin_replication(topic: &str, replicas: usize) -> Option<String> {
+    (replicas < 2).then(|| {
+        format!(
+            "event topic {topic} has a partition with {replicas} replica(s): losing one broker's disk would lose \
+             events that every replica rebuilds its scores from; raise its replication factor to 3 \
+             (kafka-reassign-partitions) where the cluster allows"
+        )
+    })
 }
 
 /// Refuses event topics from which the broker may delete events.
@@ -144,6 +161,7 @@ async fn create(
     admin: &AdminClient<DefaultClientContext>,
     opts: &AdminOptions,
 ) -> anyhow::Result<()> {
+    // Fixed(-1): the broker's default.replication.factor.
     let new = |name| NewTopic::new(name, s.partitions, TopicReplication::Fixed(s.replication_factor));
     let mut topics: Vec<NewTopic> =
         s.topics.iter().map(|t| new(t).set("retention.ms", "-1").set("retention.bytes", "-1")).collect();
@@ -165,7 +183,16 @@ async fn create(
 
 #[cfg(test)]
 mod tests {
-    use super::check_retention;
+    use super::{check_retention, thin_replication};
+
+    #[test]
+    fn an_event_topic_with_one_replica_is_warned_about_and_three_are_not() {
+        let warning = thin_replication("chiprisk.events", 1).expect("one replica warns");
+        assert!(warning.contains("chiprisk.events") && warning.contains("1 replica"), "{warning}");
+        assert!(thin_replication("chiprisk.events", 0).is_some());
+        assert_eq!(thin_replication("chiprisk.events", 2), None);
+        assert_eq!(thin_replication("chiprisk.events", 3), None);
+    }
 
     #[test]
     fn a_topic_that_keeps_everything_passes() {
