@@ -84,6 +84,27 @@ impl Default for Settings {
     }
 }
 
+/// Refuses a TOML file that does not parse, naming the file, line and
+/// column but not the text there: the config crate's own message quotes
+/// the offending line, which may hold a password. (YAML errors carry only
+/// positions.)
+fn check_syntax(path: &Path) -> Result<(), ConfigError> {
+    if path.extension().is_none_or(|e| e != "toml") {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("config file {}: cannot be read: {e}", path.display())))?;
+    let Err(e) = text.parse::<toml::Table>() else { return Ok(()) };
+    let at = e.span().map_or(0, |s| s.start).min(text.len());
+    let line = text[..at].matches('\n').count() + 1;
+    let column = text[..at].rfind('\n').map_or(at, |nl| at - nl - 1) + 1;
+    Err(ConfigError(format!(
+        "config file {}: TOML syntax error at line {line}, column {column}: {}",
+        path.display(),
+        e.message()
+    )))
+}
+
 /// Configuration that cannot be used. Exit code 78 (EX_CONFIG).
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -106,6 +127,7 @@ impl Settings {
             if !path.is_file() {
                 return Err(ConfigError(format!("config file {} does not exist", path.display())));
             }
+            check_syntax(path)?;
             builder = builder.add_source(config::File::from(path));
         }
         let env: config::Map<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("CHIPRISK__")).collect();
@@ -113,7 +135,10 @@ impl Settings {
             config::Environment::with_prefix("CHIPRISK")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true)
+                // Values stay strings until a setting's type asks for a
+                // number or a bool: a token "007" or a password "1e3"
+                // must not become 7 or 1000.
+                .try_parsing(false)
                 .source(Some(env)),
         );
         let settings: Settings =

@@ -95,3 +95,66 @@ fn the_largest_record_follows_message_max_bytes() {
     let s = Settings::load_from(None, env(&[kafka, raised])).unwrap();
     assert_eq!(s.kafka.largest_record(), 4_000_000);
 }
+
+#[test]
+fn string_settings_from_the_environment_stay_strings_and_numbers_still_parse() {
+    let s = Settings::load_from(
+        None,
+        env(&[
+            ("CHIPRISK__KAFKA__BROKERS", "b:9092"),
+            ("CHIPRISK__KAFKA__GROUP_ID", "0123"),
+            ("CHIPRISK__KAFKA__PROPERTIES__SASL_USERNAME", "1e3"),
+            ("CHIPRISK__KAFKA__PROPERTIES__SASL_PASSWORD", "True"),
+            ("CHIPRISK__KAFKA__BATCH_SIZE", "100"),
+            ("CHIPRISK__KAFKA__CREATE_TOPICS", "false"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.kafka.group_id, "0123");
+    assert_eq!(s.kafka.properties["sasl_username"], "1e3");
+    assert_eq!(s.kafka.properties["sasl_password"], "True");
+    assert_eq!(s.kafka.batch_size, 100);
+    assert!(!s.kafka.create_topics);
+}
+
+#[test]
+fn a_toml_syntax_error_names_file_line_and_column_but_not_the_text() {
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    writeln!(f, "[kafka]\nbrokers = \"b:9092\"\nproperties = {{ sasl_password = \"hunter2 }}").unwrap();
+    let e = Settings::load_from(Some(f.path()), env(&[])).unwrap_err().to_string();
+    assert!(e.contains(&f.path().display().to_string()) && e.contains("line 3"), "{e}");
+    assert!(e.contains("column"), "{e}");
+    assert!(!e.contains("hunter2"), "the error quotes the secret: {e}");
+}
+
+#[test]
+fn every_secret_librdkafka_property_is_redacted_however_it_was_set() {
+    let secrets = [
+        "ssl_key_pem",
+        "ssl.key.pem",
+        "ssl_key_password",
+        "ssl.keystore.password",
+        "sasl_oauthbearer_config",
+        "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.assertion.private.key.passphrase",
+        "sasl_oauthbearer_assertion_private_key_pem",
+        "sasl.jaas.config",
+        "SASL_PASSWORD",
+        "ssl.key",
+    ];
+    let mut env_pairs: Vec<(String, String)> = vec![("CHIPRISK__KAFKA__BROKERS".into(), "b:9092".into())];
+    for (i, key) in secrets.iter().enumerate() {
+        env_pairs.push((
+            format!("CHIPRISK__KAFKA__PROPERTIES__{}", key.replace('.', "_").to_uppercase()),
+            format!("s3cr3t-{i}"),
+        ));
+    }
+    let s = Settings::load_from(None, env_pairs).unwrap();
+    let printed = s.to_toml();
+    for (i, key) in secrets.iter().enumerate() {
+        assert!(!printed.contains(&format!("s3cr3t-{i}\"")), "{key} printed in clear: {printed}");
+    }
+    for public in ["security.protocol", "sasl.mechanism", "ssl.key.location", "ssl.ca.location", "compression.type"] {
+        assert!(!kafka::is_secret(public), "{public} is not a secret");
+    }
+}

@@ -155,6 +155,9 @@ impl Decoder {
                 check_text(&field, t, self.limits.max_text_chars, raw.free_of_controls)?;
             }
         }
+        if let Some(url) = &raw.source_url {
+            check_web_address(url)?;
+        }
 
         Ok(Event {
             id,
@@ -170,6 +173,30 @@ impl Decoder {
             source_url: raw.source_url,
         })
     }
+}
+
+/// `source_url` is a web address: `http://` or `https://` and a host. It
+/// is shown as a link on the status page and in alert notifications, where
+/// `javascript:` or `data:` would run or show what the producer chose.
+fn check_web_address(url: &str) -> Result<(), Rejection> {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &url[8..]
+    } else if lower.starts_with("http://") {
+        &url[7..]
+    } else {
+        return Err(Rejection::new(
+            RejectReason::InvalidField,
+            "source_url: must be an http:// or https:// address".to_owned(),
+        ));
+    };
+    if rest.is_empty() || rest.starts_with(['/', '?', '#']) || rest.contains(char::is_whitespace) {
+        return Err(Rejection::new(
+            RejectReason::InvalidField,
+            "source_url: the address has no host, or contains spaces".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Any JSON text through serde_json, with errors that name the field.

@@ -11,14 +11,18 @@
 
 use super::{field_index, RawEvent};
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 /// The raw fields of `text`, or `None` to say "take the general path".
 pub(super) fn scan(text: &str) -> Option<RawEvent<'_>> {
     let mut p = Cursor { text, at: 0 };
     let mut raw = RawEvent { free_of_controls: true, ..RawEvent::default() };
     let mut seen = 0u16;
-    // Unknown keys, for duplicate detection; events rarely carry more than a few.
-    let mut unknown: Vec<&str> = Vec::new();
+    // Unknown keys, for duplicate detection: a set made at the first one
+    // (most events have none), so that thousands of them cost linear time.
+    // std's hasher: the keys come from producers, and SipHash with random
+    // keys resists crafted collisions.
+    let mut unknown: Option<HashSet<&str>> = None;
     p.skip_ws();
     p.expect(b'{')?;
     p.skip_ws();
@@ -32,10 +36,9 @@ pub(super) fn scan(text: &str) -> Option<RawEvent<'_>> {
             p.skip_ws();
             match field_index(key) {
                 None => {
-                    if unknown.contains(&key) {
+                    if !unknown.get_or_insert_with(HashSet::new).insert(key) {
                         return None;
                     }
-                    unknown.push(key);
                     p.scalar()?;
                 }
                 Some(index) => {
