@@ -16,6 +16,19 @@ pub const POLICY_CHANGE_HORIZON_DAYS: i64 = 30;
 
 const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
 
+/// Most `chiprisk_vendor_ban_info` series per vendor and kind: the newest
+/// bans in force. Products come from events, so a producer could otherwise
+/// make one scrape as large as it likes; the rest are counted in
+/// `chiprisk_vendor_ban_info_folded` (and every ban, exported or not, in
+/// `chiprisk_vendor_bans_in_force`).
+pub const MAX_BAN_SERIES: usize = 10;
+
+/// Most `chiprisk_policy_change_timestamp_seconds` series per vendor: the
+/// newest changes of the window; the rest are counted in
+/// `chiprisk_policy_changes_folded`. Real policy news is a few changes a
+/// month per vendor.
+pub const MAX_POLICY_CHANGE_SERIES: usize = 10;
+
 /// Every score series as of `at` (only `chiprisk_ready 0` unless `board`
 /// is given, which it is once the scores are whole).
 pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
@@ -60,6 +73,15 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
          labels carry the event id and title",
         &["vendor", "kind", "product", "event_id", "title"],
     );
+    let ban_folded = IntGaugeVec::new(
+        Opts::new(
+            "chiprisk_vendor_ban_info_folded",
+            "Bans in force without their own chiprisk_vendor_ban_info series: beyond the newest 10 per vendor and kind",
+        ),
+        &["vendor", "kind"],
+    )
+    .expect("a valid metric");
+    add(Box::new(ban_folded.clone()));
     let lift_info = gauge(
         "chiprisk_vendor_last_lift_info",
         "The latest lift per vendor and kind that ended a ban: its event time in Unix seconds; \
@@ -72,6 +94,15 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
          days, per vendor: its event time in Unix seconds. The policy alerts fire on it",
         &["vendor", "kind", "change", "product", "event_id", "title", "source_url"],
     );
+    let changes_folded = IntGaugeVec::new(
+        Opts::new(
+            "chiprisk_policy_changes_folded",
+            "Policy changes of the last 30 days without their own series: beyond the newest 10 per vendor",
+        ),
+        &["vendor"],
+    )
+    .expect("a valid metric");
+    add(Box::new(changes_folded.clone()));
     let event_info = gauge(
         "chiprisk_vendor_last_event_info",
         "The vendor's latest event (one series per vendor): its time in Unix seconds; labels carry type, id and title",
@@ -101,18 +132,22 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
         for c in Component::ALL {
             component.with_label_values(&[id, c.as_str()]).set(s.component(c));
         }
-        let in_force = engine.bans_in_force(vendor, at);
+        let mut in_force = engine.bans_in_force(vendor, at);
+        // Newest first, so that the bounds below keep the newest.
+        in_force.sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.event_id.cmp(&b.event_id)));
         for k in BanKind::ALL {
-            bans.with_label_values(&[id, k.as_str()]).set(in_force.iter().filter(|b| b.kind == k).count() as i64);
-        }
-        // Bounded by the bans in force, one lift per kind and the changes of
-        // a month: not by the event stream.
-        for b in &in_force {
-            let product = b.product.as_deref().unwrap_or("all");
-            let title = label_text(b.title.as_deref().unwrap_or(""));
-            ban_info
-                .with_label_values(&[id, b.kind.as_str(), product, &b.event_id, &title])
-                .set(b.since.as_unix_seconds());
+            let of_kind: Vec<_> = in_force.iter().filter(|b| b.kind == k).collect();
+            bans.with_label_values(&[id, k.as_str()]).set(of_kind.len() as i64);
+            ban_folded.with_label_values(&[id, k.as_str()]).set(of_kind.len().saturating_sub(MAX_BAN_SERIES) as i64);
+            // Bounded by MAX_BAN_SERIES, one lift per kind and
+            // MAX_POLICY_CHANGE_SERIES: not by the event stream.
+            for b in of_kind.into_iter().take(MAX_BAN_SERIES) {
+                let product = label_text(b.product.as_deref().unwrap_or("all"));
+                let title = label_text(b.title.as_deref().unwrap_or(""));
+                ban_info
+                    .with_label_values(&[id, b.kind.as_str(), &product, &b.event_id, &title])
+                    .set(b.since.as_unix_seconds());
+            }
         }
         for l in engine.last_lifts(vendor, at) {
             let product = l.product.as_deref().unwrap_or("all");
@@ -121,7 +156,10 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
                 .with_label_values(&[id, l.kind.as_str(), product, &l.event_id, &title])
                 .set(l.occurred_at.as_unix_seconds());
         }
-        for c in engine.policy_changes(vendor, since, at) {
+        let mut recent = engine.policy_changes(vendor, since, at);
+        recent.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then_with(|| a.event_id.cmp(&b.event_id)));
+        changes_folded.with_label_values(&[id]).set(recent.len().saturating_sub(MAX_POLICY_CHANGE_SERIES) as i64);
+        for c in recent.iter().take(MAX_POLICY_CHANGE_SERIES) {
             let change = if c.lifted { "lifted" } else { "imposed" };
             let product = if c.products.is_empty() { "all".to_owned() } else { c.products.join(", ") };
             let title = label_text(c.title.as_deref().unwrap_or(""));
@@ -183,6 +221,40 @@ mod tests {
             "61 days old is history; 11 days old is news"
         );
         assert!(text.contains("chiprisk_ready 1"));
+    }
+
+    /// A producer naming 256 products in each of 600 bans (the review's
+    /// attack) gets the same number of ban and policy-change series as a
+    /// handful of bans would: the newest within the bounds, the rest counted.
+    #[test]
+    fn series_stay_bounded_whatever_the_bans_name_and_the_rest_is_counted() {
+        let mut engine = Engine::new(Arc::new(Catalog::default()), ScoringModel::default());
+        let decoder = Decoder::new(engine.catalog().clone(), Limits::default());
+        for i in 0..600 {
+            let products: Vec<String> = (0..256).map(|p| format!("\"P{i}-{p}\"")).collect();
+            let line = format!(
+                r#"{{"id":"b{i}","type":"export_ban","occurred_at":"2026-11-{:02}T{:02}:{:02}:00Z","vendors":["nvidia","amd"],"products":[{}]}}"#,
+                1 + i / 60,
+                i % 24,
+                i % 60,
+                products.join(",")
+            );
+            engine.apply(&decoder.decode(line.as_bytes()).unwrap());
+        }
+        let at = Timestamp::parse_rfc3339("2026-12-01T00:00:00Z").unwrap();
+        let text = render(families(Some(&engine), at));
+        let count = |prefix: &str| text.lines().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(count("chiprisk_vendor_ban_info{"), 2 * MAX_BAN_SERIES);
+        assert_eq!(count("chiprisk_policy_change_timestamp_seconds{"), 2 * MAX_POLICY_CHANGE_SERIES);
+        let all = 600 * 256;
+        assert!(text.contains(&format!(r#"chiprisk_vendor_bans_in_force{{kind="export",vendor="nvidia"}} {all}"#)));
+        let folded = all - MAX_BAN_SERIES;
+        assert!(text.contains(&format!(r#"chiprisk_vendor_ban_info_folded{{kind="export",vendor="nvidia"}} {folded}"#)));
+        let changes = 600 - MAX_POLICY_CHANGE_SERIES;
+        assert!(text.contains(&format!(r#"chiprisk_policy_changes_folded{{vendor="amd"}} {changes}"#)), "{text}");
+        // The newest ban is among those kept.
+        assert!(text.contains(r#"event_id="b599""#));
+        assert!(text.len() < 64 * 1024, "{} bytes", text.len());
     }
 
     #[test]

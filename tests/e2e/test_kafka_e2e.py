@@ -518,6 +518,10 @@ def test_missing_topics_are_created_keeping_every_event(bare_broker, tmp_path):
         events = topic_config(bare_broker, "chiprisk.events")
         assert events.get("retention.ms") == "-1" and events.get("retention.bytes") == "-1", events
         assert topic_config(bare_broker, "chiprisk.scores").get("cleanup.policy") == "compact"
+        # Created with the broker's default replication (one broker: one
+        # replica), and the thin source of truth is pointed out.
+        assert all(len(p.replicas) == 1 for p in topics["chiprisk.events"].partitions.values())
+        assert "event topic chiprisk.events has a partition with 1 replica(s)" in app.log(), app.log()[-3000:]
         produce(bare_broker, scenario())
         wait_for(lambda: accepted(app) == distinct(scenario()), 60, "events scored")
         assert app.scores() == replay_scores(scenario())
