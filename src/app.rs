@@ -32,7 +32,7 @@ enum EventSource {
 
 /// A built service: the port is bound and the event source is open.
 pub struct Application {
-    listener: tokio::net::TcpListener,
+    listeners: crate::http::Listeners,
     reader: Reader,
     writer: Writer,
     decoder: Decoder,
@@ -48,11 +48,8 @@ impl Application {
         let (writer, reader) =
             state::new(catalog.clone(), settings.scoring.clone(), metrics, settings.explain.max_contributions);
         let decoder = Decoder::new(catalog, settings.limits.clone());
-        let access = crate::http::Access { token: settings.http.api_token()?.map(Arc::new) };
-        let addr: SocketAddr = settings.http.listen.parse().context("http.listen")?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("Failed to listen on {addr} (http.listen)"))?;
+        let access = crate::http::Access::from_settings(&settings.http)?;
+        let listeners = crate::http::Listeners::bind(&settings.http).await?;
         let source = match &settings.source.file {
             _ if settings.kafka.brokers.is_some() => {
                 // Checked now; connecting is retried until the brokers answer.
@@ -65,18 +62,23 @@ impl Application {
             ),
             None => EventSource::Embedded,
         };
-        Ok(Self { listener, reader, writer, decoder, source, http: settings.http.clone(), access })
+        Ok(Self { listeners, reader, writer, decoder, source, http: settings.http.clone(), access })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listeners.local_addr()
+    }
+
+    /// The probe listener's address (`http.probe_listen`), if configured.
+    pub fn probe_addr(&self) -> Option<SocketAddr> {
+        self.listeners.probe_addr()
     }
 
     /// Serves until `shutdown` completes, then stops the event source. If
     /// the source fails (Kafka deliveries), serving stops and the error is
     /// returned, so that the process exits and is restarted.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, reader, writer, decoder, source, http, access } = self;
+        let Self { listeners, reader, writer, decoder, source, http, access } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let source_task: tokio::task::JoinHandle<anyhow::Result<()>> = match source {
             EventSource::Kafka(kafka) => tokio::spawn(crate::kafka::run(kafka, decoder, writer, stop_rx)),
@@ -97,14 +99,15 @@ impl Application {
             ended.notify_one();
             result
         });
-        tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /api/v1/scores and the status page");
+        let probes = listeners.probe_addr().map(|a| a.to_string());
+        tracing::info!(addr = %listeners.local_addr(), probes = probes.as_deref(), "serving /metrics, /api/v1/scores and the status page");
         let stop_serving = async move {
             tokio::select! {
                 _ = shutdown => {}
                 _ = source_ended.notified() => {}
             }
         };
-        let served = crate::http::serve(listener, crate::http::router(reader, access), &http, stop_serving).await;
+        let served = crate::http::serve(listeners, reader, access, &http, stop_serving).await;
         let _ = stop_tx.send(true);
         source_task.await?.context("event source task panicked")?.context("event source failed")?;
         served.context("HTTP server failed")?;

@@ -3,7 +3,7 @@
 
 mod helpers;
 
-use chiprisk::http::Secret;
+use chiprisk::http::{Secret, SECURITY_HEADERS};
 use helpers::{spawn_app, spawn_with, test_settings};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -132,6 +132,101 @@ async fn with_a_token_the_data_needs_it_and_metrics_and_probes_stay_open() {
     assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"chiprisk\"");
     for path in ["/metrics", "/healthz", "/readyz"] {
         assert_eq!(app.get(path).await.status(), 200, "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_a_metrics_token_metrics_need_it_and_probes_stay_open() {
+    let mut settings = test_settings();
+    settings.http.metrics_token = Some(Secret::new("m3trics"));
+    settings.http.api_token = Some(Secret::new("t0ken"));
+    settings.http.probe_listen = Some("127.0.0.1:0".into());
+    let app = spawn_with(settings).await;
+    let metrics = |token: Option<&'static str>| {
+        let mut request = app.client.get(app.url("/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let denied = metrics(None).await;
+    assert_eq!(denied.status(), 401);
+    assert_eq!(denied.headers()["www-authenticate"], "Bearer realm=\"chiprisk\"");
+    assert!(!denied.text().await.unwrap().contains("chiprisk_"), "the 401 carries no metrics");
+    // Each token opens its own endpoints only.
+    assert_eq!(metrics(Some("t0ken")).await.status(), 401);
+    let allowed = metrics(Some("m3trics")).await;
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed.text().await.unwrap().contains("chiprisk_ready 1"));
+    let api = app.client.get(app.url("/api/v1/status")).bearer_auth("m3trics").send().await.unwrap();
+    assert_eq!(api.status(), 401);
+    let probes = app.probes.unwrap();
+    for url in ["/healthz", "/readyz"].map(|p| [app.url(p), format!("http://{probes}{p}")]).concat() {
+        assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200, "{url}");
+    }
+    app.stop().await;
+}
+
+/// Asserts that `response` carries every security header.
+fn assert_secured(what: &str, response: &reqwest::Response) {
+    for (name, value) in &SECURITY_HEADERS {
+        assert_eq!(response.headers().get(name).map(|v| v.to_str().unwrap()), Some(*value), "{what}: {name}");
+    }
+}
+
+#[tokio::test]
+async fn every_kind_of_response_carries_the_security_headers() {
+    let mut settings = test_settings();
+    settings.http.api_token = Some(Secret::new("t0ken"));
+    settings.http.probe_listen = Some("127.0.0.1:0".into());
+    let app = spawn_with(settings).await;
+    let probes = app.probes.unwrap();
+    let cases = [
+        ("GET", app.url("/"), 401),
+        ("GET", app.url("/api/v1/scores"), 401),
+        ("GET", app.url("/metrics"), 200),
+        ("GET", app.url("/healthz"), 200),
+        ("HEAD", app.url("/readyz"), 200),
+        ("GET", app.url("/nowhere"), 404),
+        ("POST", app.url("/metrics"), 405),
+        ("GET", format!("http://{probes}/readyz"), 200),
+        ("GET", format!("http://{probes}/api/v1/scores"), 404),
+    ];
+    for (method, url, status) in cases {
+        let r = app.client.request(method.parse().unwrap(), &url).send().await.unwrap();
+        assert_eq!(r.status(), status, "{method} {url}");
+        assert_secured(&format!("{method} {url}"), &r);
+    }
+    for path in ["/", "/api/v1/scores", "/api/v1/scores/nope"] {
+        let r = app.client.get(app.url(path)).bearer_auth("t0ken").send().await.unwrap();
+        assert!([200, 404].contains(&r.status().as_u16()), "{path}");
+        assert_secured(path, &r);
+    }
+    let r = app.client.get(app.url("/metrics")).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_secured("413", &r);
+    app.stop().await;
+}
+
+/// While rebuilding (its broker is down), the answers are 503s, secured
+/// like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_while_rebuilding_carries_the_security_headers() {
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("chiprisk.events", 1, 1).unwrap();
+    mock.broker_down(1).unwrap();
+    let mut settings = test_settings();
+    settings.kafka.brokers = Some(mock.bootstrap_servers());
+    settings.kafka.create_topics = false;
+    settings.kafka.accept_history_loss = true;
+    settings.http.probe_listen = Some("127.0.0.1:0".into());
+    let app = helpers::start(settings).await;
+    let probes = app.probes.unwrap();
+    for url in [app.url("/readyz"), app.url("/api/v1/scores"), app.url("/"), format!("http://{probes}/readyz")] {
+        let r = app.client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 503, "{url}");
+        assert_secured(&url, &r);
     }
     app.stop().await;
 }

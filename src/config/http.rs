@@ -1,5 +1,6 @@
-//! `http.*`: where the server listens, the limits it enforces on clients,
-//! and the optional bearer token for the data endpoints.
+//! `http.*`: where the server listens (and, optionally, a port for the
+//! probes alone), the limits it enforces on clients, and the optional
+//! bearer tokens for the data endpoints and for `/metrics`.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -11,6 +12,13 @@ use std::time::Duration;
 pub struct HttpSettings {
     /// Address the HTTP server (metrics, API, status page) listens on.
     pub listen: String,
+    /// Address of a second listener that serves only `/healthz` and
+    /// `/readyz` (anything else is a 404), with its own connections: no
+    /// client of `listen`, however hostile, can delay a probe there. Point
+    /// the kubelet's probes at it and admit no one else (the chart does
+    /// both). Unset: the probes are served on `listen` only. They are
+    /// always served on `listen` too.
+    pub probe_listen: Option<String>,
     /// Bearer token required on `/api/*` and the status page `/` when set
     /// (`Authorization: Bearer <token>`); `/metrics`, `/healthz` and
     /// `/readyz` stay open, as Prometheus and Kubernetes probes expect.
@@ -20,12 +28,34 @@ pub struct HttpSettings {
     /// File holding the token (e.g. a mounted Kubernetes Secret); trailing
     /// whitespace is ignored. Used when `api_token` is unset.
     pub api_token_file: Option<PathBuf>,
-    /// Most connections served at once; further clients wait in the
-    /// listen backlog.
+    /// Bearer token required on `/metrics` when set: the metrics carry the
+    /// scores and the vendors' ban counts. The probes stay open. Prefer
+    /// `CHIPRISK__HTTP__METRICS_TOKEN` or `metrics_token_file`. Redacted
+    /// wherever chiprisk prints it.
+    pub metrics_token: Option<Secret>,
+    /// File holding the metrics token; trailing whitespace is ignored. Used
+    /// when `metrics_token` is unset.
+    pub metrics_token_file: Option<PathBuf>,
+    /// Most connections served at once on `listen`; further clients wait
+    /// in the listen backlog. (`probe_listen` has its own 16.)
     pub max_connections: usize,
-    /// A client must send a request's headers within this time, and an
-    /// idle keep-alive connection is closed after it (milliseconds).
+    /// A client must send a request's headers within this time of the
+    /// server starting to wait for them (milliseconds); otherwise the
+    /// connection is closed.
     pub header_read_timeout_ms: u64,
+    /// A connection on which no request is in flight and nothing has been
+    /// read or written for this long is closed (milliseconds). The wait
+    /// for the next request's head also counts against
+    /// `header_read_timeout_ms`, so the smaller of the two applies.
+    pub idle_timeout_ms: u64,
+    /// Once the server has to wait for a client to read its response, the
+    /// client must take all of it within this time (milliseconds), or the
+    /// connection is closed: a client that never reads frees its slot.
+    pub write_timeout_ms: u64,
+    /// Requests served on one connection; the last one's response carries
+    /// `Connection: close` and the connection ends, so that no client keeps
+    /// a slot (and its pipeline) forever.
+    pub max_requests_per_connection: u64,
     /// Largest request head (request line + headers) in bytes; larger ones
     /// get 431. At least 8192.
     pub max_header_bytes: usize,
@@ -37,10 +67,16 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:9464".into(),
+            probe_listen: None,
             api_token: None,
             api_token_file: None,
+            metrics_token: None,
+            metrics_token_file: None,
             max_connections: 256,
             header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 5_000,
+            write_timeout_ms: 10_000,
+            max_requests_per_connection: 1_000,
             max_header_bytes: 16 * 1024,
             max_headers: 64,
         }
@@ -49,23 +85,24 @@ impl Default for HttpSettings {
 
 impl HttpSettings {
     pub fn validate(&self) -> Result<(), String> {
-        self.listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|_| format!("http.listen = {:?} is not an address like 127.0.0.1:9464", self.listen))?;
-        if !(1..=100_000).contains(&self.max_connections) {
-            return Err("http.max_connections must be within 1..=100000".into());
+        check_address("http.listen", &self.listen)?;
+        if let Some(probe) = &self.probe_listen {
+            check_address("http.probe_listen", probe)?;
+            if *probe == self.listen {
+                return Err("http.probe_listen must differ from http.listen".into());
+            }
         }
-        if !(100..=600_000).contains(&self.header_read_timeout_ms) {
-            return Err("http.header_read_timeout_ms must be within 100..=600000".into());
-        }
-        if !(8192..=1 << 20).contains(&self.max_header_bytes) {
-            return Err("http.max_header_bytes must be within 8192..=1048576".into());
-        }
-        if !(8..=1000).contains(&self.max_headers) {
-            return Err("http.max_headers must be within 8..=1000".into());
-        }
-        if self.api_token.as_ref().is_some_and(|t| t.0.trim().is_empty()) {
-            return Err("http.api_token must not be blank".into());
+        check_range("http.max_connections", self.max_connections as u64, 1, 100_000)?;
+        check_range("http.header_read_timeout_ms", self.header_read_timeout_ms, 100, 600_000)?;
+        check_range("http.idle_timeout_ms", self.idle_timeout_ms, 100, 600_000)?;
+        check_range("http.write_timeout_ms", self.write_timeout_ms, 100, 600_000)?;
+        check_range("http.max_requests_per_connection", self.max_requests_per_connection, 1, 1_000_000)?;
+        check_range("http.max_header_bytes", self.max_header_bytes as u64, 8192, 1 << 20)?;
+        check_range("http.max_headers", self.max_headers as u64, 8, 1000)?;
+        for (name, token) in [("http.api_token", &self.api_token), ("http.metrics_token", &self.metrics_token)] {
+            if token.as_ref().is_some_and(|t| t.0.trim().is_empty()) {
+                return Err(format!("{name} must not be blank"));
+            }
         }
         Ok(())
     }
@@ -74,24 +111,57 @@ impl HttpSettings {
         Duration::from_millis(self.header_read_timeout_ms)
     }
 
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+
     /// The token the data endpoints require, if any (reads `api_token_file`).
     pub fn api_token(&self) -> anyhow::Result<Option<Secret>> {
-        use anyhow::Context;
-        if let Some(token) = &self.api_token {
-            return Ok(Some(token.clone()));
-        }
-        let Some(path) = &self.api_token_file else { return Ok(None) };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("http.api_token_file: cannot read {}", path.display()))?;
-        let token = text.trim_end();
-        anyhow::ensure!(!token.is_empty(), "http.api_token_file: {} is empty", path.display());
-        Ok(Some(Secret(token.to_owned())))
+        read_token("http.api_token_file", &self.api_token, &self.api_token_file)
+    }
+
+    /// The token `/metrics` requires, if any (reads `metrics_token_file`).
+    pub fn metrics_token(&self) -> anyhow::Result<Option<Secret>> {
+        read_token("http.metrics_token_file", &self.metrics_token, &self.metrics_token_file)
     }
 
     /// A copy fit to print.
     pub fn redacted(&self) -> Self {
-        Self { api_token: self.api_token.as_ref().map(|_| Secret("<redacted>".into())), ..self.clone() }
+        let redact = |t: &Option<Secret>| t.as_ref().map(|_| Secret("<redacted>".into()));
+        Self { api_token: redact(&self.api_token), metrics_token: redact(&self.metrics_token), ..self.clone() }
     }
+}
+
+fn check_address(name: &str, value: &str) -> Result<(), String> {
+    value
+        .parse::<std::net::SocketAddr>()
+        .map(|_| ())
+        .map_err(|_| format!("{name} = {value:?} is not an address like 127.0.0.1:9464"))
+}
+
+fn check_range(name: &str, value: u64, min: u64, max: u64) -> Result<(), String> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{name} must be within {min}..={max}"))
+    }
+}
+
+/// The token given inline, or else the one in `file`, if any.
+fn read_token(name: &str, inline: &Option<Secret>, file: &Option<PathBuf>) -> anyhow::Result<Option<Secret>> {
+    use anyhow::Context;
+    if let Some(token) = inline {
+        return Ok(Some(token.clone()));
+    }
+    let Some(path) = file else { return Ok(None) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("{name}: cannot read {}", path.display()))?;
+    let token = text.trim_end();
+    anyhow::ensure!(!token.is_empty(), "{name}: {} is empty", path.display());
+    Ok(Some(Secret(token.to_owned())))
 }
 
 /// A credential: never shown by `Debug`, compared in constant time.
@@ -127,7 +197,7 @@ mod tests {
         let s = Secret::new("s3cret");
         assert!(s.matches(b"s3cret"));
         assert!(!s.matches(b"s3cres") && !s.matches(b"s3cret ") && !s.matches(b""));
-        let settings = HttpSettings { api_token: Some(s), ..HttpSettings::default() };
+        let settings = HttpSettings { api_token: Some(s.clone()), metrics_token: Some(s), ..HttpSettings::default() };
         assert!(!format!("{settings:?}").contains("s3cret"));
         assert!(!format!("{:?}", settings.redacted()).contains("s3cret"));
         assert!(!toml::to_string(&settings.redacted()).unwrap().contains("s3cret"));
@@ -142,12 +212,28 @@ mod tests {
         assert!(settings.api_token().unwrap().unwrap().matches(b"abc"));
         std::fs::write(&path, "\n").unwrap();
         assert!(settings.api_token().unwrap_err().to_string().contains("empty"));
+        let settings = HttpSettings { metrics_token_file: Some(path.clone()), ..HttpSettings::default() };
+        assert!(settings.api_token().unwrap().is_none());
+        std::fs::write(&path, "m\n").unwrap();
+        assert!(settings.metrics_token().unwrap().unwrap().matches(b"m"));
     }
 
     #[test]
     fn limits_are_checked() {
-        let bad = HttpSettings { max_header_bytes: 100, ..HttpSettings::default() };
-        assert!(bad.validate().unwrap_err().contains("http.max_header_bytes"));
-        assert!(HttpSettings::default().validate().is_ok());
+        let d = HttpSettings::default;
+        let cases = [
+            (HttpSettings { max_header_bytes: 100, ..d() }, "http.max_header_bytes"),
+            (HttpSettings { idle_timeout_ms: 20, ..d() }, "http.idle_timeout_ms"),
+            (HttpSettings { write_timeout_ms: 0, ..d() }, "http.write_timeout_ms"),
+            (HttpSettings { max_requests_per_connection: 0, ..d() }, "http.max_requests_per_connection"),
+            (HttpSettings { probe_listen: Some("nowhere".into()), ..d() }, "http.probe_listen"),
+            (HttpSettings { probe_listen: Some(d().listen), ..d() }, "must differ"),
+            (HttpSettings { metrics_token: Some(Secret::new(" ")), ..d() }, "http.metrics_token"),
+        ];
+        for (bad, message) in cases {
+            assert!(bad.validate().unwrap_err().contains(message), "{message}");
+        }
+        assert!(HttpSettings { probe_listen: Some("0.0.0.0:9465".into()), ..d() }.validate().is_ok());
+        assert!(d().validate().is_ok());
     }
 }

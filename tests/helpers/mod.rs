@@ -10,6 +10,8 @@ use tokio::sync::oneshot;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The probe listener (`http.probe_listen`), if configured.
+    pub probes: Option<SocketAddr>,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -64,11 +66,12 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
 pub async fn start(settings: Settings) -> TestApp {
     let app = Application::build(&settings).await.expect("app builds");
     let addr = app.local_addr();
+    let probes = app.probe_addr();
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
-    TestApp { addr, client: http_client(&settings), stop: Some(tx), task: Some(task) }
+    TestApp { addr, probes, client: http_client(&settings), stop: Some(tx), task: Some(task) }
 }
 
 /// An HTTP client for an app with these settings. It drops idle pooled
