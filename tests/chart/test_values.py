@@ -99,7 +99,7 @@ def test_extra_volumes_environment_priority_and_history_land_in_the_pod():
 
 def test_probe_values_are_merged_over_the_defaults():
     c = container(values_of(EXTRAS))
-    assert c["livenessProbe"] == {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10,
+    assert c["livenessProbe"] == {"httpGet": {"path": "/healthz", "port": "probes"}, "periodSeconds": 10,
                                   "timeoutSeconds": 5, "failureThreshold": 6}
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz" and c["readinessProbe"]["periodSeconds"] == 5
     assert c["startupProbe"]["failureThreshold"] == 60 and c["startupProbe"]["periodSeconds"] == 2
