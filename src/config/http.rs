@@ -28,8 +28,9 @@ pub struct HttpSettings {
     /// File holding the token (e.g. a mounted Kubernetes Secret); trailing
     /// whitespace is ignored. Used when `api_token` is unset.
     pub api_token_file: Option<PathBuf>,
-    /// Bearer token required on `/metrics` when set: the metrics carry the
-    /// scores and the vendors' ban counts. The probes stay open. Prefer
+    /// Bearer token required on `/metrics` when set: the metrics carry what
+    /// `api_token` protects (scores, ban and event titles, event ids,
+    /// products, source URLs). The probes stay open. Prefer
     /// `CHIPRISK__HTTP__METRICS_TOKEN` or `metrics_token_file`. Redacted
     /// wherever chiprisk prints it.
     pub metrics_token: Option<Secret>,
