@@ -75,12 +75,14 @@ pub async fn start(settings: Settings) -> TestApp {
 }
 
 /// An HTTP client for an app with these settings. It drops idle pooled
-/// connections well before the server closes them
-/// (`http.header_read_timeout_ms`): a request sent on a connection the
-/// server is closing at that moment fails (`IncompleteMessage`), which made
-/// tests that wait out a 10 s broker outage flaky.
+/// connections well before the server closes them (the smaller of
+/// `http.idle_timeout_ms` and `http.header_read_timeout_ms`): a request
+/// sent on a connection the server is closing at that moment fails
+/// (`IncompleteMessage`), which made tests that wait out a 10 s broker
+/// outage flaky.
 pub fn http_client(settings: &Settings) -> reqwest::Client {
-    reqwest::Client::builder().pool_idle_timeout(settings.http.header_read_timeout() / 2).build().expect("http client")
+    let server_closes = settings.http.idle_timeout().min(settings.http.header_read_timeout());
+    reqwest::Client::builder().pool_idle_timeout(server_closes / 2).build().expect("http client")
 }
 
 /// Polls `check` every 20 ms for up to 10 s.
