@@ -72,20 +72,20 @@ impl<T> DeadlineIo<T> {
     }
 
     /// `Pending` until `deadline`, then `TimedOut`; the timer wakes `cx`.
-    fn wait_until(&mut self, deadline: Instant, what: &str, cx: &mut Context<'_>) -> io::Error {
+    fn wait_until(&mut self, deadline: Instant, what: &str, cx: &mut Context<'_>) -> Poll<io::Error> {
         if self.timer.deadline() != deadline {
             self.timer.as_mut().reset(deadline);
         }
-        match self.timer.as_mut().poll(cx) {
-            Poll::Ready(()) => io::Error::new(io::ErrorKind::TimedOut, format!("{what} deadline passed")),
-            Poll::Pending => io::Error::from(io::ErrorKind::WouldBlock),
-        }
+        self.timer
+            .as_mut()
+            .poll(cx)
+            .map(|()| io::Error::new(io::ErrorKind::TimedOut, format!("{what} deadline passed")))
     }
 
     /// A write that cannot proceed: pending until the write deadline.
     fn write_pending<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
         let since = *self.write_blocked.get_or_insert_with(Instant::now);
-        pending_or(self.wait_until(since + self.write_timeout, "write", cx))
+        self.wait_until(since + self.write_timeout, "write", cx).map(Err)
     }
 
     /// A read that finds nothing: pending, or the idle deadline.
@@ -93,7 +93,7 @@ impl<T> DeadlineIo<T> {
         if self.activity.busy() || self.write_blocked.is_some() {
             return Poll::Pending;
         }
-        pending_or(self.wait_until(self.last_active + self.idle_timeout, "idle", cx))
+        self.wait_until(self.last_active + self.idle_timeout, "idle", cx).map(Err)
     }
 
     fn wrote(&mut self, result: Poll<io::Result<usize>>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
@@ -107,14 +107,6 @@ impl<T> DeadlineIo<T> {
             Poll::Pending => self.write_pending(cx),
             other => other,
         }
-    }
-}
-
-fn pending_or<R>(e: io::Error) -> Poll<io::Result<R>> {
-    if e.kind() == io::ErrorKind::WouldBlock {
-        Poll::Pending
-    } else {
-        Poll::Ready(Err(e))
     }
 }
 
