@@ -110,5 +110,38 @@ fn queries(c: &mut Criterion, catalog: &Arc<Catalog>, decoder: &Decoder, batch: 
     group.finish();
 }
 
-criterion_group!(benches, pipeline);
+/// Events a hostile producer sends: thousands of unknown keys (refused
+/// after the 65th, `MAX_UNKNOWN_FIELDS`), and 64 unknown keys (the most
+/// accepted), each against the same bytes in one unknown field.
+fn hostile(c: &mut Criterion) {
+    let decoder = Decoder::new(Arc::new(Catalog::default()), Limits::default());
+    let head = r#"{"type":"market_signal","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"],"value":0.1"#;
+    for (count, accepted) in [(5_000, false), (64, true)] {
+        let keys: String = (0..count).map(|k| format!(r#","k{k}":0"#)).collect();
+        let many = |i: usize| format!(r#"{head},"id":"h{i}"{keys}}}"#);
+        let padded = |i: usize| {
+            let pad = many(i).len() - format!(r#"{head},"id":"h{i}","pad":""}}"#).len();
+            format!(r#"{head},"id":"h{i}","pad":"{}"}}"#, "x".repeat(pad))
+        };
+        let (many, padded): (Vec<String>, Vec<String>) = ((0..200).map(many).collect(), (0..200).map(padded).collect());
+        assert_eq!(many[0].len(), padded[0].len());
+        assert_eq!(decoder.decode(many[0].as_bytes()).is_ok(), accepted);
+        assert!(decoder.decode(padded[0].as_bytes()).is_ok());
+        let mut group = c.benchmark_group(format!("hostile: 200 events of {} B", many[0].len()));
+        group.sample_size(10);
+        let label = format!("{count} unknown keys each");
+        for (label, batch) in [(label.as_str(), &many), ("the same bytes in one unknown field", &padded)] {
+            group.bench_function(label, |b| {
+                b.iter(|| {
+                    for e in batch {
+                        criterion::black_box(decoder.decode(e.as_bytes()).is_ok());
+                    }
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, pipeline, hostile);
 criterion_main!(benches);

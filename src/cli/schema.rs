@@ -37,5 +37,7 @@ mod tests {
         assert_eq!(p["products"]["items"]["maxLength"], l.max_product_chars);
         assert_eq!(s["$defs"]["text"]["maxLength"], l.max_text_chars);
         assert!(s["description"].as_str().unwrap().contains(&l.max_event_bytes.to_string()));
+        let unknown = format!("more than {} fields", crate::event::MAX_UNKNOWN_FIELDS);
+        assert!(s["description"].as_str().unwrap().contains(&unknown));
     }
 }

@@ -284,6 +284,8 @@ enum Problem {
     /// An unknown field's value nests deeper than [`MAX_NESTING`] (or is
     /// not JSON).
     TooDeep(String),
+    /// More than [`MAX_UNKNOWN_FIELDS`] fields that schema v1 does not name.
+    TooManyUnknown,
 }
 
 impl Problem {
@@ -294,6 +296,10 @@ impl Problem {
             (Problem::DuplicateKey(k), _) => {
                 Rejection::new(RejectReason::MalformedJson, format!("{}: duplicate key", truncated(&k)))
             }
+            (Problem::TooManyUnknown, _) => Rejection::new(
+                RejectReason::LimitExceeded,
+                format!("more than {MAX_UNKNOWN_FIELDS} fields that schema v1 does not name"),
+            ),
             (Problem::TooDeep(k), Category::Data) => Rejection::new(
                 RejectReason::LimitExceeded,
                 format!("{}: nested deeper than {MAX_NESTING} levels", truncated(&k)),
@@ -405,9 +411,14 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
         let mut unknown: Option<HashSet<Cow<'de, str>>> = None;
         while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             let Some(index) = field_index(&key) else {
-                if !unknown.get_or_insert_with(HashSet::new).insert(key.clone()) {
+                let seen_unknown = unknown.get_or_insert_with(HashSet::new);
+                if !seen_unknown.insert(key.clone()) {
                     *self.problem = Problem::DuplicateKey(key.into_owned());
                     return Err(de::Error::custom("duplicate key"));
+                }
+                if seen_unknown.len() > MAX_UNKNOWN_FIELDS {
+                    *self.problem = Problem::TooManyUnknown;
+                    return Err(de::Error::custom("too many unknown fields"));
                 }
                 if let Err(e) = map.next_value_seed(Skip { depth: 1 }) {
                     // A syntax error keeps its own category and message.
@@ -443,6 +454,11 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
         Ok(raw)
     }
 }
+
+/// Most fields an event may carry that schema v1 does not name (producers'
+/// own metadata). Each one costs a lookup; thousands in one message would
+/// make it expensive to decode while it says nothing chiprisk reads.
+pub const MAX_UNKNOWN_FIELDS: usize = 64;
 
 /// How deep an unknown field's value may nest arrays and objects.
 pub const MAX_NESTING: usize = 32;

@@ -11,7 +11,7 @@ mod limits;
 mod reject;
 mod time;
 
-pub use decode::Decoder;
+pub use decode::{Decoder, MAX_UNKNOWN_FIELDS};
 pub use kind::{BanKind, Component, EventType, Role};
 pub use limits::{Limits, MAX_ID_CHARS};
 pub use reject::{RejectReason, Rejection};

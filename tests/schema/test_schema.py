@@ -22,6 +22,8 @@ KNOWN_DIFFERENCES = {
     "duplicate unknown key": "the same",
     "message larger than 64 KiB": "a byte limit on the message (limits.max_event_bytes), not on any value",
     "deep nesting in an unknown field": "the JSON parser's nesting limit (128), not a property of the value",
+    "65 unknown fields": "a count of the fields the schema does not name: maxProperties would count the named ones too",
+    "5000 unknown fields": "the same",
     "occurred_at beyond 2262": "the span of a 64-bit nanosecond clock (1677-09-21..2262-04-11): a pattern does not bound the year",
 }
 

@@ -9,7 +9,7 @@
 //! or what a rejection says. A property test and the `decode` fuzz target
 //! compare the two paths.
 
-use super::{field_index, RawEvent};
+use super::{field_index, RawEvent, MAX_UNKNOWN_FIELDS};
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -36,7 +36,9 @@ pub(super) fn scan(text: &str) -> Option<RawEvent<'_>> {
             p.skip_ws();
             match field_index(key) {
                 None => {
-                    if !unknown.get_or_insert_with(HashSet::new).insert(key) {
+                    let seen_unknown = unknown.get_or_insert_with(HashSet::new);
+                    // A duplicate, or too many: the general path says which.
+                    if !seen_unknown.insert(key) || seen_unknown.len() > MAX_UNKNOWN_FIELDS {
                         return None;
                     }
                     p.scalar()?;
