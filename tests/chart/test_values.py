@@ -147,3 +147,25 @@ def test_extra_objects_are_rendered_with_tpl_as_maps_or_strings():
 def test_values_outside_the_schema_are_refused(values):
     with pytest.raises(helm.HelmError):
         render(values)
+
+
+@pytest.mark.parametrize("config", [
+    {"kafka": {"properties": {"sasl.password": "hunter2"}}},
+    {"kafka": {"properties": {"sasl_password": "hunter2"}}},
+    {"kafka": {"properties": {"ssl.key.pem": "-----BEGIN"}}},
+    {"kafka": {"properties": {"sasl.jaas.config": "x"}}},
+    {"kafka": {"properties": {"sasl.oauthbearer.client.secret": "x"}}},
+    {"http": {"api_token": "t0ken"}},
+    {"http": {"metrics_token": "t0ken"}},
+], ids=["password", "password-underscored", "pem", "jaas", "client-secret", "api-token", "metrics-token"])
+def test_secrets_in_config_are_refused_since_it_becomes_a_configmap(config):
+    with pytest.raises(helm.HelmError) as refused:
+        render({"config": config})
+    assert "schema" in str(refused.value), refused.value
+
+
+def test_config_without_secrets_and_paths_to_secrets_still_render():
+    config = {"kafka": {"brokers": "b:9093", "properties": {"security.protocol": "SASL_SSL", "sasl.username": "u",
+                                                           "ssl.key.location": "/etc/x/tls.key"}},
+              "http": {"api_token_file": "/var/run/secrets/t"}}
+    assert render({"config": config})
