@@ -271,3 +271,37 @@ async fn hostile_titles_are_escaped_everywhere_on_the_status_page() {
     );
     app.stop().await;
 }
+
+/// The whole documented span of time works in the history API and on the
+/// page: an event at the first representable instant (1677-09-21), and a
+/// range that ends at the last one.
+#[tokio::test]
+async fn the_first_and_last_instants_of_the_documented_range_work_in_the_history_api_and_on_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let lines = [
+        r#"{"id":"first","type":"export_ban","occurred_at":"1677-09-21T00:12:43.145224192Z","vendors":["nvidia"]}"#,
+        r#"{"id":"later","type":"market_signal","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"],"value":0.5}"#,
+    ];
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let app = spawn_app(Some(&path)).await;
+    // The default range starts at the first event's day, which would begin
+    // before the first representable instant.
+    let r = app.get("/api/v1/scores/nvidia/history").await;
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let page = app.get("/?vendor=nvidia").await.text().await.unwrap();
+    assert!(page.contains("<svg id=\"history\""), "the page keeps its chart");
+    // A range at the very end gives one point per step, none repeated.
+    let end = "2262-04-11T23:47:16.854775807Z";
+    let one: serde_json::Value =
+        app.get(&format!("/api/v1/scores/nvidia/history?from={end}&to={end}")).await.json().await.unwrap();
+    assert_eq!(one["points"].as_array().map(Vec::len), Some(1), "{one}");
+    let week: serde_json::Value = app
+        .get(&format!("/api/v1/scores/nvidia/history?from=2262-04-04T23:47:16Z&to={end}&step=1d"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(week["points"].as_array().map(Vec::len), Some(8), "{week}");
+    app.stop().await;
+}

@@ -49,7 +49,10 @@ impl Engine {
         while t <= to.nanos() && (out.len() as i64) < MAX_HISTORY_POINTS {
             let at = Timestamp::from_nanos(t);
             out.push(HistoryPoint { at, score: self.score(vendor, at) });
-            t = t.saturating_add(step_nanos);
+            // The last representable instant is the last point: a
+            // saturating step would repeat it.
+            let Some(next) = t.checked_add(step_nanos) else { break };
+            t = next;
         }
         out
     }

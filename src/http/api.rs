@@ -114,7 +114,9 @@ pub fn resolve_range(
         Ok(Some(t)) => t,
         Ok(None) => {
             let first = state.first_event_at()?.unwrap_or(to);
-            Timestamp::from_nanos(first.nanos() - first.nanos().rem_euclid(DAY_NANOS))
+            // Midnight of the first event's day, unless that day begins
+            // before the first representable instant (1677-09-21).
+            first.nanos().checked_sub(first.nanos().rem_euclid(DAY_NANOS)).map_or(first, Timestamp::from_nanos)
         }
         Err(e) => return bad(format!("from: {e}")),
     };
