@@ -99,6 +99,28 @@ def test_denylist_matches_what_it_should():
     assert not denied("https://www.reuters.com/technology/x")
 
 
+def rung(url):
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    for name, r in CURATION["ladder"].items():
+        if host in {h.lower() for h in r["hosts"]}:
+            return name
+    return None
+
+
+def test_every_source_is_on_the_ladder_or_listed_to_replace():
+    listed = set(CURATION["to_replace"])
+    unplaced = [f"{label(e)}: {urllib.parse.urlsplit(e['source_url']).hostname}" for e in EVENTS
+                if rung(e["source_url"]) is None and e["id"] not in listed]
+    assert not unplaced, "host on no rung of the ladder; add the host to a rung or the line to to_replace:\n" + "\n".join(unplaced)
+    stale = [i for i in listed if i in BY_ID and rung(BY_ID[i]["source_url"]) is not None]
+    assert not stale, "listed to_replace but already on the ladder: " + ", ".join(stale)
+
+
+def test_at_least_half_cite_a_primary_document_or_original_reporting():
+    n = sum(rung(e["source_url"]) in ("primary", "original") for e in EVENTS)
+    assert 2 * n >= len(EVENTS), f"{n} of {len(EVENTS)} lines cite a primary document or original reporting"
+
+
 def test_curation_lists_name_lines_that_exist():
     listed = [x["id"] for x in CURATION["http_allowed"]] + list(CURATION["to_replace"])
     listed += [i for p in CURATION["allowed_pairs"] + CURATION["split_reports"] for i in p["ids"]]
