@@ -236,6 +236,8 @@ LICENCES = [e for e in EVENTS if e["type"] == "license_granted"]
 def test_replay_shows_each_licence_relieving_a_ban_in_force(lic):
     binary = chiprisk_binary()
     if binary is None:
+        if os.environ.get("CHIPRISK_REQUIRE_TOOLS") == "1":
+            pytest.fail("no chiprisk binary (set CHIPRISK_BIN or build target/release/chiprisk)")
         pytest.skip("no chiprisk binary (set CHIPRISK_BIN or build target/release/chiprisk)")
     out = subprocess.run(
         [binary, "replay", str(HISTORY), "--at", lic["occurred_at"], "--format", "json", "--explain"],
