@@ -25,13 +25,7 @@ async fn with_no_event_file_the_bundled_history_is_served() {
 /// rebuilding: every answer says so, and none carries a partial score.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_rebuilding_every_endpoint_says_so_and_none_shows_a_score() {
-    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
-    mock.create_topic("chiprisk.events", 1, 1).unwrap();
-    mock.broker_down(1).unwrap();
-    let mut settings = helpers::test_settings();
-    settings.kafka.brokers = Some(mock.bootstrap_servers());
-    settings.kafka.create_topics = false;
-    settings.kafka.accept_history_loss = true;
+    let (_mock, settings) = helpers::rebuilding_settings();
     let app = helpers::start(settings).await;
     let get = |path: &'static str| {
         let app = &app;

@@ -213,13 +213,7 @@ async fn every_kind_of_response_carries_the_security_headers() {
 /// like any other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_503_while_rebuilding_carries_the_security_headers() {
-    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
-    mock.create_topic("chiprisk.events", 1, 1).unwrap();
-    mock.broker_down(1).unwrap();
-    let mut settings = test_settings();
-    settings.kafka.brokers = Some(mock.bootstrap_servers());
-    settings.kafka.create_topics = false;
-    settings.kafka.accept_history_loss = true;
+    let (_mock, mut settings) = helpers::rebuilding_settings();
     settings.http.probe_listen = Some("127.0.0.1:0".into());
     let app = helpers::start(settings).await;
     let probes = app.probes.unwrap();

@@ -234,13 +234,23 @@ def install_chart_files(rootfs, pki, config):
     return mounts
 
 
-def run_image(rootfs, tmp_path, brokers, name, *args):
+def run_image(rootfs, tmp_path, brokers, name, *args, env=None):
+    """chiprisk run in the image against `brokers`; (process, port, log)."""
     port = free_port()
     env = {"CHIPRISK__HTTP__LISTEN": f"127.0.0.1:{port}", "CHIPRISK__KAFKA__BROKERS": brokers,
-           "CHIPRISK__KAFKA__CREATE_TOPICS": "false"}
+           "CHIPRISK__KAFKA__CREATE_TOPICS": "false", **(env or {})}
     log = tmp_path / f"image-{name}.log"
     proc = in_image(rootfs, "/usr/local/bin/chiprisk", *args, "run", env=env, background=True, log=log)
     return proc, port, log
+
+
+def published_scenario(brokers, pki, tmp_path):
+    """The demo scenario, published over mTLS; its events."""
+    events = scenario()
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(events) + b"\n")
+    assert publish(brokers, path, tls_properties(pki)).returncode == 0
+    return events
 
 
 def image_ready(port):
@@ -268,10 +278,7 @@ def stop_image(proc):
 
 def test_the_image_with_the_charts_mtls_values_rebuilds_over_tls_like_a_replay(tls_broker, pki, tmp_path):
     need_root()
-    events = scenario()
-    path = tmp_path / "events.jsonl"
-    path.write_bytes(b"\n".join(events) + b"\n")
-    assert publish(tls_broker, path, tls_properties(pki)).returncode == 0
+    events = published_scenario(tls_broker, pki, tmp_path)
     config, mounts = rendered_config(MTLS_VALUES)
     props = config["kafka"]["properties"]
     assert props["security.protocol"] == "SSL"
@@ -295,10 +302,7 @@ def test_the_image_trusts_a_ca_in_its_system_bundle_with_no_ca_setting(tls_broke
     # nothing to configure, the image's CA bundle is found. Here the test
     # CA stands in for a public one, appended to the image's bundle.
     need_root()
-    events = scenario()
-    path = tmp_path / "events.jsonl"
-    path.write_bytes(b"\n".join(events) + b"\n")
-    assert publish(tls_broker, path, tls_properties(pki)).returncode == 0
+    events = published_scenario(tls_broker, pki, tmp_path)
     rootfs = build_rootfs(tmp_path / "rootfs", extra_ca=pki / "ca.pem")
     tls_dir = rootfs / "etc" / "kafka-client"
     tls_dir.mkdir(parents=True)
@@ -307,11 +311,7 @@ def test_the_image_trusts_a_ca_in_its_system_bundle_with_no_ca_setting(tls_broke
         (tls_dir / name).chmod(0o644)
     props = {"security.protocol": "SSL", "ssl.certificate.location": "/etc/kafka-client/client.pem",
              "ssl.key.location": "/etc/kafka-client/client.key"}
-    port = free_port()
-    env = {"CHIPRISK__HTTP__LISTEN": f"127.0.0.1:{port}", "CHIPRISK__KAFKA__BROKERS": tls_broker,
-           "CHIPRISK__KAFKA__CREATE_TOPICS": "false", **as_env(props)}
-    log = tmp_path / "image-system-ca.log"
-    proc = in_image(rootfs, "/usr/local/bin/chiprisk", "run", env=env, background=True, log=log)
+    proc, port, log = run_image(rootfs, tmp_path, tls_broker, "system-ca", env=as_env(props))
     try:
         wait_for(lambda: image_ready(port), 90, f"the image ready, trusting its system CA bundle ({log})")
         assert image_scores(port) == replay_scores(events)

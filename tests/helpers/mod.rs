@@ -46,6 +46,20 @@ pub fn test_settings() -> Settings {
     settings
 }
 
+/// Settings for an app that stays rebuilding: its event log is on a mock
+/// broker that is down. Keep the cluster alive as long as the app.
+pub fn rebuilding_settings(
+) -> (rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>, Settings) {
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("chiprisk.events", 1, 1).unwrap();
+    mock.broker_down(1).unwrap();
+    let mut settings = test_settings();
+    settings.kafka.brokers = Some(mock.bootstrap_servers());
+    settings.kafka.create_topics = false;
+    settings.kafka.accept_history_loss = true;
+    (mock, settings)
+}
+
 /// Starts the app on 127.0.0.1:0 with the given event file (or the bundled
 /// scenario) and waits until it is ready.
 pub async fn spawn_app(events: Option<&Path>) -> TestApp {
