@@ -12,7 +12,7 @@ use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// The bundled history `chiprisk run` serves when given no event file:
@@ -166,7 +166,9 @@ fn run_lines(decoder: &Decoder, state: &Writer, source: EventSource, stop: mpsc:
     Ok(())
 }
 
-/// Feeds lines from `origin` through the pipeline, under one write lock.
+/// Feeds lines from `origin` through the pipeline: the lines are read and
+/// decoded first, without the board's lock, then applied in order under
+/// one write lock (readers wait only for the engine's updates).
 fn ingest(
     decoder: &Decoder,
     state: &Writer,
@@ -175,23 +177,46 @@ fn ingest(
     feed: impl FnOnce(&mut dyn FnMut(u64, Line<'_>)),
 ) {
     let metrics = state.metrics();
-    let mut board = state.board();
     let limit = decoder.limits().max_event_bytes;
-    let mut on_line = |line_no: u64, line: Line<'_>| {
-        let outcome = match line {
-            Line::Text(bytes) => {
-                let board = &mut *board;
-                pipeline::process_counted(decoder, &mut board.engine, &mut board.summary, metrics, bytes, arrival)
+    // The lines' bytes are the reader's until the callback returns: copied
+    // into one buffer (at most a batch, `BATCH_BYTES` and a line).
+    let mut text = Vec::new();
+    let mut lines: Vec<(u64, Result<std::ops::Range<usize>, usize>)> = Vec::new();
+    feed(&mut |line_no, line| match line {
+        Line::Text(bytes) => {
+            let start = text.len();
+            text.extend_from_slice(bytes);
+            lines.push((line_no, Ok(start..text.len())));
+        }
+        Line::TooLong(len) => lines.push((line_no, Err(len))),
+    });
+    let decoded: Vec<_> = lines
+        .into_iter()
+        .map(|(line_no, line)| {
+            let started = Instant::now();
+            let decoded = line.map(|range| decoder.decode(&text[range]));
+            (line_no, decoded, started.elapsed())
+        })
+        .collect();
+    let mut board = state.board();
+    let board = &mut *board;
+    for (line_no, decoded, decoding) in decoded {
+        let outcome = match decoded {
+            Ok(decoded) => {
+                // The time of `pipeline::process`: decoding and applying.
+                let started = Instant::now();
+                let outcome = match decoded {
+                    Ok(event) => Outcome::Applied { kind: event.kind, applied: board.engine.apply(&event) },
+                    Err(rejection) => Outcome::Rejected(rejection),
+                };
+                metrics.observe_processing(decoding + started.elapsed());
+                outcome
             }
-            Line::TooLong(len) => {
-                let o = Outcome::Rejected(pipeline::too_large(len, limit));
-                pipeline::count(&mut board.summary, metrics, &o, arrival);
-                o
-            }
+            Err(len) => Outcome::Rejected(pipeline::too_large(len, limit)),
         };
+        pipeline::count(&mut board.summary, metrics, &outcome, arrival);
         if let Outcome::Rejected(r) = &outcome {
             tracing::warn!(source = origin, line = line_no, reason = %r.reason, "rejected event: {}", r.message);
         }
-    };
-    feed(&mut on_line);
+    }
 }

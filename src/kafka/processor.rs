@@ -10,7 +10,7 @@
 
 use crate::catalog::{Catalog, VendorId};
 use crate::engine::{Applied, Engine};
-use crate::event::{Decoder, RejectReason, Timestamp};
+use crate::event::{Decoder, Event, RejectReason, Rejection, Timestamp};
 use crate::pipeline::{self, Arrival, Outcome};
 use crate::state::Board;
 use crate::telemetry::Metrics;
@@ -73,7 +73,8 @@ impl Processor {
         Self { decoder, catalog, touched: BTreeMap::new(), published: HashMap::new(), applied_stamps: Vec::new() }
     }
 
-    /// The step: one consumed message in, records to produce appended to `out`.
+    /// The step: one consumed message in, records to produce appended to
+    /// `out`. The same as [`Processor::decode`] then [`Processor::apply`].
     pub fn process<'a>(
         &mut self,
         board: &mut Board,
@@ -82,7 +83,30 @@ impl Processor {
         arrival: Arrival,
         out: &mut Vec<Output<'a>>,
     ) {
-        match self.decoder.decode(msg.payload) {
+        let decoded = self.decode(msg);
+        self.apply(board, metrics, msg, decoded, arrival, out);
+    }
+
+    /// The first half of the step, which needs no board: decoding and
+    /// validation, the costly part. The runner decodes a whole batch
+    /// before it takes the board's write lock.
+    pub fn decode<'a>(&self, msg: &InMessage<'a>) -> Result<Event<'a>, Rejection> {
+        self.decoder.decode(msg.payload)
+    }
+
+    /// The second half of the step: a decoded message's effect on the
+    /// board (counted, applied or dead-lettered), with records to produce
+    /// appended to `out`.
+    pub fn apply<'a>(
+        &mut self,
+        board: &mut Board,
+        metrics: &Metrics,
+        msg: &InMessage<'a>,
+        decoded: Result<Event<'a>, Rejection>,
+        arrival: Arrival,
+        out: &mut Vec<Output<'a>>,
+    ) {
+        match decoded {
             Err(r) => {
                 if arrival == Arrival::New {
                     tracing::warn!(topic = msg.topic, partition = msg.partition, offset = msg.offset, reason = %r.reason, "rejected event: {}", r.message);

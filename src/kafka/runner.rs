@@ -238,18 +238,22 @@ impl Loop<'_> {
         Ok(())
     }
 
-    /// The step over a batch, under one write lock: returns the records to
-    /// produce, and holds the last new offset read per partition.
+    /// The step over a batch: decoded without the board's lock, then
+    /// applied under one write lock, in order. Returns the records to
+    /// produce, and holds the last new offset read per partition. The
+    /// decoded events borrow the batch's payloads; their own allocations
+    /// (products, escaped strings) live until the batch is applied.
     fn apply<'m>(
         &mut self,
         processor: &mut Processor,
         batch: &'m [KafkaResult<BorrowedMessage<'_>>],
     ) -> Vec<Output<'m>> {
         let metrics = self.state.metrics();
-        let mut outputs = Vec::new();
-        let mut board = self.state.board();
         let started = Instant::now();
         let mut read = 0;
+        // Decoded first, without the board's write lock: readers (the API,
+        // scrapes) wait only while the decoded events are applied.
+        let mut decoded = Vec::with_capacity(batch.len());
         for m in batch {
             let msg = match m {
                 Ok(msg) => msg,
@@ -269,7 +273,14 @@ impl Loop<'_> {
                 payload: msg.payload().unwrap_or_default(),
                 timestamp_ms: msg.timestamp().to_millis(),
             };
-            processor.process(&mut board, metrics, &input, arrival, &mut outputs);
+            let event = processor.decode(&input);
+            decoded.push((input, arrival, event));
+        }
+        let mut outputs = Vec::new();
+        let mut board = self.state.board();
+        for (input, arrival, event) in decoded {
+            let (topic, partition, offset) = (input.topic, input.partition, input.offset);
+            processor.apply(&mut board, metrics, &input, event, arrival, &mut outputs);
             if arrival == Arrival::New {
                 match self.held.iter_mut().find(|(t, p, _)| *p == partition && t == topic) {
                     Some(entry) => entry.2 = offset,
