@@ -2,6 +2,7 @@
 //! defaults, and client errors and commits counted by kind.
 
 use super::positions::LogReport;
+use super::stats::Stats;
 use crate::config::{librdkafka_name, KafkaSettings};
 use crate::telemetry::KafkaErrorKind;
 use anyhow::Context;
@@ -10,7 +11,6 @@ use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::ClientContext;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// chiprisk's defaults for its consumer; `kafka.properties` overrides them.
@@ -59,28 +59,6 @@ pub(super) struct Callbacks {
     ends: Mutex<Vec<(String, i32, LogReport)>>,
 }
 
-/// The part of librdkafka's statistics the loop reads.
-#[derive(serde::Deserialize)]
-struct Stats {
-    #[serde(default)]
-    topics: HashMap<String, TopicStats>,
-}
-
-#[derive(serde::Deserialize)]
-struct TopicStats {
-    partitions: HashMap<String, PartitionStats>,
-}
-
-#[derive(serde::Deserialize)]
-struct PartitionStats {
-    partition: i32,
-    lo_offset: i64,
-    hi_offset: i64,
-    ls_offset: i64,
-    next_offset: i64,
-    fetchq_cnt: i64,
-}
-
 impl Callbacks {
     pub(super) fn new(metrics: Arc<crate::telemetry::Metrics>, client: &'static str) -> Self {
         Self { metrics, client, ends: Mutex::default() }
@@ -95,19 +73,10 @@ impl Callbacks {
 impl ClientContext for Callbacks {
     fn stats_raw(&self, statistics: &[u8]) {
         let Ok(stats) = serde_json::from_slice::<Stats>(statistics) else { return };
-        let ends = stats
-            .topics
-            .into_iter()
-            .flat_map(|(topic, t)| {
-                // Partition -1 is librdkafka's internal "unassigned" partition.
-                t.partitions.into_values().filter(|p| p.partition >= 0).map(move |p| {
-                    let (low, high, stable) = (p.lo_offset, p.hi_offset, p.ls_offset);
-                    let report = LogReport { low, high, stable, fetched_to: p.next_offset, queued: p.fetchq_cnt };
-                    (topic.clone(), p.partition, report)
-                })
-            })
-            .collect();
-        *self.ends.lock().unwrap_or_else(|p| p.into_inner()) = ends;
+        if let Some(at) = stats.fetched_at(crate::telemetry::now_seconds()) {
+            self.metrics.kafka().fetched_at(at);
+        }
+        *self.ends.lock().unwrap_or_else(|p| p.into_inner()) = stats.ends();
     }
 
     fn error(&self, error: KafkaError, reason: &str) {

@@ -15,6 +15,7 @@ mod delivery;
 pub mod positions;
 pub mod processor;
 pub mod runner;
+mod stats;
 pub mod topics;
 
 pub use client::{client_config, CONSUMER_DEFAULTS};

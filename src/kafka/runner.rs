@@ -67,6 +67,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let s = &settings;
     let metrics = state.metrics_arc();
+    // The silence of the brokers is measured from here until they first answer.
+    metrics.kafka().fetched_at(crate::telemetry::now_seconds());
     let (consumer, producer) = clients(s, metrics.clone()).await?;
     let result = async {
         let prepare = || topics::prepare(s, &consumer);
@@ -251,6 +253,7 @@ impl Loop<'_> {
         let metrics = self.state.metrics();
         let started = Instant::now();
         let mut read = 0;
+        let mut newest_ms = None;
         // Decoded first, without the board's write lock: readers (the API,
         // scrapes) wait only while the decoded events are applied.
         let mut decoded = Vec::with_capacity(batch.len());
@@ -273,6 +276,7 @@ impl Loop<'_> {
                 payload: msg.payload().unwrap_or_default(),
                 timestamp_ms: msg.timestamp().to_millis(),
             };
+            newest_ms = newest_ms.max(input.timestamp_ms);
             let event = processor.decode(&input);
             decoded.push((input, arrival, event));
         }
@@ -291,6 +295,7 @@ impl Loop<'_> {
         drop(board);
         if read > 0 {
             metrics.kafka().consumed(read);
+            metrics.kafka().message_timestamp(newest_ms);
             metrics.observe_processing_batch(started.elapsed(), read as usize);
         }
         outputs
@@ -304,14 +309,20 @@ impl Loop<'_> {
             self.positions.note_log(&topic, partition, &report);
         }
         let (state, positions) = (self.state, &self.positions);
+        let mut level = true;
         for (topic, partition, lag) in positions.lags() {
             state.metrics().kafka().set_lag(topic, partition, lag);
+            level &= lag == 0;
         }
         if state.is_ready() {
+            if level {
+                state.metrics().kafka().caught_up_at(crate::telemetry::now_seconds());
+            }
             return;
         }
         let seconds = self.began.elapsed().as_secs_f64();
         if positions.caught_up() {
+            state.metrics().kafka().caught_up_at(crate::telemetry::now_seconds());
             state.set_ready();
             let s = state.summary();
             let (accepted, duplicates, rejected) = (s.accepted, s.duplicates, s.rejected);

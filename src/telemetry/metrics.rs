@@ -3,7 +3,7 @@
 
 use crate::event::{EventType, RejectReason};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::time::Duration;
 
@@ -149,6 +149,16 @@ impl Metrics {
         // process_cpu_seconds_total, process_resident_memory_bytes,
         // process_open_fds, ... (Linux; nothing elsewhere).
         reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        // Beside process_resident_memory_bytes, for the memory alert.
+        if let Some(limit) = super::memory::limit_bytes() {
+            let g = prometheus::Gauge::new(
+                "chiprisk_memory_limit_bytes",
+                "The container's memory limit (its cgroup's); absent where there is none",
+            )
+            .expect("a valid metric");
+            g.set(limit as f64);
+            reg(Box::new(g));
+        }
 
         let events_by = EventType::ALL
             .iter()
@@ -239,6 +249,19 @@ fn optional_gauge<P: prometheus::core::Atomic>(name: &str, help: &str) -> promet
 /// The label values of [`optional_gauge`]'s one series.
 const NO_LABELS: &[&str] = &[];
 
+/// Raises an [`optional_gauge`] of a timestamp to `at`, never lowers it.
+fn raise(gauge: &GaugeVec, at: f64) {
+    let g = gauge.with_label_values(NO_LABELS);
+    if at > g.get() {
+        g.set(at);
+    }
+}
+
+/// Now, in Unix seconds.
+pub fn now_seconds() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// Buckets of the event latency histograms (seconds): fine around the
 /// 50 ms goal, coarse beyond.
 const LATENCY_BUCKETS: [f64; 16] =
@@ -253,6 +276,9 @@ pub struct KafkaMetrics {
     committed: IntCounter,
     errors: IntCounterVec,
     lag: IntGaugeVec,
+    last_fetch: GaugeVec,
+    caught_up: GaugeVec,
+    newest_message: GaugeVec,
 }
 
 impl KafkaMetrics {
@@ -292,6 +318,26 @@ impl KafkaMetrics {
         )
         .unwrap();
         registry.register(Box::new(lag.clone())).expect("unique metric");
+        let gauge = |name: &str, help: &str| {
+            let g = optional_gauge(name, help);
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let last_fetch = gauge(
+            "chiprisk_kafka_last_fetch_timestamp_seconds",
+            "When the leader of every event partition last answered this process (Unix seconds): \
+             when the Kafka loop began until they first do; absent without Kafka",
+        );
+        let caught_up = gauge(
+            "chiprisk_kafka_caught_up_timestamp_seconds",
+            "When this process last had every event partition read to its end (Unix seconds); \
+             absent until it first has. time() minus it bounds how late the scores are",
+        );
+        let newest_message = gauge(
+            "chiprisk_kafka_newest_message_timestamp_seconds",
+            "Kafka timestamp of the newest message read from the event topics, history included \
+             (Unix seconds; a timestamp in the future counts as now)",
+        );
         for k in KafkaErrorKind::ALL {
             errors.with_label_values(&[k.as_str()]);
         }
@@ -299,7 +345,7 @@ impl KafkaMetrics {
             dead_lettered.with_label_values(&[r.as_str()]);
         }
         let produced = ProducedKind::ALL.map(|o| produced.with_label_values(&[o.as_str()]));
-        Self { consumed, produced, dead_lettered, committed, errors, lag }
+        Self { consumed, produced, dead_lettered, committed, errors, lag, last_fetch, caught_up, newest_message }
     }
 
     pub fn consumed(&self, messages: u64) {
@@ -320,6 +366,26 @@ impl KafkaMetrics {
 
     pub fn error(&self, kind: KafkaErrorKind) {
         self.errors.with_label_values(&[kind.as_str()]).inc();
+    }
+
+    /// The leaders of every event partition answered at `at` (Unix
+    /// seconds); the gauge never goes back.
+    pub fn fetched_at(&self, at: f64) {
+        raise(&self.last_fetch, at);
+    }
+
+    /// Every event partition was read to its end at `at` (Unix seconds).
+    pub fn caught_up_at(&self, at: f64) {
+        raise(&self.caught_up, at);
+    }
+
+    /// The newest Kafka timestamp of a batch of messages (milliseconds),
+    /// capped at now: a producer's clock ahead of ours must not hide a
+    /// silence to come.
+    pub fn message_timestamp(&self, newest_ms: Option<i64>) {
+        if let Some(ms) = newest_ms {
+            raise(&self.newest_message, (ms as f64 / 1000.0).min(now_seconds()));
+        }
     }
 
     /// Sets the lag of one partition.

@@ -186,7 +186,7 @@ def test_monitoring_resources_need_the_crds_and_carry_the_rules_and_labels():
     assert sm["spec"]["endpoints"][0]["port"] == "http"
     rule = by_kind(docs, "PrometheusRule")[0]
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert [g["name"] for g in rule["spec"]["groups"]] == ["chiprisk-policy", "chiprisk-health"]
+    assert [g["name"] for g in rule["spec"]["groups"]] == ["chiprisk-policy", "chiprisk-health", "chiprisk-producers"]
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
         yaml.safe_dump({"groups": rule["spec"]["groups"]}, f)
     out = subprocess.run(["promtool", "check", "rules", f.name], capture_output=True, text=True)

@@ -56,22 +56,42 @@ def test_thresholds_durations_severities_labels_and_the_window_come_from_values(
         "additionalRuleLabels": {"team": "china-desk"},
         "policy": {"window": "7d", "keepFiringFor": "2h"},
         "alerts": {
-            "ChipriskScoreHigh": {"enabled": True, "severity": "critical", "threshold": 90, "for": "1h", "keepFiringFor": "5m"},
+            "ChipriskScoreCrossed": {"enabled": True, "severity": "warning", "threshold": 90, "quietFor": "7d", "keepFiringFor": "5m"},
             "ChipriskNoEvents": {"enabled": False, "severity": "warning", "over": "24h", "for": "1h"},
+            "ChipriskKafkaUnreachable": {"enabled": True, "severity": "critical", "silentFor": "30s", "for": "20s"},
         },
     }}})
     a = alerts(groups)
     assert "ChipriskNoEvents" not in a
-    high = a["ChipriskScoreHigh"]
-    assert high["expr"] == 'max without (pod, instance) (chiprisk_vendor_risk_score{job="risk"}) > 90'
-    assert (high["for"], high["keep_firing_for"]) == ("1h", "5m")
-    assert high["labels"] == {"severity": "critical", "category": "policy", "team": "china-desk"}
+    crossed = a["ChipriskScoreCrossed"]
+    assert crossed["expr"] == (
+        'max without (pod, instance) (chiprisk_vendor_risk_score{job="risk", namespace="chiprisk"}) > 90 and '
+        'max without (pod, instance) (max_over_time(chiprisk_vendor_risk_score{job="risk", namespace="chiprisk"}[7d] offset 5m)) <= 90'
+    )
+    assert "for" not in crossed and crossed["keep_firing_for"] == "5m"
+    assert crossed["labels"] == {"severity": "warning", "category": "policy", "team": "china-desk"}
+    unreachable = a["ChipriskKafkaUnreachable"]
+    assert unreachable["expr"].endswith("> 30") and unreachable["for"] == "20s"
+    assert unreachable["labels"]["severity"] == "critical"
     ban = a["ChipriskExportBanImposed"]
     assert ban["expr"].endswith("> time() - 604800"), ban["expr"]
     assert ban["keep_firing_for"] == "2h"
     assert ban["annotations"]["explanation_url"] == "https://risk.example.com/api/v1/scores/{{ $labels.vendor }}"
     assert all(r["labels"]["team"] == "china-desk" for r in a.values())
-    assert all('job="risk"' in r["expr"] for r in a.values())
+    assert all('job="risk", namespace="chiprisk"' in r["expr"] for r in a.values())
+
+
+def test_every_selector_names_the_release_namespace():
+    """Two releases never mask each other: each alert reads only its own
+    release's series, by job and namespace."""
+    out = helm.Chart.load(str(CHART)).render({"monitoring": {"assumeCRDs": True}}, name="chiprisk", namespace="risk-prod")
+    text = next(t for p, t in out.items() if p.endswith("prometheusrule.yaml"))
+    rules = alerts(yaml.safe_load(text)["spec"]["groups"])
+    for name, rule in rules.items():
+        selectors = re.findall(r"\b[a-z_]+\{([^}]*)\}", rule["expr"])
+        assert selectors, name
+        for sel in selectors:
+            assert 'namespace="risk-prod"' in sel and 'job="chiprisk"' in sel, f"{name}: {sel}"
 
 
 def test_a_policy_window_over_thirty_days_is_refused():
@@ -88,6 +108,13 @@ def test_every_alert_has_a_runbook_section_and_policy_alerts_route_apart_from_he
         anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
         assert anchor in anchors, f"{name}: docs/runbook.md has no section #{anchor}"
         category = rule["labels"]["category"]
-        assert category in ("policy", "health"), name
+        assert category in ("policy", "health", "producer"), name
         if category == "policy":
-            assert rule["labels"]["severity"] != "critical", f"{name}: news must not page"
+            # kube-prometheus-stack's InfoInhibitor silences `info`; `critical` pages.
+            assert rule["labels"]["severity"] == "notice", f"{name}: news must neither page nor be inhibited"
+
+
+def test_a_policy_alert_cannot_be_made_to_page_or_be_inhibited():
+    for severity in ("critical", "info"):
+        with pytest.raises(helm.HelmError, match="severity"):
+            render_rules({"monitoring": {"prometheusRule": {"alerts": {"ChipriskExportBanImposed": {"enabled": True, "severity": severity}}}}})

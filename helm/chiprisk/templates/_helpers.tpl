@@ -132,7 +132,7 @@ app.kubernetes.io/part-of: chiprisk
 {{- mul $n (get (dict "s" 1 "m" 60 "h" 3600 "d" 86400) $unit) -}}
 {{- end -}}
 
-{{/* An alert's labels: severity, category (policy or health, for routing), then additionalRuleLabels. */}}
+{{/* An alert's labels: severity, category (policy, health or producer, for routing), then additionalRuleLabels. */}}
 {{- define "chiprisk.ruleLabels" -}}
 severity: {{ .severity }}
 category: {{ .category }}
