@@ -20,6 +20,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 HISTORY = pathlib.Path(os.environ.get("HISTORY_FILE", ROOT / "examples" / "history.jsonl"))
 CURATION = yaml.safe_load((HERE / "curation.yaml").read_text(encoding="utf-8"))
+# docs/history.md describes the bundled file; HISTORY_DOC checks another copy of it.
+DOC = pathlib.Path(os.environ.get("HISTORY_DOC", ROOT / "docs" / "history.md"))
 
 WINDOW_DAYS = 5
 HEDGE = re.compile(r"\b(reportedly|sources?|rumou?rs?|people familiar)\b", re.IGNORECASE)
@@ -121,6 +123,76 @@ def test_at_least_half_cite_a_primary_document_or_original_reporting():
     assert 2 * n >= len(EVENTS), f"{n} of {len(EVENTS)} lines cite a primary document or original reporting"
 
 
+def host(url):
+    return (urllib.parse.urlsplit(url).hostname or "").lower()
+
+
+STATE_MEDIA = {h.lower() for h in CURATION["state_media"]}
+
+
+def kind(e):
+    """The kind of source a line cites, as docs/history.md counts them."""
+    r = rung(e["source_url"])
+    if r is not None:
+        return r
+    return "state_media" if host(e["source_url"]) in STATE_MEDIA else "secondary"
+
+
+def test_state_media_only_for_the_states_own_statements():
+    # state media is never original reporting; for a fact that is not the
+    # state's own statement it is a secondary source, to replace
+    on_ladder = sorted(STATE_MEDIA & {h.lower() for r in CURATION["ladder"].values() for h in r["hosts"]})
+    assert not on_ladder, "state media on a rung of the ladder: " + ", ".join(on_ladder)
+    listed = set(CURATION["to_replace"])
+    bad = [f"{label(e)}: {host(e['source_url'])}, actor {e.get('actor')!r}" for e in EVENTS
+           if kind(e) == "state_media" and e["id"] not in listed and not CN_ACTOR.search(e.get("actor") or "")]
+    assert not bad, "state media cited for a fact that is not the state's own statement (find a better source or list it in to_replace):\n" + "\n".join(bad)
+
+
+KIND_ROWS = {
+    "primary": "primary documents",
+    "original": "original reporting",
+    "law_firm": "law-firm client alerts",
+    "state_media": "state media",
+    "secondary": "secondary",
+}
+
+
+def doc_section(title):
+    text = DOC.read_text(encoding="utf-8")
+    start = text.index(title)
+    end = text.find("\n#", start + len(title))
+    return text[start:] if end < 0 else text[start:end]
+
+
+def test_the_counts_by_kind_in_the_docs_match_the_file():
+    if "HISTORY_FILE" in os.environ and "HISTORY_DOC" not in os.environ:
+        pytest.skip("docs/history.md describes the bundled history; set HISTORY_DOC to check another file's")
+    section = doc_section("### Sources by kind")
+    counted = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[1].isdigit():
+            for k, start in KIND_ROWS.items():
+                if cells[0].startswith(start):
+                    counted[k] = int(cells[1])
+    actual = {k: 0 for k in KIND_ROWS}
+    for e in EVENTS:
+        actual[kind(e)] += 1
+    assert counted == actual, f"docs/history.md counts {counted}, the file has {actual}"
+    assert f"({len(EVENTS)} lines)" in section.splitlines()[0], f"the section title should say ({len(EVENTS)} lines)"
+
+
+def test_the_docs_list_exactly_the_lines_to_replace():
+    if "HISTORY_FILE" in os.environ and "HISTORY_DOC" not in os.environ:
+        pytest.skip("docs/history.md describes the bundled history; set HISTORY_DOC to check another file's")
+    section = doc_section("### Secondary sources, to replace")
+    documented = set(re.findall(r"`(hist-[0-9a-z-]+)`", section))
+    listed = set(CURATION["to_replace"])
+    assert documented == listed, (f"in docs, not in curation.yaml: {sorted(documented - listed)}; "
+                                  f"in curation.yaml, not in docs: {sorted(listed - documented)}")
+
+
 def test_curation_lists_name_lines_that_exist():
     listed = [x["id"] for x in CURATION["http_allowed"]] + list(CURATION["to_replace"])
     listed += [i for p in CURATION["allowed_pairs"] + CURATION["split_reports"] for i in p["ids"]]
@@ -139,6 +211,45 @@ def test_hedged_titles_carry_confidence_below_one():
         if m and (c is None or c >= 1):
             bad.append(f"{label(e)}: title says {m.group(0)!r} but confidence is {c if c is not None else 'absent (1)'}")
     assert not bad, "\n".join(bad)
+
+
+# --- dates and ids -------------------------------------------------------------
+
+ID = re.compile(r"^hist-(\d{4}-\d{2}-\d{2})-[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def test_ids_carry_the_public_date_and_lines_are_in_date_order():
+    bad = []
+    for e in EVENTS:
+        m = ID.match(e["id"])
+        if not m:
+            bad.append(f"{label(e)}: id is not hist-YYYY-MM-DD-slug")
+        elif m.group(1) != e["occurred_at"][:10]:
+            bad.append(f"{label(e)}: id says {m.group(1)}, occurred_at {e['occurred_at'][:10]} (re-dated without a new id?)")
+        if not e["occurred_at"].endswith("T00:00:00Z"):
+            bad.append(f"{label(e)}: occurred_at {e['occurred_at']} is not 00:00Z on the day of publication")
+    keys = [(e["occurred_at"], e["id"]) for e in EVENTS]
+    if keys != sorted(keys):
+        first = next(i for i in range(len(keys) - 1) if keys[i] > keys[i + 1])
+        bad.append(f"lines out of (occurred_at, id) order at line {EVENTS[first + 1]['_line']}")
+    assert not bad, "\n".join(bad)
+
+
+# --- standing restrictions --------------------------------------------------------
+
+STANDING = ("export_ban", "export_ban_lifted", "license_granted", "purchase_ban", "purchase_ban_lifted")
+
+
+def test_standing_bans_and_licences_are_for_us_vendors_only():
+    # A ban never decays. The score is a vendor's China-market risk: a US
+    # export ban or a Chinese purchase ban closes part of that market to a US
+    # vendor. A US restriction on a Chinese vendor (the Entity List, a
+    # foundry rule) is a supply constraint, which decays (docs/history.md,
+    # "Standing restrictions"); typed as a ban it would weigh for ever.
+    us = set(CURATION["us_vendors"])
+    bad = [f"{label(e)}: {e['type']} for {sorted(set(e['vendors']) - us)}" for e in EVENTS
+           if e["type"] in STANDING and not set(e["vendors"]) <= us]
+    assert not bad, "standing types are for US vendors; a US restriction on a Chinese vendor is a supply_constraint:\n" + "\n".join(bad)
 
 
 # --- duplicates ----------------------------------------------------------------
