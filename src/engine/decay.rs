@@ -90,6 +90,10 @@ pub(crate) struct DecayBook {
     cells: hashbrown::HashMap<i64, Cell, BuildHasherDefault<KeyHasher>>,
 }
 
+/// Bytes of a cell in its map (key, cell and control byte, at the map's
+/// 7/8 load), besides its items: for [`super::Engine::held_bytes`].
+pub(crate) const CELL_BYTES: u64 = (size_of::<(i64, Cell)>() as u64 + 1) * 8 / 7;
+
 #[derive(Debug, Default)]
 struct Cell {
     /// The exact sum of the brackets of `items`.
@@ -113,14 +117,17 @@ pub(crate) struct CellAsOf<'a> {
 }
 
 impl DecayBook {
-    pub fn add(&mut self, g: &Geometry, d: Decaying) {
+    /// Adds a contribution; returns whether it opened a new cell.
+    pub fn add(&mut self, g: &Geometry, d: Decaying) -> bool {
         let cell = g.cell_of(d.source.at);
+        let new = !self.cells.contains_key(&cell);
         let c = self.cells.entry(cell).or_default();
         let bracket = g.bracket(&d, g.start(cell));
         c.sum.add(bracket);
         c.max_abs = c.max_abs.max(bracket.abs());
         c.nonzero += usize::from(d.magnitude != 0.0);
         c.items.push(d);
+        new
     }
 
     /// The sum of every contribution as of `at`; events after `at` do not count.

@@ -18,6 +18,7 @@ mod decay;
 mod fixed;
 mod history;
 pub mod model;
+mod products;
 mod report;
 mod standing;
 mod texts;
@@ -30,9 +31,10 @@ use crate::catalog::{Catalog, VendorId};
 use crate::event::{BanKind, Component, Event, EventType, Role, Timestamp};
 use decay::{DecayBook, Decaying, Geometry};
 use fixed::FixedSum;
-use standing::{InForce, Standing, StandingBook};
-use std::collections::HashMap;
+use products::{ProductId, Products};
+use standing::{Governing, InForce, Standing, StandingBook};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use texts::{TextRef, Texts};
 
@@ -60,10 +62,6 @@ pub(crate) struct Source {
     pub(crate) at: Timestamp,
     pub(crate) kind: EventType,
 }
-
-/// An interned product name (matching is case-insensitive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct ProductId(u32);
 
 #[derive(Debug, Default)]
 struct VendorState {
@@ -113,13 +111,17 @@ pub struct Engine {
     geometry: [Option<Geometry>; EventType::ALL.len()],
     seen: IdSet,
     texts: Texts,
-    /// Interned products: lower-case key to id, and the display name (the
-    /// smallest spelling seen).
-    product_ids: HashMap<Box<str>, ProductId>,
-    product_names: Vec<Box<str>>,
+    /// Interned product names: an event's products are a shared list of ids.
+    products: Products,
     vendors: Vec<VendorState>,
     stats: EngineStats,
+    /// See [`Engine::held_bytes`].
+    held_bytes: u64,
 }
+
+/// Bytes per event id remembered: its 128-bit hash and a control byte, at
+/// the set's 7/8 load.
+const SEEN_BYTES: u64 = (size_of::<u128>() as u64 + 1) * 8 / 7;
 
 impl Engine {
     /// A new engine. The model must have passed [`ScoringModel::validate`].
@@ -132,10 +134,10 @@ impl Engine {
             model,
             seen: IdSet::default(),
             texts: Texts::default(),
-            product_ids: HashMap::new(),
-            product_names: Vec::new(),
+            products: Products::default(),
             vendors,
             stats: EngineStats::default(),
+            held_bytes: 0,
         }
     }
 
@@ -151,6 +153,19 @@ impl Engine {
         self.stats
     }
 
+    /// An estimate of the heap bytes held for the events applied, kept up
+    /// to date as they are (reading it costs nothing). It counts what each
+    /// event adds at its size: its id in the set of ids seen, its id, title
+    /// and `source_url` (kept for standing events only), one record per
+    /// vendor, its product list (once, shared by its vendors), the names of
+    /// products not seen before, and new cells of time; hash tables at
+    /// their fullest load. It leaves out the spare capacity of growing
+    /// lists and tables and the allocator's overhead, so the process holds
+    /// somewhat more (`BENCHMARKS.md` §8 compares it with measured memory).
+    pub fn held_bytes(&self) -> u64 {
+        self.held_bytes
+    }
+
     /// Whether an event with this id has been applied.
     pub fn contains(&self, id: &str) -> bool {
         self.seen.contains(&id_key(id))
@@ -163,6 +178,8 @@ impl Engine {
             return Applied::Duplicate;
         }
         self.stats.accepted += 1;
+        let products_held = self.products.held_bytes();
+        let mut held = SEEN_BYTES + event.id.len() as u64 + event.title.as_deref().map_or(0, |t| t.len() as u64);
         let source = Source {
             id: self.texts.push(&event.id),
             title: event.title.as_deref().map(|t| self.texts.push(t)),
@@ -173,18 +190,25 @@ impl Engine {
         // Kept for standing events only (few): policy notifications link it.
         let url = match (event.kind.role(), event.source_url.as_deref()) {
             (Role::Decaying, _) | (_, None) => None,
-            (_, Some(u)) => Some(self.texts.push(u)),
-        };
-        let scopes: Vec<Option<ProductId>> = match event.kind.role() {
-            Role::Decaying => Vec::new(),
-            _ if event.products.is_empty() => vec![None],
-            _ => {
-                let mut ids: Vec<_> = event.products.iter().map(|p| Some(self.intern(p))).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                ids
+            (_, Some(u)) => {
+                held += u.len() as u64;
+                Some(self.texts.push(u))
             }
         };
+        // One list for the event, in key order, shared by its vendors.
+        let products: Option<Arc<[ProductId]>> = match event.kind.role() {
+            Role::Decaying => None,
+            _ if event.products.is_empty() => None,
+            _ => {
+                let mut ids: Vec<_> = event.products.iter().map(|p| self.products.intern(p)).collect();
+                ids.sort_unstable_by(|a, b| self.products.cmp(*a, *b));
+                ids.dedup();
+                // Two counts and the ids.
+                held += 2 * size_of::<usize>() as u64 + (ids.len() * size_of::<ProductId>()) as u64;
+                Some(ids.into())
+            }
+        };
+        held += self.products.held_bytes() - products_held;
         for vendor in event.vendors.iter() {
             let state = &mut self.vendors[vendor.index()];
             let newer = match &state.last_event {
@@ -201,37 +225,24 @@ impl Engine {
                 Role::Decaying => {
                     let geometry = self.geometry[event.kind as usize].as_ref().expect("decaying types have a model");
                     let d = Decaying { source, magnitude: strength * event.value.unwrap_or(1.0) };
-                    state.decaying[event.kind as usize].add(geometry, d)
+                    held += size_of::<Decaying>() as u64;
+                    if state.decaying[event.kind as usize].add(geometry, d) {
+                        held += decay::CELL_BYTES;
+                    }
                 }
                 role => {
-                    for &scope in &scopes {
-                        let s = Standing { source, scope, strength, url };
-                        match role {
-                            Role::Ban(kind) => state.standing.add_ban(kind, s),
-                            Role::Lift(kind) => state.standing.add_lift(kind, s),
-                            _ => state.standing.add_licence(s),
-                        }
+                    held += size_of::<Standing>() as u64;
+                    let s = Standing { source, products: products.clone(), strength, url };
+                    match role {
+                        Role::Ban(kind) => state.standing.add_ban(kind, s),
+                        Role::Lift(kind) => state.standing.add_lift(kind, s),
+                        _ => state.standing.add_licence(s),
                     }
                 }
             }
         }
+        self.held_bytes += held;
         Applied::Accepted
-    }
-
-    fn intern(&mut self, product: &str) -> ProductId {
-        let key = product.to_lowercase();
-        if let Some(&id) = self.product_ids.get(key.as_str()) {
-            // Show the smallest spelling seen, whatever the arrival order.
-            let name = &mut self.product_names[id.0 as usize];
-            if product < &**name {
-                *name = product.into();
-            }
-            return id;
-        }
-        let id = ProductId(self.product_names.len() as u32);
-        self.product_names.push(product.into());
-        self.product_ids.insert(key.into_boxed_str(), id);
-        id
     }
 
     /// The vendor's score as of `at`.
@@ -250,23 +261,67 @@ impl Engine {
     }
 
     /// The bans in force for a vendor as of `at`.
+    /// One per scope (the vendor as a whole, or a product), by kind, then
+    /// scope; see [`Engine::newest_bans_in_force`] for a bounded answer.
     pub fn bans_in_force(&self, vendor: VendorId, at: Timestamp) -> Vec<BanInForce> {
         let mut out = Vec::new();
         for kind in BanKind::ALL {
-            for g in self.governing(vendor, kind, at).governing {
-                out.push(BanInForce {
-                    kind,
-                    product: self.product_name(g.ban.scope),
-                    event_id: self.texts.get(g.ban.source.id).to_owned(),
-                    title: self.title(&g.ban.source),
-                    since: g.ban.source.at,
-                    relief: g.relief,
-                    licence_event_id: g.licence.map(|l| self.texts.get(l.id).to_owned()),
-                    contribution: g.amount,
-                });
-            }
+            let sum = self.in_force(vendor, kind, at);
+            self.governing(vendor, kind, at, |g| {
+                out.push(self.ban_in_force(kind, &g, sum.factor));
+                ControlFlow::Continue(())
+            });
         }
         out
+    }
+
+    /// The bans of one kind in force for a vendor as of `at`: how many
+    /// (one per scope), and the `limit` newest (by time, newest first, then
+    /// event id, then product), in that order. It holds at most `2 * limit`
+    /// bans at a time, however many are in force.
+    pub fn newest_bans_in_force(
+        &self,
+        vendor: VendorId,
+        kind: BanKind,
+        at: Timestamp,
+        limit: usize,
+    ) -> (usize, Vec<BanInForce>) {
+        let sum = self.in_force(vendor, kind, at);
+        // (newest first, event id, position in scope order)
+        let order = |a: &(Governing<'_>, usize), b: &(Governing<'_>, usize)| {
+            (std::cmp::Reverse(a.0.ban.source.at), self.texts.get(a.0.ban.source.id), a.1).cmp(&(
+                std::cmp::Reverse(b.0.ban.source.at),
+                self.texts.get(b.0.ban.source.id),
+                b.1,
+            ))
+        };
+        let mut kept: Vec<(Governing<'_>, usize)> = Vec::new();
+        let mut seen = 0;
+        self.governing(vendor, kind, at, |g| {
+            kept.push((g, seen));
+            seen += 1;
+            if kept.len() >= 2 * limit.max(1) {
+                kept.sort_by(order);
+                kept.truncate(limit);
+            }
+            ControlFlow::Continue(())
+        });
+        kept.sort_by(order);
+        kept.truncate(limit);
+        (sum.count, kept.iter().map(|(g, _)| self.ban_in_force(kind, g, sum.factor)).collect())
+    }
+
+    fn ban_in_force(&self, kind: BanKind, g: &Governing<'_>, factor: f64) -> BanInForce {
+        BanInForce {
+            kind,
+            product: self.product_name(g.scope),
+            event_id: self.texts.get(g.ban.source.id).to_owned(),
+            title: self.title(&g.ban.source),
+            since: g.ban.source.at,
+            relief: g.relief,
+            licence_event_id: g.licence.map(|l| self.texts.get(l.id).to_owned()),
+            contribution: g.amount * factor,
+        }
     }
 
     /// The vendor's latest event as of now (applied so far): type, id, title, time.
@@ -279,12 +334,11 @@ impl Engine {
         BanKind::ALL
             .into_iter()
             .filter_map(|kind| {
-                let l = self.vendors[vendor.index()]
-                    .standing
-                    .last_effective_lift(kind, at, &self.texts, |scope| self.scope_key(scope))?;
+                let (l, scope) =
+                    self.vendors[vendor.index()].standing.last_effective_lift(kind, at, &self.products, &self.texts)?;
                 Some(Lift {
                     kind,
-                    product: self.product_name(l.scope),
+                    product: self.product_name(scope),
                     event_id: self.texts.get(l.source.id).to_owned(),
                     title: self.title(&l.source),
                     occurred_at: l.source.at,
@@ -296,50 +350,88 @@ impl Engine {
     /// The policy changes for a vendor that occurred within `from..=at`, as
     /// of `at`, oldest first: every ban imposed, and every lift that ended a
     /// ban in force just before it (a lift matching nothing is not news).
-    /// One per event, with the products it names.
+    /// One per event, with the products it names; see
+    /// [`Engine::newest_policy_changes`] for a bounded answer.
     pub fn policy_changes(&self, vendor: VendorId, from: Timestamp, at: Timestamp) -> Vec<PolicyChange> {
+        let changes = self.changes(vendor, from, at);
+        changes.into_iter().map(|(kind, lifted, s)| self.policy_change(kind, lifted, s)).collect()
+    }
+
+    /// The policy changes of [`Engine::policy_changes`]: how many, and the
+    /// `limit` newest (by time, newest first, then event id), in that order.
+    pub fn newest_policy_changes(
+        &self,
+        vendor: VendorId,
+        from: Timestamp,
+        at: Timestamp,
+        limit: usize,
+    ) -> (usize, Vec<PolicyChange>) {
+        let mut changes = self.changes(vendor, from, at);
+        let key = |s: &Standing| (std::cmp::Reverse(s.source.at), self.texts.get(s.source.id));
+        changes.sort_by(|a, b| key(a.2).cmp(&key(b.2)));
+        let newest = changes.iter().take(limit).map(|&(kind, lifted, s)| self.policy_change(kind, lifted, s));
+        (changes.len(), newest.collect())
+    }
+
+    /// The records of [`Engine::policy_changes`], oldest first (by time,
+    /// then event id; an event id is unique, so nothing ties).
+    fn changes(&self, vendor: VendorId, from: Timestamp, at: Timestamp) -> Vec<(BanKind, bool, &Standing)> {
         let book = &self.vendors[vendor.index()].standing;
-        let mut out: Vec<PolicyChange> = Vec::new();
+        let mut out = Vec::new();
         for kind in BanKind::ALL {
             for lifted in [false, true] {
-                // One event's records (one per scope) lie next to each other.
-                let mut records: Vec<&Standing> = book.occurred(kind, lifted, from, at).collect();
-                records.sort_by_key(|s| (s.source.at, self.texts.get(s.source.id)));
-                for group in records.chunk_by(|a, b| a.source.id == b.source.id) {
-                    if lifted && !self.ended_a_ban(vendor, kind, group) {
-                        continue;
+                for s in book.occurred(kind, lifted, from, at) {
+                    if !lifted || self.ended_a_ban(vendor, kind, s) {
+                        out.push((kind, lifted, s));
                     }
-                    let first = group[0];
-                    let mut products: Vec<String> = group.iter().filter_map(|s| self.product_name(s.scope)).collect();
-                    products.sort_by_key(|p| p.to_lowercase());
-                    out.push(PolicyChange {
-                        kind,
-                        lifted,
-                        products,
-                        event_id: self.texts.get(first.source.id).to_owned(),
-                        title: self.title(&first.source),
-                        source_url: first.url.map(|u| self.texts.get(u).to_owned()),
-                        occurred_at: first.source.at,
-                    });
                 }
             }
         }
-        out.sort_by(|a, b| (a.occurred_at, &a.event_id, a.lifted).cmp(&(b.occurred_at, &b.event_id, b.lifted)));
+        out.sort_by(|a, b| {
+            (a.2.source.at, self.texts.get(a.2.source.id)).cmp(&(b.2.source.at, self.texts.get(b.2.source.id)))
+        });
         out
     }
 
-    /// Whether a lift event (its records, one per scope) ended a ban: one
-    /// in force just before it, or imposed at the same instant (a lift at
-    /// the same instant wins); of any scope if it lifts the vendor as a
-    /// whole, else of one of its products.
-    fn ended_a_ban(&self, vendor: VendorId, kind: BanKind, lift: &[&Standing]) -> bool {
-        let at = lift[0].source.at;
+    fn policy_change(&self, kind: BanKind, lifted: bool, s: &Standing) -> PolicyChange {
+        // In key order, which is the order of their names in lower case.
+        let products = s.products.iter().flat_map(|l| l.iter()).map(|&p| self.products.name(p).to_owned()).collect();
+        PolicyChange {
+            kind,
+            lifted,
+            products,
+            event_id: self.texts.get(s.source.id).to_owned(),
+            title: self.title(&s.source),
+            source_url: s.url.map(|u| self.texts.get(u).to_owned()),
+            occurred_at: s.source.at,
+        }
+    }
+
+    /// Whether a lift ended a ban: one in force just before it, or imposed
+    /// at the same instant (a lift at the same instant wins); of any scope
+    /// if it lifts the vendor as a whole, else of one of its products.
+    fn ended_a_ban(&self, vendor: VendorId, kind: BanKind, lift: &Standing) -> bool {
+        let at = lift.source.at;
+        let ends = |scope: Option<ProductId>| match (&lift.products, scope) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(_), Some(p)) => lift.names(p, &self.products),
+        };
         let before = Timestamp::from_nanos(at.nanos().saturating_sub(1));
-        let in_force = self.governing(vendor, kind, before).governing;
-        let same_instant: Vec<&Standing> =
-            self.vendors[vendor.index()].standing.occurred(kind, false, at, at).collect();
-        let ends = |scope: Option<ProductId>| lift.iter().any(|l| l.scope.is_none() || l.scope == scope);
-        in_force.iter().any(|g| ends(g.ban.scope)) || same_instant.iter().any(|b| ends(b.scope))
+        let mut ended = false;
+        self.governing(vendor, kind, before, |g| {
+            ended = ends(g.scope);
+            if ended {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        ended
+            || self.vendors[vendor.index()].standing.occurred(kind, false, at, at).any(|b| match &b.products {
+                None => lift.products.is_none(),
+                Some(_) => lift.products.is_none() || lift.shares_a_product(b, &self.products),
+            })
     }
 
     /// The vendor's score as of `at` and what makes it up: bans in force and
@@ -399,7 +491,7 @@ impl Engine {
             }
         }
         for kind in BanKind::ALL {
-            sums[ban_component(kind).index()].add(self.governing(vendor, kind, at).total);
+            sums[ban_component(kind).index()].add(self.in_force(vendor, kind, at).total);
         }
         sums
     }
@@ -429,13 +521,18 @@ impl Engine {
         let mut counted = 0;
         for kind in BanKind::ALL {
             let component = ban_component(kind);
-            for g in self.governing(vendor, kind, at).governing.into_iter().filter(|g| g.amount != 0.0) {
-                counted += 1;
-                if limit > 0 {
-                    let t = Term { source: g.ban.source, component, amount: g.amount, scope: g.ban.scope };
-                    offer(t, &mut kept, &mut floor);
+            let factor = self.in_force(vendor, kind, at).factor;
+            self.governing(vendor, kind, at, |g| {
+                let amount = g.amount * factor;
+                if amount != 0.0 {
+                    counted += 1;
+                    if limit > 0 {
+                        let t = Term { source: g.ban.source, component, amount, scope: g.scope };
+                        offer(t, &mut kept, &mut floor);
+                    }
                 }
-            }
+                ControlFlow::Continue(())
+            });
         }
         let state = &self.vendors[vendor.index()];
         let mut cells = Vec::new();
@@ -470,22 +567,29 @@ impl Engine {
             .abs()
             .total_cmp(&a.amount.abs())
             .then_with(|| self.texts.get(a.source.id).cmp(self.texts.get(b.source.id)))
-            .then_with(|| self.scope_key(a.scope).cmp(&self.scope_key(b.scope)))
+            .then_with(|| self.scope_key(a.scope).cmp(self.scope_key(b.scope)))
     }
 
-    fn governing(&self, vendor: VendorId, kind: BanKind, at: Timestamp) -> InForce {
-        self.vendors[vendor.index()].standing.in_force(
-            kind,
-            at,
-            &self.model,
-            |scope| self.scope_key(scope),
-            &self.texts,
-        )
+    /// The bans of one kind in force for a vendor, in sum.
+    fn in_force(&self, vendor: VendorId, kind: BanKind, at: Timestamp) -> InForce {
+        self.vendors[vendor.index()].standing.in_force(kind, at, &self.model, &self.products, &self.texts)
     }
 
-    /// A sort key for a ban's scope that does not depend on arrival order.
-    fn scope_key(&self, scope: Option<ProductId>) -> String {
-        scope.map_or_else(String::new, |p| self.product_names[p.0 as usize].to_lowercase())
+    /// Visits the governing ban of each scope in force (see [`StandingBook::governing`]).
+    fn governing<'a>(
+        &'a self,
+        vendor: VendorId,
+        kind: BanKind,
+        at: Timestamp,
+        visit: impl FnMut(Governing<'a>) -> ControlFlow<()>,
+    ) {
+        self.vendors[vendor.index()].standing.governing(kind, at, &self.model, &self.products, &self.texts, visit)
+    }
+
+    /// A sort key for a ban's scope that does not depend on arrival order:
+    /// the product's name in lower case, empty for the vendor as a whole.
+    fn scope_key(&self, scope: Option<ProductId>) -> &str {
+        scope.map_or("", |p| self.products.key(p))
     }
 
     fn title(&self, s: &Source) -> Option<String> {
@@ -493,7 +597,7 @@ impl Engine {
     }
 
     fn product_name(&self, scope: Option<ProductId>) -> Option<String> {
-        scope.map(|p| self.product_names[p.0 as usize].to_string())
+        scope.map(|p| self.products.name(p).to_owned())
     }
 }
 

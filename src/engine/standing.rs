@@ -15,24 +15,59 @@
 //! ban's fraction of a full ban: every further ban adds, with diminishing
 //! returns, and no vendor is more banned than by a full ban.
 
-use super::texts::Texts;
-use super::{ProductId, Source};
+//!
+//! The book holds one record per event and vendor, whatever the number of
+//! products the event names: the products are a list of interned ids in
+//! key order, shared by the event's vendors. Queries walk the products in
+//! key order by merging those lists (see [`ByProduct`]), holding one cursor
+//! per record and never one entry per product, so a ban naming hundreds of
+//! products costs its list, not hundreds of records, in memory and in
+//! every query.
+
+use super::products::{ProductId, Products};
+use super::texts::{TextRef, Texts};
+use super::Source;
 use crate::engine::model::ScoringModel;
 use crate::event::{BanKind, Timestamp};
-use std::cmp::Ordering;
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::binary_heap::PeekMut;
+use std::collections::BinaryHeap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 
-/// One ban, lift or licence for one vendor and one scope.
-#[derive(Debug, Clone, Copy)]
+/// One ban, lift or licence for one vendor: one per event.
+#[derive(Debug, Clone)]
 pub(crate) struct Standing {
     pub source: Source,
-    /// `None`: the vendor as a whole.
-    pub scope: Option<ProductId>,
+    /// The products it names, in key order without repeats, shared by the
+    /// event's vendors; `None`: the vendor as a whole.
+    pub products: Option<Arc<[ProductId]>>,
     /// Severity times confidence.
     pub strength: f64,
     /// The event's `source_url`, for notifications.
-    pub url: Option<super::texts::TextRef>,
+    pub url: Option<TextRef>,
+}
+
+impl Standing {
+    /// Whether it names the product.
+    pub fn names(&self, p: ProductId, products: &Products) -> bool {
+        self.products.as_ref().is_some_and(|l| l.binary_search_by(|q| products.cmp(*q, p)).is_ok())
+    }
+
+    /// Whether it names a product that `other` names too (both lists are in
+    /// key order: one merge).
+    pub fn shares_a_product(&self, other: &Standing, products: &Products) -> bool {
+        let (Some(a), Some(b)) = (&self.products, &other.products) else { return false };
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match products.cmp(a[i], b[j]) {
+                Ordering::Less => i += 1,
+                Ordering::Greater => j += 1,
+                Ordering::Equal => return true,
+            }
+        }
+        false
+    }
 }
 
 /// A vendor's standing records.
@@ -43,24 +78,29 @@ pub(crate) struct StandingBook {
     licences: Vec<Standing>,
 }
 
-/// The bans of one kind in force for one vendor.
-#[derive(Debug, Clone, Default)]
+/// The bans of one kind in force for one vendor, in sum.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct InForce {
-    /// One per scope, ordered by scope; amounts scaled to add up to `total`.
-    pub governing: Vec<Governing>,
+    /// Scopes (the vendor as a whole, or one product) with a ban in force.
+    pub count: usize,
     /// Their combined pressure, at most `weight`. Computed once from the
     /// unscaled amounts so that it rises monotonically with any ban's
     /// severity (rescaled parts could lose a rounding unit).
     pub total: f64,
+    /// What each governing ban's amount is multiplied by when shown, so
+    /// that the shown amounts add up to `total` (1 when nothing is in force).
+    pub factor: f64,
 }
 
 /// The ban that governs one scope, and what it adds.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Governing {
-    pub ban: Standing,
+pub(crate) struct Governing<'a> {
+    pub ban: &'a Standing,
+    /// `None`: the vendor as a whole.
+    pub scope: Option<ProductId>,
     pub relief: f64,
     pub licence: Option<Source>,
-    /// Pressure after relief and after the cap.
+    /// Pressure after relief, before the cap (shown: times [`InForce::factor`]).
     pub amount: f64,
 }
 
@@ -77,89 +117,124 @@ impl StandingBook {
         self.licences.push(s);
     }
 
-    /// Where every record came from (a record per scope: an event with two
-    /// products appears twice).
+    /// Where every record came from (one per event).
     pub fn sources(&self) -> impl Iterator<Item = &Source> {
         self.bans.iter().chain(&self.lifts).flatten().chain(&self.licences).map(|s| &s.source)
     }
 
-    /// The governing ban of every scope in force at `at`, ordered by scope.
+    /// The bans of this kind in force at `at`, in sum: one pass over
+    /// [`StandingBook::governing`].
     pub fn in_force(
         &self,
         kind: BanKind,
         at: Timestamp,
         model: &ScoringModel,
-        scope_order: impl Fn(Option<ProductId>) -> String,
+        products: &Products,
         texts: &Texts,
     ) -> InForce {
-        let id_of = |s: &Source| texts.get(s.id);
+        let weight = model.ban(kind).weight;
+        let (mut count, mut open, mut raw) = (0, 1.0f64, -0.0f64);
+        self.governing(kind, at, model, products, texts, |g| {
+            // Scopes combine like independent chances of being blocked:
+            // weight * (1 - prod(1 - share_i)), so every further ban adds,
+            // with diminishing returns, and the total never exceeds a full ban.
+            count += 1;
+            open *= 1.0 - (g.amount / weight).clamp(0.0, 1.0);
+            raw += g.amount;
+            ControlFlow::Continue(())
+        });
+        let total = if weight > 0.0 { weight * (1.0 - open) } else { 0.0 };
+        // Shown contributions are scaled to add up to the combined total.
+        let factor = if raw > 0.0 { total / raw } else { 1.0 };
+        InForce { count, total, factor }
+    }
+
+    /// Visits the governing ban of every scope in force at `at`, in scope
+    /// order (the vendor as a whole, then products by key), until `visit`
+    /// breaks. Within a scope the strongest ban in force governs (ties go
+    /// to the smaller event id).
+    pub fn governing<'a>(
+        &'a self,
+        kind: BanKind,
+        at: Timestamp,
+        model: &ScoringModel,
+        products: &'a Products,
+        texts: &Texts,
+        mut visit: impl FnMut(Governing<'a>) -> ControlFlow<()>,
+    ) {
         let params = model.ban(kind);
-        let mut wide_lift: Option<Timestamp> = None;
-        let mut product_lift: HashMap<ProductId, Timestamp> = HashMap::new();
-        for l in self.lifts[kind as usize].iter().filter(|l| l.source.at <= at) {
-            match l.scope {
-                None => wide_lift = wide_lift.max(Some(l.source.at)),
-                Some(p) => {
-                    let t = product_lift.entry(p).or_insert(l.source.at);
-                    *t = (*t).max(l.source.at);
-                }
+        let relief_per_strength = model.license_granted.relief;
+        let id_of = |s: &Source| texts.get(s.id);
+        let known = |s: &&Standing| s.source.at <= at;
+        let wide_lift =
+            self.lifts[kind as usize].iter().filter(known).filter(|l| l.products.is_none()).map(|l| l.source.at).max();
+        let bans = self.bans[kind as usize].iter().filter(known).filter(|b| wide_lift.is_none_or(|l| l < b.source.at));
+        let licences: Vec<&Standing> = match kind {
+            BanKind::Export => self.licences.iter().filter(known).collect(),
+            BanKind::Purchase => Vec::new(),
+        };
+        let wide_licences = BestFrom::new(
+            licences.iter().copied().filter(|l| l.products.is_none()).collect(),
+            relief_per_strength,
+            texts,
+        );
+        let candidate = |ban: &'a Standing, scope: Option<ProductId>, licence: Option<&Standing>| {
+            let (relief, licence) = licence.map_or((0.0, None), |l| (relief_per_strength * l.strength, Some(l.source)));
+            let share = if scope.is_some() { params.product_share } else { 1.0 };
+            Governing { ban, scope, relief, licence, amount: params.weight * share * ban.strength * (1.0 - relief) }
+        };
+        let keep_stronger = |best: &mut Option<Governing<'a>>, c: Governing<'a>| {
+            let stronger = |g: &Governing<'a>| {
+                c.amount.total_cmp(&g.amount).then_with(|| id_of(&g.ban.source).cmp(id_of(&c.ban.source)))
+                    == Ordering::Greater
+            };
+            if best.as_ref().is_none_or(stronger) {
+                *best = Some(c);
+            }
+        };
+
+        // The vendor as a whole: only licences of the vendor as a whole relieve it.
+        let mut best = None;
+        for b in bans.clone().filter(|b| b.products.is_none()) {
+            keep_stronger(&mut best, candidate(b, None, wide_licences.best_from(b.source.at)));
+        }
+        if let Some(g) = best {
+            if visit(g).is_break() {
+                return;
             }
         }
 
-        // Built when the first ban in force needs it: most bans are lifted.
-        let mut licences: Option<LicenceIndex<'_>> = None;
-        let mut governing: Vec<Governing> = Vec::new();
-        let mut slot: HashMap<Option<ProductId>, usize> = HashMap::new();
-        for b in self.bans[kind as usize].iter().filter(|b| b.source.at <= at) {
-            let last_lift = match b.scope {
-                None => wide_lift,
-                Some(p) => wide_lift.max(product_lift.get(&p).copied()),
-            };
-            if last_lift.is_some_and(|l| l >= b.source.at) {
+        // Each product, in key order.
+        let product_bans = bans.filter(|b| b.products.is_some()).collect();
+        let product_lifts = self.lifts[kind as usize].iter().filter(known).filter(|l| l.products.is_some()).collect();
+        let product_licences = licences.into_iter().filter(|l| l.products.is_some()).collect();
+        let mut walk = ByProduct::new(products, [product_bans, product_lifts, product_licences]);
+        let mut group = Default::default();
+        while let Some(p) = walk.next(&mut group) {
+            let [bans, lifts, licences] = &group;
+            if bans.is_empty() {
                 continue;
             }
-            let (relief, licence) = match kind {
-                BanKind::Export => {
-                    licences.get_or_insert_with(|| LicenceIndex::new(&self.licences, at, model, texts)).relief(b, texts)
-                }
-                BanKind::Purchase => (0.0, None),
-            };
-            let share = if b.scope.is_some() { params.product_share } else { 1.0 };
-            let amount = params.weight * share * b.strength * (1.0 - relief);
-            let candidate = Governing { ban: *b, relief, licence, amount };
-            match slot.entry(b.scope) {
-                Entry::Vacant(e) => {
-                    e.insert(governing.len());
-                    governing.push(candidate);
-                }
-                Entry::Occupied(e) => {
-                    let g = &mut governing[*e.get()];
-                    let stronger = amount.total_cmp(&g.amount).then_with(|| id_of(&g.ban.source).cmp(id_of(&b.source)));
-                    if stronger == Ordering::Greater {
-                        *g = candidate;
-                    }
+            let lifted = lifts.iter().map(|l| l.source.at).max();
+            let own = BestFrom::new(licences.clone(), relief_per_strength, texts);
+            let mut best = None;
+            for &b in bans.iter().filter(|b| lifted.is_none_or(|l| l < b.source.at)) {
+                let licence = match (wide_licences.best_from(b.source.at), own.best_from(b.source.at)) {
+                    (Some(w), Some(o)) => Some(if better(relief_per_strength, o, w, texts) { o } else { w }),
+                    (w, o) => w.or(o),
+                };
+                keep_stronger(&mut best, candidate(b, Some(p), licence));
+            }
+            if let Some(g) = best {
+                if visit(g).is_break() {
+                    return;
                 }
             }
         }
-
-        // Sorted first, so that the result does not depend on arrival order.
-        governing.sort_by_cached_key(|g| scope_order(g.ban.scope));
-        // Scopes combine like independent chances of being blocked:
-        // weight * (1 - prod(1 - share_i)), so every further ban adds, with
-        // diminishing returns, and the total never exceeds a full ban.
-        let open: f64 = governing.iter().map(|g| 1.0 - (g.amount / params.weight).clamp(0.0, 1.0)).product();
-        let capped = if params.weight > 0.0 { params.weight * (1.0 - open) } else { 0.0 };
-        let raw: f64 = governing.iter().map(|g| g.amount).sum();
-        if raw > 0.0 {
-            // Shown contributions are scaled to add up to the combined total.
-            let factor = capped / raw;
-            governing.iter_mut().for_each(|g| g.amount *= factor);
-        }
-        InForce { governing, total: capped }
     }
 
     /// The bans (`lifts` false) or lifts (`lifts` true) of this kind that
-    /// occurred within `from..=to`, one record per scope.
+    /// occurred within `from..=to`, one record per event.
     pub fn occurred(
         &self,
         kind: BanKind,
@@ -172,109 +247,160 @@ impl StandingBook {
     }
 
     /// The latest lift of this kind, as of `at`, that ended at least one ban
-    /// (a lift matching nothing is recorded but is not news). Ties in time go
-    /// to the smaller event id.
-    /// One lift event with several products yields the smallest product (by
-    /// `scope_order`), so the answer does not depend on arrival order.
-    pub fn last_effective_lift(
-        &self,
+    /// (a lift matching nothing is recorded but is not news), and the scope
+    /// it ended it in (`None`: it lifted the vendor as a whole). Ties in
+    /// time go to the smaller event id; one lift event with several
+    /// products yields the smallest product that ended a ban, so the answer
+    /// does not depend on arrival order.
+    pub fn last_effective_lift<'a>(
+        &'a self,
         kind: BanKind,
         at: Timestamp,
+        products: &'a Products,
         texts: &Texts,
-        scope_order: impl Fn(Option<ProductId>) -> String,
-    ) -> Option<Standing> {
+    ) -> Option<(&'a Standing, Option<ProductId>)> {
         // A lift ended a ban if it is the first lift (by time, then id) at or
         // after the ban that matches it: a lift of the vendor as a whole, or
         // of the ban's product.
         let order = |s: &Standing| (s.source.at, texts.get(s.source.id));
-        let lifts = by_scope(&self.lifts[kind as usize], at, |a, b| order(a).cmp(&order(b)));
-        let first_from = |scope: Option<ProductId>, t: Timestamp| {
-            let list = lifts.get(&scope)?;
-            list.get(list.partition_point(|l| l.source.at < t)).copied()
+        let by_order = |mut v: Vec<&'a Standing>| {
+            v.sort_by(|a, b| order(a).cmp(&order(b)));
+            v
         };
+        let first_from =
+            |list: &[&'a Standing], t: Timestamp| list.get(list.partition_point(|l| l.source.at < t)).copied();
+        let known = |s: &&Standing| s.source.at <= at;
+        let wide_lifts =
+            by_order(self.lifts[kind as usize].iter().filter(known).filter(|l| l.products.is_none()).collect());
+        let scope_key = |s: Option<ProductId>| s.map_or("", |p| products.key(p));
         // The later lift; at the same time the smaller id, then the smaller scope.
-        let later = |a: &Standing, b: &Standing| {
-            order(a)
+        let later = |a: (&Standing, Option<ProductId>), b: (&Standing, Option<ProductId>)| {
+            order(a.0)
                 .0
-                .cmp(&order(b).0)
-                .then_with(|| order(b).1.cmp(order(a).1))
-                .then_with(|| scope_order(b.scope).cmp(&scope_order(a.scope)))
+                .cmp(&order(b.0).0)
+                .then_with(|| order(b.0).1.cmp(order(a.0).1))
+                .then_with(|| scope_key(b.1).cmp(scope_key(a.1)))
         };
-        let mut latest: Option<&Standing> = None;
-        for b in self.bans[kind as usize].iter().filter(|b| b.source.at <= at) {
-            let wide = first_from(None, b.source.at);
-            let own = b.scope.and_then(|_| first_from(b.scope, b.source.at));
-            let ender = match (wide, own) {
-                (Some(w), Some(o)) => Some(if order(o) < order(w) { o } else { w }),
-                (w, o) => w.or(o),
-            };
-            if let Some(e) = ender {
-                if latest.is_none_or(|l| later(e, l) == Ordering::Greater) {
-                    latest = Some(e);
+        let mut latest: Option<(&'a Standing, Option<ProductId>)> = None;
+        let mut offer = |e: (&'a Standing, Option<ProductId>)| {
+            if latest.is_none_or(|l| later(e, l) == Ordering::Greater) {
+                latest = Some(e);
+            }
+        };
+        let bans = self.bans[kind as usize].iter().filter(known);
+        for b in bans.clone().filter(|b| b.products.is_none()) {
+            if let Some(w) = first_from(&wide_lifts, b.source.at) {
+                offer((w, None));
+            }
+        }
+        let product_bans = bans.filter(|b| b.products.is_some()).collect();
+        let product_lifts = self.lifts[kind as usize].iter().filter(known).filter(|l| l.products.is_some()).collect();
+        let mut walk = ByProduct::new(products, [product_bans, product_lifts]);
+        let mut group = Default::default();
+        while let Some(p) = walk.next(&mut group) {
+            let [bans, lifts] = &group;
+            if bans.is_empty() {
+                continue;
+            }
+            let own = by_order(lifts.clone());
+            for b in bans {
+                let ender = match (first_from(&wide_lifts, b.source.at), first_from(&own, b.source.at)) {
+                    (Some(w), Some(o)) => Some(if order(o) < order(w) { (o, Some(p)) } else { (w, None) }),
+                    (Some(w), None) => Some((w, None)),
+                    (None, o) => o.map(|o| (o, Some(p))),
+                };
+                if let Some(e) = ender {
+                    offer(e);
                 }
             }
         }
-        latest.copied()
+        latest
     }
 }
 
-/// Records at or before `at`, grouped by scope, each group sorted by `cmp`.
-fn by_scope(
-    records: &[Standing],
-    at: Timestamp,
-    cmp: impl Fn(&Standing, &Standing) -> Ordering,
-) -> HashMap<Option<ProductId>, Vec<&Standing>> {
-    let mut groups: HashMap<Option<ProductId>, Vec<&Standing>> = HashMap::new();
-    for r in records.iter().filter(|r| r.source.at <= at) {
-        groups.entry(r.scope).or_default().push(r);
-    }
-    groups.values_mut().for_each(|g| g.sort_by(|a, b| cmp(a, b)));
-    groups
+/// Walks the products that records name (each record's list in key
+/// order), in key order: for each product, the records of each stream that
+/// name it. A heap holds one cursor per record.
+struct ByProduct<'a, const N: usize> {
+    streams: [Vec<&'a Standing>; N],
+    heap: BinaryHeap<Reverse<Cursor<'a>>>,
+    products: &'a Products,
 }
 
-/// The licences granted at or before some time, arranged to find the best
-/// one for a ban in logarithmic time: per scope, sorted by time, with the
-/// best licence from each position on.
-struct LicenceIndex<'a> {
-    relief_per_strength: f64,
-    /// Per scope: licences by time, and the best of each suffix.
-    scopes: HashMap<Option<ProductId>, (Vec<&'a Standing>, Vec<&'a Standing>)>,
+/// A record's position in its list, with the key of the product there.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Cursor<'a> {
+    key: &'a str,
+    stream: usize,
+    record: usize,
+    pos: usize,
 }
 
-impl<'a> LicenceIndex<'a> {
-    fn new(licences: &'a [Standing], at: Timestamp, model: &ScoringModel, texts: &Texts) -> Self {
-        let relief_per_strength = model.license_granted.relief;
-        let groups = by_scope(licences, at, |a, b| a.source.at.cmp(&b.source.at));
-        let scopes = groups
-            .into_iter()
-            .map(|(scope, by_time)| {
-                let mut best: Vec<&Standing> = by_time.clone();
-                for i in (0..best.len().saturating_sub(1)).rev() {
-                    if !better(relief_per_strength, best[i], best[i + 1], texts) {
-                        best[i] = best[i + 1];
-                    }
+impl<'a, const N: usize> ByProduct<'a, N> {
+    fn new(products: &'a Products, streams: [Vec<&'a Standing>; N]) -> Self {
+        let mut heap = BinaryHeap::new();
+        for (stream, records) in streams.iter().enumerate() {
+            for (record, r) in records.iter().enumerate() {
+                if let Some(&first) = r.products.as_ref().and_then(|l| l.first()) {
+                    heap.push(Reverse(Cursor { key: products.key(first), stream, record, pos: 0 }));
                 }
-                (scope, (by_time, best))
-            })
-            .collect();
-        Self { relief_per_strength, scopes }
+            }
+        }
+        Self { streams, heap, products }
     }
 
-    /// The largest relief a matching licence granted at or after the ban
-    /// gives it (a licence of the vendor as a whole, or of the ban's
-    /// product); ties go to the smaller event id.
-    fn relief(&self, ban: &Standing, texts: &Texts) -> (f64, Option<Source>) {
-        let best_from = |scope: Option<ProductId>| {
-            let (by_time, best) = self.scopes.get(&scope)?;
-            best.get(by_time.partition_point(|l| l.source.at < ban.source.at)).copied()
-        };
-        let wide = best_from(None);
-        let own = ban.scope.and_then(|_| best_from(ban.scope));
-        let chosen = match (wide, own) {
-            (Some(w), Some(o)) => Some(if better(self.relief_per_strength, o, w, texts) { o } else { w }),
-            (w, o) => w.or(o),
-        };
-        chosen.map_or((0.0, None), |l| (self.relief_per_strength * l.strength, Some(l.source)))
+    /// The next product, with the records that name it per stream in
+    /// `group` (cleared first).
+    fn next(&mut self, group: &mut [Vec<&'a Standing>; N]) -> Option<ProductId> {
+        group.iter_mut().for_each(Vec::clear);
+        let key = self.heap.peek()?.0.key;
+        let mut product = None;
+        while let Some(mut top) = self.heap.peek_mut() {
+            // Keys are unique per product: the same key is the same product.
+            if top.0.key != key {
+                break;
+            }
+            let c = &mut top.0;
+            let r = self.streams[c.stream][c.record];
+            let list = r.products.as_deref().unwrap_or_default();
+            product = Some(list[c.pos]);
+            group[c.stream].push(r);
+            c.pos += 1;
+            match list.get(c.pos) {
+                Some(&next) => c.key = self.products.key(next),
+                None => {
+                    PeekMut::pop(top);
+                }
+            }
+        }
+        product
+    }
+}
+
+/// Licences arranged to find, in logarithmic time, the one that relieves
+/// most among those granted at or after some time: sorted by time, with
+/// the best licence from each position on.
+struct BestFrom<'a> {
+    by_time: Vec<&'a Standing>,
+    best: Vec<&'a Standing>,
+}
+
+impl<'a> BestFrom<'a> {
+    fn new(mut by_time: Vec<&'a Standing>, relief_per_strength: f64, texts: &Texts) -> Self {
+        by_time.sort_by_key(|l| l.source.at);
+        let mut best = by_time.clone();
+        for i in (0..best.len().saturating_sub(1)).rev() {
+            if !better(relief_per_strength, best[i], best[i + 1], texts) {
+                best[i] = best[i + 1];
+            }
+        }
+        Self { by_time, best }
+    }
+
+    /// The licence that relieves most among those granted at or after `t`
+    /// (ties go to the smaller event id).
+    fn best_from(&self, t: Timestamp) -> Option<&'a Standing> {
+        self.best.get(self.by_time.partition_point(|l| l.source.at < t)).copied()
     }
 }
 
@@ -285,134 +411,4 @@ fn better(relief_per_strength: f64, a: &Standing, b: &Standing, texts: &Texts) -
 }
 
 #[cfg(test)]
-mod tests {
-    //! The indexed lookups against the direct definitions (the quadratic
-    //! scans this module used before), on generated books.
-
-    use super::*;
-    use crate::event::EventType;
-    use proptest::prelude::*;
-
-    const DAY: i64 = 86_400_000_000_000;
-
-    /// The best licence for a ban, by scanning every licence.
-    fn relief_by_scan(
-        book: &StandingBook,
-        ban: &Standing,
-        at: Timestamp,
-        model: &ScoringModel,
-        texts: &Texts,
-    ) -> (f64, Option<Source>) {
-        let id_of = |s: &Source| texts.get(s.id);
-        let mut best: (f64, Option<Source>) = (0.0, None);
-        let matching = book.licences.iter().filter(|l| {
-            l.source.at >= ban.source.at && l.source.at <= at && (l.scope.is_none() || l.scope == ban.scope)
-        });
-        for l in matching {
-            let relief = model.license_granted.relief * l.strength;
-            let better = match best.1 {
-                None => true,
-                Some(b) => relief > best.0 || (relief == best.0 && id_of(&l.source) < id_of(&b)),
-            };
-            if better {
-                best = (relief, Some(l.source));
-            }
-        }
-        best
-    }
-
-    /// The last lift that ended a ban, by checking every lift against every ban.
-    fn last_lift_by_scan(book: &StandingBook, kind: BanKind, at: Timestamp, texts: &Texts) -> Option<Standing> {
-        let lifts = &book.lifts[kind as usize];
-        let matches = |lift: &Standing, ban: &Standing| lift.scope.is_none() || lift.scope == ban.scope;
-        let before =
-            |a: &Standing, b: &Standing| (a.source.at, texts.get(a.source.id)) < (b.source.at, texts.get(b.source.id));
-        let ended_a_ban = |l: &Standing| {
-            book.bans[kind as usize].iter().any(|b| {
-                b.source.at <= l.source.at
-                    && matches(l, b)
-                    && !lifts
-                        .iter()
-                        .any(|e| e.source.at <= at && matches(e, b) && b.source.at <= e.source.at && before(e, l))
-            })
-        };
-        lifts
-            .iter()
-            .filter(|l| l.source.at <= at && ended_a_ban(l))
-            .max_by(|a, b| {
-                (a.source.at, texts.get(b.source.id), scope_key(b.scope)).cmp(&(
-                    b.source.at,
-                    texts.get(a.source.id),
-                    scope_key(a.scope),
-                ))
-            })
-            .copied()
-    }
-
-    fn scope_key(scope: Option<ProductId>) -> String {
-        scope.map_or_else(String::new, |p| format!("p{}", p.0))
-    }
-
-    /// (role 0..5, scope: 0 = vendor-wide or product 1..3, day, strength, id)
-    fn arb_records() -> impl Strategy<Value = Vec<(u8, u8, i64, f64, u16)>> {
-        prop::collection::vec(
-            (0u8..5, 0u8..4, 0i64..30, prop::sample::select(vec![0.2, 0.5, 0.9, 1.0]), 0u16..400),
-            0..40,
-        )
-    }
-
-    fn book_of(records: &[(u8, u8, i64, f64, u16)], texts: &mut Texts) -> StandingBook {
-        let mut book = StandingBook::default();
-        // Event ids are unique in an engine (a repeated id is never applied):
-        // the random part orders them, the position keeps them apart.
-        for (i, &(role, scope, day, strength, id)) in records.iter().enumerate() {
-            let kind = [
-                EventType::ExportBan,
-                EventType::PurchaseBan,
-                EventType::ExportBanLifted,
-                EventType::PurchaseBanLifted,
-                EventType::LicenseGranted,
-            ][role as usize];
-            let source = Source {
-                id: texts.push(&format!("e{id}-{i}")),
-                title: None,
-                at: Timestamp::from_nanos(day * DAY),
-                kind,
-            };
-            let s = Standing { source, scope: (scope > 0).then_some(ProductId(u32::from(scope))), strength, url: None };
-            match role {
-                0 => book.add_ban(BanKind::Export, s),
-                1 => book.add_ban(BanKind::Purchase, s),
-                2 => book.add_lift(BanKind::Export, s),
-                3 => book.add_lift(BanKind::Purchase, s),
-                _ => book.add_licence(s),
-            }
-        }
-        book
-    }
-
-    proptest! {
-        #[test]
-        fn indexed_lookups_agree_with_scanning_everything(records in arb_records(), at_day in 0i64..32) {
-            let mut texts = Texts::default();
-            let book = book_of(&records, &mut texts);
-            let model = ScoringModel::default();
-            let at = Timestamp::from_nanos(at_day * DAY);
-            let same = |a: Option<Source>, b: Option<Source>| a.map(|s| s.id) == b.map(|s| s.id);
-            let index = LicenceIndex::new(&book.licences, at, &model, &texts);
-            for ban in book.bans[BanKind::Export as usize].iter().filter(|b| b.source.at <= at) {
-                let (fast, fast_by) = index.relief(ban, &texts);
-                let (slow, slow_by) = relief_by_scan(&book, ban, at, &model, &texts);
-                prop_assert!(fast == slow && same(fast_by, slow_by), "relief {} by {:?}, scan {} by {:?}", fast, fast_by, slow, slow_by);
-            }
-            for kind in BanKind::ALL {
-                let fast = book.last_effective_lift(kind, at, &texts, scope_key);
-                let slow = last_lift_by_scan(&book, kind, at, &texts);
-                prop_assert!(
-                    fast.map(|l| (l.source.id, l.scope)) == slow.map(|l| (l.source.id, l.scope)),
-                    "{:?}: {:?} against {:?}", kind, fast.map(|l| texts.get(l.source.id).to_owned()), slow.map(|l| texts.get(l.source.id).to_owned())
-                );
-            }
-        }
-    }
-}
+mod tests;

@@ -253,14 +253,50 @@ fn all_terms(e: &Engine, vendor: VendorId, at: Timestamp) -> Vec<Term> {
         }
     }
     for kind in BanKind::ALL {
-        for g in e.governing(vendor, kind, at).governing.into_iter().filter(|g| g.amount != 0.0) {
-            terms.push(Term {
-                source: g.ban.source,
-                component: ban_component(kind),
-                amount: g.amount,
-                scope: g.ban.scope,
-            });
-        }
+        let factor = e.in_force(vendor, kind, at).factor;
+        e.governing(vendor, kind, at, |g| {
+            if g.amount * factor != 0.0 {
+                terms.push(Term {
+                    source: g.ban.source,
+                    component: ban_component(kind),
+                    amount: g.amount * factor,
+                    scope: g.scope,
+                });
+            }
+            ControlFlow::Continue(())
+        });
     }
     terms
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The bounded answers a scrape uses are the first of the whole lists,
+    /// sorted the way a scrape sorts them (newest first, then event id,
+    /// stably).
+    #[test]
+    fn the_newest_bans_and_changes_are_the_head_of_the_whole_lists(
+        events in arb_events(),
+        at in arb_at(),
+        from in arb_at(),
+        limit in 0usize..4,
+    ) {
+        let e = engine_of(&events);
+        for (vendor, _) in e.scores_at(at) {
+            let mut all = e.bans_in_force(vendor, at);
+            all.sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.event_id.cmp(&b.event_id)));
+            for kind in BanKind::ALL {
+                let of_kind: Vec<BanInForce> = all.iter().filter(|b| b.kind == kind).cloned().collect();
+                let (count, newest) = e.newest_bans_in_force(vendor, kind, at, limit);
+                prop_assert_eq!(count, of_kind.len());
+                prop_assert_eq!(&newest[..], &of_kind[..limit.min(of_kind.len())]);
+            }
+            let mut changes = e.policy_changes(vendor, from, at);
+            changes.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then_with(|| a.event_id.cmp(&b.event_id)));
+            let (count, newest) = e.newest_policy_changes(vendor, from, at, limit);
+            prop_assert_eq!(count, changes.len());
+            prop_assert_eq!(&newest[..], &changes[..limit.min(changes.len())]);
+        }
+    }
 }
