@@ -19,8 +19,8 @@ use tokio::sync::watch;
 /// real, sourced policy and market events since 2019.
 pub const EMBEDDED_EVENTS: &str = include_str!("../examples/history.jsonl");
 
-/// The most bytes read from the event file under one write lock, so that
-/// HTTP readers are never kept waiting long.
+/// The most bytes read from the event file at a time (each line is then
+/// decoded, and applied under the write lock, one at a time).
 const BATCH_BYTES: usize = 1 << 20;
 
 /// Where the service's events come from.
@@ -166,9 +166,10 @@ fn run_lines(decoder: &Decoder, state: &Writer, source: EventSource, stop: mpsc:
     Ok(())
 }
 
-/// Feeds lines from `origin` through the pipeline: the lines are read and
-/// decoded first, without the board's lock, then applied in order under
-/// one write lock (readers wait only for the engine's updates).
+/// Feeds lines from `origin` through the pipeline: each line is decoded
+/// without the board's lock, then applied under the write lock, held only
+/// for that (readers wait only for the engine's updates, and nothing but
+/// one decoded event is held besides the reader's buffer).
 fn ingest(
     decoder: &Decoder,
     state: &Writer,
@@ -178,45 +179,30 @@ fn ingest(
 ) {
     let metrics = state.metrics();
     let limit = decoder.limits().max_event_bytes;
-    // The lines' bytes are the reader's until the callback returns: copied
-    // into one buffer (at most a batch, `BATCH_BYTES` and a line).
-    let mut text = Vec::new();
-    let mut lines: Vec<(u64, Result<std::ops::Range<usize>, usize>)> = Vec::new();
-    feed(&mut |line_no, line| match line {
-        Line::Text(bytes) => {
-            let start = text.len();
-            text.extend_from_slice(bytes);
-            lines.push((line_no, Ok(start..text.len())));
-        }
-        Line::TooLong(len) => lines.push((line_no, Err(len))),
-    });
-    let decoded: Vec<_> = lines
-        .into_iter()
-        .map(|(line_no, line)| {
-            let started = Instant::now();
-            let decoded = line.map(|range| decoder.decode(&text[range]));
-            (line_no, decoded, started.elapsed())
-        })
-        .collect();
-    let mut board = state.board();
-    let board = &mut *board;
-    for (line_no, decoded, decoding) in decoded {
-        let outcome = match decoded {
-            Ok(decoded) => {
-                // The time of `pipeline::process`: decoding and applying.
+    let mut on_line = |line_no: u64, line: Line<'_>| {
+        let outcome = match line {
+            Line::Text(bytes) => {
+                // The time of `pipeline::process_counted`: decoding and applying.
                 let started = Instant::now();
+                let decoded = decoder.decode(bytes);
+                let mut board = state.board();
                 let outcome = match decoded {
                     Ok(event) => Outcome::Applied { kind: event.kind, applied: board.engine.apply(&event) },
                     Err(rejection) => Outcome::Rejected(rejection),
                 };
-                metrics.observe_processing(decoding + started.elapsed());
+                metrics.observe_processing(started.elapsed());
+                pipeline::count(&mut board.summary, metrics, &outcome, arrival);
                 outcome
             }
-            Err(len) => Outcome::Rejected(pipeline::too_large(len, limit)),
+            Line::TooLong(len) => {
+                let o = Outcome::Rejected(pipeline::too_large(len, limit));
+                pipeline::count(&mut state.board().summary, metrics, &o, arrival);
+                o
+            }
         };
-        pipeline::count(&mut board.summary, metrics, &outcome, arrival);
         if let Outcome::Rejected(r) = &outcome {
             tracing::warn!(source = origin, line = line_no, reason = %r.reason, "rejected event: {}", r.message);
         }
-    }
+    };
+    feed(&mut on_line);
 }
