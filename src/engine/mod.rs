@@ -567,7 +567,7 @@ impl Engine {
             .abs()
             .total_cmp(&a.amount.abs())
             .then_with(|| self.texts.get(a.source.id).cmp(self.texts.get(b.source.id)))
-            .then_with(|| self.scope_key(a.scope).cmp(self.scope_key(b.scope)))
+            .then_with(|| self.products.scope_cmp(a.scope, b.scope))
     }
 
     /// The bans of one kind in force for a vendor, in sum.
@@ -584,12 +584,6 @@ impl Engine {
         visit: impl FnMut(Governing<'a>) -> ControlFlow<()>,
     ) {
         self.vendors[vendor.index()].standing.governing(kind, at, &self.model, &self.products, &self.texts, visit)
-    }
-
-    /// A sort key for a ban's scope that does not depend on arrival order:
-    /// the product's name in lower case, empty for the vendor as a whole.
-    fn scope_key(&self, scope: Option<ProductId>) -> &str {
-        scope.map_or("", |p| self.products.key(p))
     }
 
     fn title(&self, s: &Source) -> Option<String> {

@@ -6,9 +6,12 @@
 //! Matching ignores case: the key of a name is its lower case, and ids are
 //! ordered by key (the order every query walks products in, so that no
 //! answer depends on the order events arrived in). A product is shown by
-//! the smallest spelling seen.
+//! the smallest spelling seen. Keys are not stored: they are the display
+//! names in lower case, compared byte by byte for ASCII names (most) and
+//! through `str::to_lowercase` otherwise.
 
 use super::texts::{TextRef, Texts};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// An interned product name.
@@ -20,71 +23,90 @@ pub(crate) struct ProductId(pub(crate) u32);
 pub(crate) struct Products {
     /// Ids, by the hash of their key.
     table: hashbrown::HashTable<ProductId>,
-    /// Per id (its index): key and display name.
-    names: Vec<Name>,
+    /// Per id (its index): the display name.
+    names: Vec<TextRef>,
     texts: Texts,
     /// Bytes of `texts` in use (for [`Products::held_bytes`]).
     text_bytes: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Name {
-    /// The name in lower case (`str::to_lowercase`).
-    key: TextRef,
-    /// The smallest spelling seen (the key itself when that is it).
-    display: TextRef,
+/// Bytes per product besides its text: its name's handle and a table slot
+/// (with its control byte, at the table's 7/8 load).
+pub(crate) const BYTES_PER_PRODUCT: u64 = size_of::<TextRef>() as u64 + (size_of::<ProductId>() as u64 + 1) * 8 / 7;
+
+/// A name's key: its lower case (`str::to_lowercase`), computed without
+/// allocating for ASCII names.
+fn key(name: &str) -> Cow<'_, str> {
+    if name.is_ascii() && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(name.to_lowercase())
+    }
 }
 
-/// Bytes per product besides its text: a [`Name`] and a table slot (with
-/// its control byte, at the table's 7/8 load).
-pub(crate) const BYTES_PER_PRODUCT: u64 = size_of::<Name>() as u64 + (size_of::<ProductId>() as u64 + 1) * 8 / 7;
+/// Two names' keys, compared.
+pub(crate) fn key_cmp(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        // ASCII's lower case is byte by byte, and keeps it ASCII.
+        a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    } else {
+        key(a).cmp(&key(b))
+    }
+}
 
-fn hash(key: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(key.as_bytes())
+fn hash(name: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key(name).as_bytes())
 }
 
 impl Products {
     /// The product's id, interning it if it is new.
     pub fn intern(&mut self, product: &str) -> ProductId {
-        let key = product.to_lowercase();
-        let h = hash(&key);
+        let h = hash(product);
         let Self { table, names, texts, text_bytes } = self;
-        if let Some(&id) = table.find(h, |id| texts.get(names[id.0 as usize].key) == key) {
+        let same = |id: &ProductId| key_cmp(texts.get(names[id.0 as usize]), product) == Ordering::Equal;
+        if let Some(&id) = table.find(h, same) {
             // Show the smallest spelling seen, whatever the arrival order.
             let name = &mut names[id.0 as usize];
-            if product < texts.get(name.display) {
-                name.display = texts.push(product);
+            if product < texts.get(*name) {
+                *name = texts.push(product);
                 *text_bytes += product.len() as u64;
             }
             return id;
         }
-        let key_ref = texts.push(&key);
-        *text_bytes += key.len() as u64;
-        let display = if product == key {
-            key_ref
-        } else {
-            *text_bytes += product.len() as u64;
-            texts.push(product)
-        };
+        *text_bytes += product.len() as u64;
         let id = ProductId(u32::try_from(names.len()).expect("fewer than 2^32 products"));
-        names.push(Name { key: key_ref, display });
-        table.insert_unique(h, id, |id| hash(texts.get(names[id.0 as usize].key)));
+        names.push(texts.push(product));
+        table.insert_unique(h, id, |id| hash(texts.get(names[id.0 as usize])));
         id
     }
 
     /// The product's key: its name in lower case.
-    pub fn key(&self, id: ProductId) -> &str {
-        self.texts.get(self.names[id.0 as usize].key)
+    #[cfg(test)]
+    pub fn key(&self, id: ProductId) -> Cow<'_, str> {
+        key(self.name(id))
     }
 
     /// The product's name as shown: the smallest spelling seen.
     pub fn name(&self, id: ProductId) -> &str {
-        self.texts.get(self.names[id.0 as usize].display)
+        self.texts.get(self.names[id.0 as usize])
     }
 
-    /// The order of products: by key.
+    /// The order of products: by key (distinct products never tie).
     pub fn cmp(&self, a: ProductId, b: ProductId) -> Ordering {
-        self.key(a).cmp(self.key(b))
+        if a == b {
+            return Ordering::Equal;
+        }
+        key_cmp(self.name(a), self.name(b))
+    }
+
+    /// The order of scopes: the vendor as a whole first, then products by key.
+    pub fn scope_cmp(&self, a: Option<ProductId>, b: Option<ProductId>) -> Ordering {
+        match (a, b) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(a), Some(b)) => self.cmp(a, b),
+        }
     }
 
     /// An estimate of the heap bytes held: names, texts, and the table.
@@ -105,8 +127,17 @@ mod tests {
         let c = p.intern("B30A");
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert_eq!((p.name(a), p.key(a)), ("H20", "h20"));
+        assert_eq!((p.name(a), &*p.key(a)), ("H20", "h20"));
         assert_eq!(p.cmp(c, a), Ordering::Less);
+        // Outside ASCII, through `str::to_lowercase` (a final sigma too).
+        assert_eq!(p.intern("ΟΔΟΣ"), p.intern("οδος"));
+        assert_ne!(p.intern("ΟΔΟΣ"), p.intern("οδοσ"));
+        assert_eq!(p.intern("ÉCLAIR"), p.intern("éclair"));
+        let (zeta, eclair) = (p.intern("Zeta"), p.intern("éclair"));
+        assert_eq!(p.cmp(zeta, eclair), "zeta".cmp("éclair"));
+        let (kelvin, k8) = (p.intern("\u{212A}9"), p.intern("K8"));
+        assert_eq!(p.cmp(kelvin, k8), "k9".cmp("k8"));
+        assert_eq!(p.intern("k9"), kelvin);
     }
 
     #[test]
@@ -114,10 +145,10 @@ mod tests {
         let mut p = Products::default();
         p.intern("H20");
         let one = p.held_bytes();
-        assert_eq!(one, BYTES_PER_PRODUCT + 6);
+        assert_eq!(one, BYTES_PER_PRODUCT + 3);
         p.intern("h20");
-        assert_eq!(p.held_bytes(), one);
+        assert_eq!(p.held_bytes(), one, "a larger spelling is not kept");
         p.intern("MI308");
-        assert_eq!(p.held_bytes(), one + BYTES_PER_PRODUCT + 10);
+        assert_eq!(p.held_bytes(), one + BYTES_PER_PRODUCT + 5);
     }
 }

@@ -24,7 +24,7 @@
 //! products costs its list, not hundreds of records, in memory and in
 //! every query.
 
-use super::products::{ProductId, Products};
+use super::products::{key_cmp, ProductId, Products};
 use super::texts::{TextRef, Texts};
 use super::Source;
 use crate::engine::model::ScoringModel;
@@ -272,14 +272,13 @@ impl StandingBook {
         let known = |s: &&Standing| s.source.at <= at;
         let wide_lifts =
             by_order(self.lifts[kind as usize].iter().filter(known).filter(|l| l.products.is_none()).collect());
-        let scope_key = |s: Option<ProductId>| s.map_or("", |p| products.key(p));
         // The later lift; at the same time the smaller id, then the smaller scope.
         let later = |a: (&Standing, Option<ProductId>), b: (&Standing, Option<ProductId>)| {
             order(a.0)
                 .0
                 .cmp(&order(b.0).0)
                 .then_with(|| order(b.0).1.cmp(order(a.0).1))
-                .then_with(|| scope_key(b.1).cmp(scope_key(a.1)))
+                .then_with(|| products.scope_cmp(b.1, a.1))
         };
         let mut latest: Option<(&'a Standing, Option<ProductId>)> = None;
         let mut offer = |e: (&'a Standing, Option<ProductId>)| {
@@ -327,14 +326,36 @@ struct ByProduct<'a, const N: usize> {
     products: &'a Products,
 }
 
-/// A record's position in its list, with the key of the product there.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
+/// A record's position in its list, with the product there and its name.
 struct Cursor<'a> {
-    key: &'a str,
+    name: &'a str,
+    product: ProductId,
     stream: usize,
     record: usize,
     pos: usize,
 }
+
+impl Ord for Cursor<'_> {
+    /// By the product's key.
+    fn cmp(&self, other: &Self) -> Ordering {
+        key_cmp(self.name, other.name)
+            .then_with(|| (self.stream, self.record, self.pos).cmp(&(other.stream, other.record, other.pos)))
+    }
+}
+
+impl PartialOrd for Cursor<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Cursor<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Cursor<'_> {}
 
 impl<'a, const N: usize> ByProduct<'a, N> {
     fn new(products: &'a Products, streams: [Vec<&'a Standing>; N]) -> Self {
@@ -342,7 +363,8 @@ impl<'a, const N: usize> ByProduct<'a, N> {
         for (stream, records) in streams.iter().enumerate() {
             for (record, r) in records.iter().enumerate() {
                 if let Some(&first) = r.products.as_ref().and_then(|l| l.first()) {
-                    heap.push(Reverse(Cursor { key: products.key(first), stream, record, pos: 0 }));
+                    let name = products.name(first);
+                    heap.push(Reverse(Cursor { name, product: first, stream, record, pos: 0 }));
                 }
             }
         }
@@ -353,27 +375,24 @@ impl<'a, const N: usize> ByProduct<'a, N> {
     /// `group` (cleared first).
     fn next(&mut self, group: &mut [Vec<&'a Standing>; N]) -> Option<ProductId> {
         group.iter_mut().for_each(Vec::clear);
-        let key = self.heap.peek()?.0.key;
-        let mut product = None;
+        let product = self.heap.peek()?.0.product;
         while let Some(mut top) = self.heap.peek_mut() {
-            // Keys are unique per product: the same key is the same product.
-            if top.0.key != key {
+            if top.0.product != product {
                 break;
             }
             let c = &mut top.0;
             let r = self.streams[c.stream][c.record];
             let list = r.products.as_deref().unwrap_or_default();
-            product = Some(list[c.pos]);
             group[c.stream].push(r);
             c.pos += 1;
             match list.get(c.pos) {
-                Some(&next) => c.key = self.products.key(next),
+                Some(&next) => (c.product, c.name) = (next, self.products.name(next)),
                 None => {
                     PeekMut::pop(top);
                 }
             }
         }
-        product
+        Some(product)
     }
 }
 

@@ -14,7 +14,7 @@ const DAY: i64 = 86_400_000_000_000;
 
 /// Product names: spellings that match each other, and names whose order
 /// in lower case differs from their order as written.
-const NAMES: [&str; 8] = ["H20", "h20", "B30A", "b30a", "MI308", "Zeta", "éclair", "ΣΙΓΜΑ"];
+const NAMES: [&str; 11] = ["H20", "h20", "B30A", "b30a", "MI308", "Zeta", "éclair", "ΟΔΟΣ", "οδοσ", "\u{212A}9", "k9"];
 
 /// One record for one scope, as the book held them before.
 #[derive(Debug, Clone, Copy)]
@@ -314,6 +314,7 @@ fn a_ban_naming_many_products_is_one_record_and_one_scope_each() {
     assert_eq!(book.bans[0].len(), 1);
     let sum =
         book.in_force(BanKind::Export, Timestamp::from_nanos(2 * DAY), &ScoringModel::default(), &products, &texts);
-    // "H20"/"h20" and "B30A"/"b30a" are one product each.
-    assert_eq!(sum.count, 6);
+    // "H20"/"h20", "B30A"/"b30a" and "\u{212A}9"/"k9" (a Kelvin sign) are
+    // one product each.
+    assert_eq!(sum.count, 8);
 }
