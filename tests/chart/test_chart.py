@@ -233,6 +233,8 @@ DASHBOARD_HISTORY = {
     'chiprisk_policy_change_timestamp_seconds{vendor="nvidia",kind="export",change="lifted",product="H20",event_id="lift",title="H20 lift",source_url="https://example.com"}': "_x5 700x15",
     'chiprisk_rebuild_remaining_messages': "0x20",
     'chiprisk_engine_events': "1000x20",
+    'chiprisk_kafka_last_fetch_timestamp_seconds': "0+60x20",
+    'chiprisk_kafka_caught_up_timestamp_seconds': "0+60x10 600x10",
 }
 
 
