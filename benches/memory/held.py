@@ -1,37 +1,64 @@
 #!/usr/bin/env python3
 """Bytes of memory per event held, for sizing (BENCHMARKS.md §8).
 
-Runs `chiprisk replay` (the release build) on N generated events of two
-shapes and on an empty file, all in the same run, and reports the peak
-RSS above the empty file's, per event:
-  typical: the synthetic events of `cargo run --example generate` (~300 B);
+Runs the release binary as the service (`chiprisk run --events FILE`) on
+N generated events of two shapes and on an empty file, all in the same
+run, and reads its memory once it is ready (the whole file applied):
+  peak: VmHWM, the most the process held at any time while rebuilding,
+        which is what a memory limit must allow;
+  now:  VmRSS once ready, what it goes on holding.
+Each is reported above the empty file's, per event. The shapes:
+  typical: the synthetic events of `cargo run --example generate` (~330 B);
   largest: every free-text field at its limit (limits.max_text_chars =
-           1024 characters of title, actor and source_url), 64 products of
-           64 characters.
+           1024 characters of title, actor and source_url) and 64 distinct
+           products of 64 characters on an export ban: every event brings
+           64 product names never seen before.
 Usage: benches/memory/held.py [N]   (default 100000)
 """
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("CHIPRISK_RELEASE_BIN", str(ROOT / "target" / "release" / "chiprisk"))
 
 
-def peak_rss_kib(path):
-    """Peak RSS of one `chiprisk replay` of the file, in KiB (wait4's
-    rusage of that one child; it includes this script's RSS at the fork,
-    which the empty file's reading measures and the caller subtracts)."""
-    proc = subprocess.Popen([BIN, "replay", str(path), "--format", "json"], stdout=subprocess.DEVNULL,
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def memory_when_ready(path):
+    """(VmHWM, VmRSS) in KiB of `chiprisk run --events path` once ready."""
+    port = free_port()
+    env = dict(os.environ, CHIPRISK__HTTP__LISTEN=f"127.0.0.1:{port}")
+    proc = subprocess.Popen([BIN, "run", "--events", str(path)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, f"replay failed on {path}"
-    return usage.ru_maxrss
+    try:
+        deadline = time.time() + 1800
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except Exception:
+                time.sleep(0.2)
+        else:
+            raise SystemExit(f"not ready after 30 minutes: {path}")
+        status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+        field = lambda name: next(int(l.split()[1]) for l in status if l.startswith(name))  # noqa: E731
+        return field("VmHWM:"), field("VmRSS:")
+    finally:
+        proc.terminate()
+        proc.wait(20)
 
 
 def largest(i):
@@ -55,21 +82,20 @@ def main():
             subprocess.run(["cargo", "run", "-q", "--example", "generate", "--", str(n), "7"], cwd=ROOT,
                            stdout=f, check=True)
         big = d / "largest.jsonl"
-        # Line by line: a forked child's peak RSS starts at its parent's.
         with open(big, "w") as f:
             for i in range(n):
                 f.write(largest(i) + "\n")
-        floor = peak_rss_kib(empty)
+        floor = memory_when_ready(empty)
         rows = []
         for name, path in [("typical", typical), ("largest", big)]:
-            rss = peak_rss_kib(path)
+            peak, now = memory_when_ready(path)
             size = path.stat().st_size / n
-            rows.append((name, size, rss, (rss - floor) * 1024 / n))
-    print(f"events: {n}; empty file: peak RSS {floor / 1024:.1f} MiB")
-    print("| events | bytes per event on the wire | peak RSS | bytes held per event |")
-    print("|---|---|---|---|")
-    for name, size, rss, per in rows:
-        print(f"| {name} | {size:,.0f} | {rss / 1024:.1f} MiB | {per:,.0f} |")
+            rows.append((name, size, peak, now, (peak - floor[0]) * 1024 / n, (now - floor[1]) * 1024 / n))
+    print(f"events: {n}; empty file: peak {floor[0] / 1024:.1f} MiB, now {floor[1] / 1024:.1f} MiB")
+    print("| events | bytes per event on the wire | peak RSS | RSS when ready | bytes per event (peak) | (when ready) |")
+    print("|---|---|---|---|---|---|")
+    for name, size, peak, now, per_peak, per_now in rows:
+        print(f"| {name} | {size:,.0f} | {peak / 1024:.1f} MiB | {now / 1024:.1f} MiB | {per_peak:,.0f} | {per_now:,.0f} |")
 
 
 if __name__ == "__main__":
