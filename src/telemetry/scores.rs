@@ -117,6 +117,13 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
         IntGauge::new("chiprisk_engine_events", "Distinct events held by the scoring engine (absent while rebuilding)")
             .expect("a valid metric");
     add(Box::new(events_held.clone()));
+    let held_bytes = IntGauge::new(
+        "chiprisk_engine_held_bytes",
+        "Estimated heap bytes the scoring engine holds for its events (absent while rebuilding); \
+         the process's resident memory is somewhat more",
+    )
+    .expect("a valid metric");
+    add(Box::new(held_bytes.clone()));
     let scored_at = prometheus::Gauge::new(
         "chiprisk_scores_as_of_timestamp_seconds",
         "Time the exported scores were computed for (absent while rebuilding)",
@@ -175,6 +182,7 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
         }
     }
     events_held.set(engine.stats().accepted as i64);
+    held_bytes.set(i64::try_from(engine.held_bytes()).unwrap_or(i64::MAX));
     scored_at.set(at.as_unix_seconds());
     registry.gather()
 }
