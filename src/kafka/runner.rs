@@ -53,6 +53,10 @@ use tokio::sync::watch;
 /// (readiness, score updates, lag).
 const IDLE: Duration = Duration::from_millis(100);
 
+/// Most messages of a batch decoded before they are applied: what is held
+/// decoded at once (an event naming 256 products holds about 6 KiB).
+const DECODE_CHUNK: usize = 64;
+
 /// How often the rebuild's progress is logged while it lasts.
 const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -240,11 +244,12 @@ impl Loop<'_> {
         Ok(())
     }
 
-    /// The step over a batch: decoded without the board's lock, then
-    /// applied under one write lock, in order. Returns the records to
-    /// produce, and holds the last new offset read per partition. The
-    /// decoded events borrow the batch's payloads; their own allocations
-    /// (products, escaped strings) live until the batch is applied.
+    /// The step over a batch, [`DECODE_CHUNK`] messages at a time: decoded
+    /// without the board's lock, then applied under the write lock, in
+    /// order. Returns the records to produce, and holds the last new offset
+    /// read per partition. Decoded events borrow the batch's payloads; their
+    /// own allocations (products, escaped strings) live until their chunk
+    /// is applied.
     fn apply<'m>(
         &mut self,
         processor: &mut Processor,
@@ -254,45 +259,46 @@ impl Loop<'_> {
         let started = Instant::now();
         let mut read = 0;
         let mut newest_ms = None;
-        // Decoded first, without the board's write lock: readers (the API,
-        // scrapes) wait only while the decoded events are applied.
-        let mut decoded = Vec::with_capacity(batch.len());
-        for m in batch {
-            let msg = match m {
-                Ok(msg) => msg,
-                Err(e) => {
-                    metrics.kafka().error(classify(e));
-                    tracing::warn!("consume error: {e}");
-                    continue;
-                }
-            };
-            read += 1;
-            let (topic, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
-            let arrival = self.positions.read(topic, partition, offset);
-            let input = InMessage {
-                topic,
-                partition,
-                offset,
-                payload: msg.payload().unwrap_or_default(),
-                timestamp_ms: msg.timestamp().to_millis(),
-            };
-            newest_ms = newest_ms.max(input.timestamp_ms);
-            let event = processor.decode(&input);
-            decoded.push((input, arrival, event));
-        }
         let mut outputs = Vec::new();
-        let mut board = self.state.board();
-        for (input, arrival, event) in decoded {
-            let (topic, partition, offset) = (input.topic, input.partition, input.offset);
-            processor.apply(&mut board, metrics, &input, event, arrival, &mut outputs);
-            if arrival == Arrival::New {
-                match self.held.iter_mut().find(|(t, p, _)| *p == partition && t == topic) {
-                    Some(entry) => entry.2 = offset,
-                    None => self.held.push((topic.to_owned(), partition, offset)),
+        let mut decoded = Vec::with_capacity(batch.len().min(DECODE_CHUNK));
+        for chunk in batch.chunks(DECODE_CHUNK) {
+            // Decoded first, without the board's write lock: readers (the
+            // API, scrapes) wait only while the decoded events are applied.
+            for m in chunk {
+                let msg = match m {
+                    Ok(msg) => msg,
+                    Err(e) => {
+                        metrics.kafka().error(classify(e));
+                        tracing::warn!("consume error: {e}");
+                        continue;
+                    }
+                };
+                read += 1;
+                let (topic, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
+                let arrival = self.positions.read(topic, partition, offset);
+                let input = InMessage {
+                    topic,
+                    partition,
+                    offset,
+                    payload: msg.payload().unwrap_or_default(),
+                    timestamp_ms: msg.timestamp().to_millis(),
+                };
+                newest_ms = newest_ms.max(input.timestamp_ms);
+                let event = processor.decode(&input);
+                decoded.push((input, arrival, event));
+            }
+            let mut board = self.state.board();
+            for (input, arrival, event) in decoded.drain(..) {
+                let (topic, partition, offset) = (input.topic, input.partition, input.offset);
+                processor.apply(&mut board, metrics, &input, event, arrival, &mut outputs);
+                if arrival == Arrival::New {
+                    match self.held.iter_mut().find(|(t, p, _)| *p == partition && t == topic) {
+                        Some(entry) => entry.2 = offset,
+                        None => self.held.push((topic.to_owned(), partition, offset)),
+                    }
                 }
             }
         }
-        drop(board);
         if read > 0 {
             metrics.kafka().consumed(read);
             metrics.kafka().message_timestamp(newest_ms);
