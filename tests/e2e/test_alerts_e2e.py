@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import yaml
 
-from test_kafka_e2e import ROOT, Chiprisk, broker, free_port, produce, scenario, wait_for  # noqa: F401 (fixture)
+from e2e_harness import ROOT, Chiprisk, free_port, produce, scenario, wait_for
 
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"

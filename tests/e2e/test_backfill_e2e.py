@@ -3,14 +3,12 @@ promtool turns it into TSDB blocks, a real Prometheus serves them, and a
 query for a past date answers exactly what `chiprisk replay --at` says."""
 
 import json
-import os
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 
-from test_kafka_e2e import BIN, ROOT, free_port, wait_for
+from e2e_harness import BIN, ROOT, free_port, wait_for
 
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"

@@ -9,11 +9,10 @@ import signal
 import threading
 import time
 
-from test_kafka_e2e import (  # noqa: F401 (broker is a fixture)
+from e2e_harness import (
     POISON,
     Chiprisk,
     accepted,
-    broker,
     distinct,
     produce,
     read_topic,

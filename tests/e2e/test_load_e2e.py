@@ -23,11 +23,10 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from test_kafka_e2e import (  # noqa: F401 (broker is a fixture)
+from e2e_harness import (
     ROOT,
     Chiprisk,
     accepted,
-    broker,
     distinct,
     produce,
     replay_scores,

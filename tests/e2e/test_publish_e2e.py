@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from test_kafka_e2e import BIN, Chiprisk, bad_events, broker, free_port, read_records, scenario, wait_for  # noqa: F401 (fixture)
+from e2e_harness import BIN, Chiprisk, bad_events, free_port, read_records, scenario, wait_for
 
 
 def publish(brokers, path, *args):

@@ -18,6 +18,7 @@ values (`silentFor`, `for`), not by editing rules.
 """
 
 import copy
+import os
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import yaml
 from test_alerts_e2e import (
     Webhook, evaluated_since, event, query, rfc3339, run_alertmanager, set_targets, start_prometheus,
 )
-from test_kafka_e2e import BIN, ROOT, Chiprisk, create_topics, start_tansu, wait_for
+from e2e_harness import BIN, ROOT, Chiprisk, create_topics, produce, start_tansu, wait_for
 
 sys.path.insert(0, str(ROOT / "tests" / "chart"))
 from rules import render_rules  # noqa: E402
@@ -70,7 +71,7 @@ def test_under_the_stacks_defaults_news_arrives_once_health_sees_a_broker_outage
     try:
         create_topics(url)
         env = {"CHIPRISK__KAFKA__BROKERS": brokers}
-        published = subprocess.run([BIN, "publish", str(HISTORY)], env={**__import__("os").environ, **env},
+        published = subprocess.run([BIN, "publish", str(HISTORY)], env={**os.environ, **env},
                                    capture_output=True, text=True, timeout=120)
         assert published.returncode == 0, published.stderr
 
@@ -101,12 +102,11 @@ def test_under_the_stacks_defaults_news_arrives_once_health_sees_a_broker_outage
 
         # 2. A new export ban, occurred a minute ago.
         title = "US requires licences for the H20 (stack e2e)"
-        published = time.time()
-        from test_kafka_e2e import produce
+        sent = time.time()
         produce(brokers, [event("stack-e2e-ban", "export_ban", rfc3339(time.time() - 60), ["H20"], title,
                                 "https://www.example.com/h20")])
         wait_for(lambda: hook.notifications("ChipriskExportBanImposed"), 60, "the export-ban notification")
-        print(f"ban to webhook: {time.time() - published:.1f} s")
+        print(f"ban to webhook: {time.time() - sent:.1f} s")
         settled = time.time()
         wait_for(lambda: evaluated_since(prom_port, settled + 5, count=4), 30, "the rules evaluated after the ban")
         time.sleep(4)
@@ -151,4 +151,5 @@ def test_under_the_stacks_defaults_news_arrives_once_health_sees_a_broker_outage
                 p.send_signal(signal.SIGCONT)
                 p.terminate()
                 p.wait(20)
-        hook.server.shutdown() if "hook" in locals() else None
+        if "hook" in locals():
+            hook.server.shutdown()

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from test_kafka_e2e import (
+from e2e_harness import (
     AT,
     BIN,
     KEEP_EVERYTHING,
