@@ -333,3 +333,44 @@ fn the_bundled_history_is_real_sourced_and_valid() {
         events.iter().map(|e| &e["occurred_at"].as_str().unwrap()[..4]).collect();
     assert!(years.contains("2019") && years.contains("2025"), "{years:?}");
 }
+
+/// Where `text` prints a number that is zero with a minus sign (`-0`,
+/// `-0.000`), the text around it.
+fn negative_zero(text: &str) -> Option<&str> {
+    text.match_indices("-0").map(|(i, _)| i).find_map(|i| {
+        let before = text[..i].chars().next_back();
+        let number: &str = text[i + 1..].split(|c: char| !(c.is_ascii_digit() || c == '.')).next().unwrap_or("");
+        let zero = number.chars().all(|c| c == '0' || c == '.');
+        let starts = !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        (zero && starts).then(|| &text[i.saturating_sub(40)..(i + 40).min(text.len())])
+    })
+}
+
+#[test]
+fn replay_prints_no_negative_zero_for_a_pressure_that_has_decayed_below_the_precision() {
+    // A negative market signal long ago: its pressure is a tiny negative number.
+    let f = file(&[
+        r#"{"id":"m","type":"market_signal","occurred_at":"2024-06-01T00:00:00Z","vendors":["huawei"],"value":-0.5}"#,
+    ]);
+    let v = replay_json(f.path(), "2025-01-01T00:00:00Z");
+    let market = v["vendors"][3]["components"]["market"].as_f64().unwrap();
+    assert!(market < 0.0 && market > -0.0005, "the case needs a tiny negative pressure: {market}");
+    for format in ["table", "json"] {
+        let out = chiprisk()
+            .args([
+                "replay",
+                f.path().to_str().unwrap(),
+                "--explain",
+                "--format",
+                format,
+                "--at",
+                "2025-01-01T00:00:00Z",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(negative_zero(&text), None, "{format}:\n{text}");
+    }
+    assert_eq!(negative_zero("x -0.000 y"), Some("x -0.000 y"), "the check finds one");
+    assert_eq!(negative_zero("a-0 -0.001 -3e-5 2025-01-01"), None);
+}

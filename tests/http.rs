@@ -299,3 +299,63 @@ async fn the_first_and_last_instants_of_the_documented_range_work_in_the_history
     assert_eq!(week["points"].as_array().map(Vec::len), Some(8), "{week}");
     app.stop().await;
 }
+
+/// Where `text` prints a number that is zero with a minus sign (`-0`,
+/// `-0.000`), the text around it.
+fn negative_zero(text: &str) -> Option<&str> {
+    text.match_indices("-0").map(|(i, _)| i).find_map(|i| {
+        let before = text[..i].chars().next_back();
+        let number: &str = text[i + 1..].split(|c: char| !(c.is_ascii_digit() || c == '.')).next().unwrap_or("");
+        let zero = number.chars().all(|c| c == '0' || c == '.');
+        let starts = !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        (zero && starts).then(|| &text[i.saturating_sub(40)..(i + 40).min(text.len())])
+    })
+}
+
+/// The page's text without its markup, and without the machine-readable
+/// times in `datetime` attributes.
+fn page_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_status_page_prints_times_for_people_and_no_negative_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let lines = [
+        // A tiny negative pressure by now: shown as 0.000, not -0.000.
+        r#"{"id":"m","type":"market_signal","occurred_at":"2024-06-01T00:00:00Z","vendors":["huawei"],"value":-0.5}"#,
+        r#"{"id":"b","type":"export_ban","occurred_at":"2025-04-15T00:00:00Z","vendors":["nvidia"],"products":["H20"],"title":"H20 licence requirement"}"#,
+    ];
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let app = spawn_app(Some(&path)).await;
+    let html = app.get("/").await.text().await.unwrap();
+    app.stop().await;
+    assert_eq!(negative_zero(&html), None, "{html}");
+    let text = page_text(&html);
+    // Every time people read is to the second, in UTC; RFC 3339 only in attributes.
+    for (i, _) in text.match_indices('T').filter(|(i, _)| *i >= 10 && i + 6 <= text.len()) {
+        let around = &text.as_bytes()[i - 10..i + 6];
+        let rfc3339 = around[..4].iter().all(u8::is_ascii_digit) && around[4] == b'-' && around[13] == b':';
+        assert!(!rfc3339, "a raw RFC 3339 time in the text: {}", String::from_utf8_lossy(around));
+    }
+    let as_of = text.split("As of ").nth(1).expect("the header says as of when").trim_start().get(..23).unwrap();
+    assert!(as_of.ends_with(" UTC") && as_of.as_bytes()[10] == b' ' && as_of.as_bytes()[16] == b':', "{as_of}");
+    assert!(
+        html.contains("export ban on H20 since <time datetime=\"2025-04-15T00:00:00Z\">2025-04-15 00:00:00 UTC</time>"),
+        "{html}"
+    );
+}

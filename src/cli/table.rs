@@ -1,7 +1,7 @@
 //! The human-readable score table of `chiprisk replay`.
 
 use crate::event::Component;
-use crate::report::ScoresReport;
+use crate::report::{decimals, signed_decimals, ScoresReport};
 use std::io::{self, Write};
 
 pub fn write(out: &mut impl Write, report: &ScoresReport, explain: bool) -> io::Result<()> {
@@ -16,15 +16,15 @@ pub fn write(out: &mut impl Write, report: &ScoresReport, explain: bool) -> io::
     for x in &ranked {
         writeln!(
             out,
-            "{:<16} {:<6} {:>6.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>5}",
+            "{:<16} {:<6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>5}",
             x.vendor,
             x.origin,
-            x.score,
-            x.component(Component::ExportControls),
-            x.component(Component::ChinaPolicy),
-            x.component(Component::Competition),
-            x.component(Component::Supply),
-            x.component(Component::Market),
+            decimals(x.score, 1),
+            decimals(x.component(Component::ExportControls), 3),
+            decimals(x.component(Component::ChinaPolicy), 3),
+            decimals(x.component(Component::Competition), 3),
+            decimals(x.component(Component::Supply), 3),
+            decimals(x.component(Component::Market), 3),
             x.bans_in_force.len()
         )?;
     }
@@ -33,10 +33,10 @@ pub fn write(out: &mut impl Write, report: &ScoresReport, explain: bool) -> io::
     }
     for x in ranked.iter().filter(|x| !x.contributions.is_empty() || !x.bans_in_force.is_empty()) {
         writeln!(out)?;
-        writeln!(out, "{} ({}): {:.1}, pressure {:.3}", x.name, x.vendor, x.score, x.pressure)?;
+        writeln!(out, "{} ({}): {}, pressure {}", x.name, x.vendor, decimals(x.score, 1), decimals(x.pressure, 3))?;
         for b in &x.bans_in_force {
             let relief = if b.relief > 0.0 {
-                format!(", {:.0}% relieved by a licence", b.relief * 100.0)
+                format!(", {}% relieved by a licence", decimals(b.relief * 100.0, 0))
             } else {
                 String::new()
             };
@@ -53,8 +53,8 @@ pub fn write(out: &mut impl Write, report: &ScoresReport, explain: bool) -> io::
         for c in &x.contributions {
             writeln!(
                 out,
-                "  {:+8.3}  {:<15} {:<20} {}  {}{}",
-                c.contribution,
+                "  {:>8}  {:<15} {:<20} {}  {}{}",
+                signed_decimals(c.contribution, 3),
                 c.component.as_str(),
                 c.kind.as_str(),
                 c.occurred_at.to_datetime().format("%Y-%m-%d"),
@@ -65,8 +65,9 @@ pub fn write(out: &mut impl Write, report: &ScoresReport, explain: bool) -> io::
         if x.other_contributions.count > 0 {
             writeln!(
                 out,
-                "  {:+8.3}  ({} smaller contributions)",
-                x.other_contributions.pressure, x.other_contributions.count
+                "  {:>8}  ({} smaller contributions)",
+                signed_decimals(x.other_contributions.pressure, 3),
+                x.other_contributions.count
             )?;
         }
     }

@@ -6,6 +6,7 @@
 use super::status_page::escape_html;
 use crate::engine::{HistoryPoint, Score, TimelineEvent};
 use crate::event::{Component, EventType, Timestamp};
+use crate::report::decimals;
 use chrono::Datelike;
 use std::fmt::Write;
 
@@ -148,8 +149,10 @@ pub fn history(
 pub fn components(score: &Score) -> String {
     const BAR: f64 = 140.0;
     let positive: f64 = Component::ALL.iter().map(|c| score.component(*c).max(0.0)).sum();
-    let label: Vec<String> =
-        Component::ALL.iter().map(|c| format!("{} {:.2}", c.as_str().replace('_', " "), score.component(*c))).collect();
+    let label: Vec<String> = Component::ALL
+        .iter()
+        .map(|c| format!("{} {}", c.as_str().replace('_', " "), decimals(score.component(*c), 2)))
+        .collect();
     let mut h = format!(
         "<svg class=\"components\" width=\"{BAR}\" height=\"12\" viewBox=\"0 0 {BAR} 12\" role=\"img\" aria-label=\"components: {}\">",
         label.join(", ")
@@ -161,10 +164,10 @@ pub fn components(score: &Score) -> String {
         if w > 0.0 {
             let _ = write!(
                 h,
-                "<rect x=\"{at:.1}\" y=\"0\" width=\"{w:.1}\" height=\"12\" fill=\"{}\"><title>{}: {:.3}</title></rect>",
+                "<rect x=\"{at:.1}\" y=\"0\" width=\"{w:.1}\" height=\"12\" fill=\"{}\"><title>{}: {}</title></rect>",
                 COLOURS[i],
                 c.as_str().replace('_', " "),
-                score.component(*c)
+                decimals(score.component(*c), 3)
             );
         }
         at += w;
@@ -185,6 +188,11 @@ pub fn kind_label(kind: EventType) -> &'static str {
         EventType::CompetitorRoadmap => "competitor roadmap",
         other => other.as_str(),
     }
+}
+
+/// `2025-04-15 00:00:00 UTC`: a time for people, to the second.
+pub fn second(t: Timestamp) -> String {
+    t.to_datetime().format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// `2022-10-07`.

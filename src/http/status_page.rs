@@ -7,6 +7,7 @@ use super::{api, chart};
 use crate::engine::{Explanation, TimelineEvent};
 use crate::event::Component;
 use crate::event::Timestamp;
+use crate::report::{decimals, signed_decimals};
 use crate::state::Reader;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -73,7 +74,7 @@ fn render(state: &Reader, q: &PageQuery) -> Response {
     let _ = write!(
         h,
         "<p>As of {} &middot; {} events scored, {} duplicates, {} rejected &middot; live</p>",
-        escape_html(&report.as_of.to_string()),
+        time(report.as_of),
         s.accepted,
         s.duplicates,
         s.rejected,
@@ -96,18 +97,18 @@ fn render(state: &Reader, q: &PageQuery) -> Response {
     for x in &ranked {
         let _ = write!(
             h,
-            "<tr data-vendor=\"{}\"><td><a href=\"#v-{}\">{}</a></td><td>{}</td><td class=\"num score\">{:.1}</td><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{}</td></tr>",
+            "<tr data-vendor=\"{}\"><td><a href=\"#v-{}\">{}</a></td><td>{}</td><td class=\"num score\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             escape_html(&x.vendor),
             escape_html(&x.vendor),
             escape_html(&x.name),
             escape_html(&x.origin),
-            x.score,
+            decimals(x.score, 1),
             chart::components(&x.as_score()),
-            x.component(Component::ExportControls),
-            x.component(Component::ChinaPolicy),
-            x.component(Component::Competition),
-            x.component(Component::Supply),
-            x.component(Component::Market),
+            decimals(x.component(Component::ExportControls), 3),
+            decimals(x.component(Component::ChinaPolicy), 3),
+            decimals(x.component(Component::Competition), 3),
+            decimals(x.component(Component::Supply), 3),
+            decimals(x.component(Component::Market), 3),
             x.bans_in_force.len(),
         );
     }
@@ -159,7 +160,7 @@ fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now:
     for i in (0..rows).filter(|i| i % 13 == 0 || *i + 1 == rows) {
         let _ = write!(h, "<tr><td><time>{}</time></td>", chart::day(series[0].points[i].at));
         for s in &series {
-            let _ = write!(h, "<td class=\"num\">{:.1}</td>", s.points[i].score.score);
+            let _ = write!(h, "<td class=\"num\">{}</td>", decimals(s.points[i].score.score, 1));
         }
         h.push_str("</tr>");
     }
@@ -189,10 +190,10 @@ fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now:
 fn drivers(h: &mut String, x: &Explanation) {
     let _ = write!(
         h,
-        "<section class=\"drivers\" id=\"v-{}\"><h3>{} &mdash; {:.1}</h3>",
+        "<section class=\"drivers\" id=\"v-{}\"><h3>{} &mdash; {}</h3>",
         escape_html(&x.vendor),
         escape_html(&x.name),
-        x.score
+        decimals(x.score, 1)
     );
     if !x.bans_in_force.is_empty() {
         h.push_str("<p>Bans in force:</p><ul>");
@@ -202,10 +203,10 @@ fn drivers(h: &mut String, x: &Explanation) {
                 "<li>{} ban on {} since {}: {}{}</li>",
                 b.kind,
                 escape_html(b.product.as_deref().unwrap_or("all products")),
-                escape_html(&b.since.to_string()),
+                time(b.since),
                 escape_html(b.title.as_deref().unwrap_or(&b.event_id)),
                 if b.relief > 0.0 {
-                    format!(" (relieved {:.0}% by a licence)", b.relief * 100.0)
+                    format!(" (relieved {}% by a licence)", decimals(b.relief * 100.0, 0))
                 } else {
                     String::new()
                 },
@@ -217,15 +218,21 @@ fn drivers(h: &mut String, x: &Explanation) {
     for c in x.contributions.iter().take(8) {
         let _ = write!(
             h,
-            "<li>{:+.3} {} &middot; {} &middot; {} ({})</li>",
-            c.contribution,
+            "<li>{} {} &middot; {} &middot; {} ({})</li>",
+            signed_decimals(c.contribution, 3),
             c.component,
             c.kind,
             escape_html(c.title.as_deref().unwrap_or(&c.event_id)),
-            escape_html(&c.occurred_at.to_string()),
+            time(c.occurred_at),
         );
     }
     h.push_str("</ol></section>");
+}
+
+/// A time for people, to the second in UTC (`2025-04-15 00:00:00 UTC`),
+/// with the exact RFC 3339 time for machines in `datetime`.
+fn time(t: Timestamp) -> String {
+    format!("<time datetime=\"{}\">{}</time>", escape_html(&t.to_string()), chart::second(t))
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
