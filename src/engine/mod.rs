@@ -32,7 +32,7 @@ use crate::event::{BanKind, Component, Event, EventType, Role, Timestamp};
 use decay::{DecayBook, Decaying, Geometry};
 use fixed::FixedSum;
 use products::{ProductId, Products};
-use standing::{Governing, InForce, Standing, StandingBook};
+use standing::{Governing, InForce, InForceSum, Standing, StandingBook};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -266,11 +266,16 @@ impl Engine {
     pub fn bans_in_force(&self, vendor: VendorId, at: Timestamp) -> Vec<BanInForce> {
         let mut out = Vec::new();
         for kind in BanKind::ALL {
-            let sum = self.in_force(vendor, kind, at);
+            // One walk: the shown amounts are scaled once the sum is known.
+            let mut sum = InForceSum::new(self.model.ban(kind).weight);
+            let mut governing = Vec::new();
             self.governing(vendor, kind, at, |g| {
-                out.push(self.ban_in_force(kind, &g, sum.factor));
+                sum.add(&g);
+                governing.push(g);
                 ControlFlow::Continue(())
             });
+            let factor = sum.finish().factor;
+            out.extend(governing.iter().map(|g| self.ban_in_force(kind, g, factor)));
         }
         out
     }
@@ -286,7 +291,7 @@ impl Engine {
         at: Timestamp,
         limit: usize,
     ) -> (usize, Vec<BanInForce>) {
-        let sum = self.in_force(vendor, kind, at);
+        let mut sum = InForceSum::new(self.model.ban(kind).weight);
         // (newest first, event id, position in scope order)
         let order = |a: &(Governing<'_>, usize), b: &(Governing<'_>, usize)| {
             (std::cmp::Reverse(a.0.ban.source.at), self.texts.get(a.0.ban.source.id), a.1).cmp(&(
@@ -298,6 +303,7 @@ impl Engine {
         let mut kept: Vec<(Governing<'_>, usize)> = Vec::new();
         let mut seen = 0;
         self.governing(vendor, kind, at, |g| {
+            sum.add(&g);
             kept.push((g, seen));
             seen += 1;
             if kept.len() >= 2 * limit.max(1) {
@@ -308,6 +314,7 @@ impl Engine {
         });
         kept.sort_by(order);
         kept.truncate(limit);
+        let sum = sum.finish();
         (sum.count, kept.iter().map(|(g, _)| self.ban_in_force(kind, g, sum.factor)).collect())
     }
 

@@ -13,6 +13,7 @@
 use super::texts::{TextRef, Texts};
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::sync::OnceLock;
 
 /// An interned product name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,11 +29,16 @@ pub(crate) struct Products {
     texts: Texts,
     /// Bytes of `texts` in use (for [`Products::held_bytes`]).
     text_bytes: u64,
+    /// Each id's position in key order, computed by the first query after
+    /// a new product (queries compare integers, not names, while they walk
+    /// products); cleared when one is interned.
+    ranks: OnceLock<Box<[u32]>>,
 }
 
-/// Bytes per product besides its text: its name's handle and a table slot
-/// (with its control byte, at the table's 7/8 load).
-pub(crate) const BYTES_PER_PRODUCT: u64 = size_of::<TextRef>() as u64 + (size_of::<ProductId>() as u64 + 1) * 8 / 7;
+/// Bytes per product besides its text: its name's handle, a table slot
+/// (with its control byte, at the table's 7/8 load) and its rank.
+pub(crate) const BYTES_PER_PRODUCT: u64 =
+    size_of::<TextRef>() as u64 + (size_of::<ProductId>() as u64 + 1) * 8 / 7 + size_of::<u32>() as u64;
 
 /// A name's key: its lower case (`str::to_lowercase`), computed without
 /// allocating for ASCII names.
@@ -62,7 +68,7 @@ impl Products {
     /// The product's id, interning it if it is new.
     pub fn intern(&mut self, product: &str) -> ProductId {
         let h = hash(product);
-        let Self { table, names, texts, text_bytes } = self;
+        let Self { table, names, texts, text_bytes, ranks } = self;
         let same = |id: &ProductId| key_cmp(texts.get(names[id.0 as usize]), product) == Ordering::Equal;
         if let Some(&id) = table.find(h, same) {
             // Show the smallest spelling seen, whatever the arrival order.
@@ -74,6 +80,7 @@ impl Products {
             return id;
         }
         *text_bytes += product.len() as u64;
+        ranks.take();
         let id = ProductId(u32::try_from(names.len()).expect("fewer than 2^32 products"));
         names.push(texts.push(product));
         table.insert_unique(h, id, |id| hash(texts.get(names[id.0 as usize])));
@@ -91,7 +98,21 @@ impl Products {
         self.texts.get(self.names[id.0 as usize])
     }
 
-    /// The order of products: by key (distinct products never tie).
+    /// The product's position in key order (see [`Products::cmp`]), for
+    /// queries: the first after a new product was interned sorts them all.
+    pub fn rank(&self, id: ProductId) -> u32 {
+        let ranks = self.ranks.get_or_init(|| {
+            let mut ids: Vec<u32> = (0..self.names.len() as u32).collect();
+            ids.sort_unstable_by(|&a, &b| self.cmp(ProductId(a), ProductId(b)));
+            let mut ranks = vec![0; ids.len()].into_boxed_slice();
+            ids.iter().enumerate().for_each(|(rank, &id)| ranks[id as usize] = rank as u32);
+            ranks
+        });
+        ranks[id.0 as usize]
+    }
+
+    /// The order of products: by key (distinct products never tie). It
+    /// compares names, so that applying events never sorts every product.
     pub fn cmp(&self, a: ProductId, b: ProductId) -> Ordering {
         if a == b {
             return Ordering::Equal;
@@ -138,6 +159,15 @@ mod tests {
         let (kelvin, k8) = (p.intern("\u{212A}9"), p.intern("K8"));
         assert_eq!(p.cmp(kelvin, k8), "k9".cmp("k8"));
         assert_eq!(p.intern("k9"), kelvin);
+        // Ranks follow keys, and are recomputed for new products.
+        let all = [a, c, zeta, eclair, kelvin, k8];
+        for x in all {
+            for y in all {
+                assert_eq!(p.rank(x).cmp(&p.rank(y)), p.cmp(x, y));
+            }
+        }
+        let first = p.intern("0");
+        assert_eq!(p.rank(first), 0);
     }
 
     #[test]

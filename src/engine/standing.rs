@@ -24,7 +24,7 @@
 //! products costs its list, not hundreds of records, in memory and in
 //! every query.
 
-use super::products::{key_cmp, ProductId, Products};
+use super::products::{ProductId, Products};
 use super::texts::{TextRef, Texts};
 use super::Source;
 use crate::engine::model::ScoringModel;
@@ -92,6 +92,36 @@ pub(crate) struct InForce {
     pub factor: f64,
 }
 
+/// [`InForce`], summed one governing ban at a time, in scope order.
+pub(crate) struct InForceSum {
+    weight: f64,
+    count: usize,
+    open: f64,
+    raw: f64,
+}
+
+impl InForceSum {
+    pub fn new(weight: f64) -> Self {
+        Self { weight, count: 0, open: 1.0, raw: -0.0 }
+    }
+
+    pub fn add(&mut self, g: &Governing<'_>) {
+        // Scopes combine like independent chances of being blocked:
+        // weight * (1 - prod(1 - share_i)), so every further ban adds, with
+        // diminishing returns, and the total never exceeds a full ban.
+        self.count += 1;
+        self.open *= 1.0 - (g.amount / self.weight).clamp(0.0, 1.0);
+        self.raw += g.amount;
+    }
+
+    pub fn finish(&self) -> InForce {
+        let total = if self.weight > 0.0 { self.weight * (1.0 - self.open) } else { 0.0 };
+        // Shown contributions are scaled to add up to the combined total.
+        let factor = if self.raw > 0.0 { total / self.raw } else { 1.0 };
+        InForce { count: self.count, total, factor }
+    }
+}
+
 /// The ban that governs one scope, and what it adds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Governing<'a> {
@@ -132,21 +162,12 @@ impl StandingBook {
         products: &Products,
         texts: &Texts,
     ) -> InForce {
-        let weight = model.ban(kind).weight;
-        let (mut count, mut open, mut raw) = (0, 1.0f64, -0.0f64);
+        let mut sum = InForceSum::new(model.ban(kind).weight);
         self.governing(kind, at, model, products, texts, |g| {
-            // Scopes combine like independent chances of being blocked:
-            // weight * (1 - prod(1 - share_i)), so every further ban adds,
-            // with diminishing returns, and the total never exceeds a full ban.
-            count += 1;
-            open *= 1.0 - (g.amount / weight).clamp(0.0, 1.0);
-            raw += g.amount;
+            sum.add(&g);
             ControlFlow::Continue(())
         });
-        let total = if weight > 0.0 { weight * (1.0 - open) } else { 0.0 };
-        // Shown contributions are scaled to add up to the combined total.
-        let factor = if raw > 0.0 { total / raw } else { 1.0 };
-        InForce { count, total, factor }
+        sum.finish()
     }
 
     /// Visits the governing ban of every scope in force at `at`, in scope
@@ -322,40 +343,20 @@ impl StandingBook {
 /// name it. A heap holds one cursor per record.
 struct ByProduct<'a, const N: usize> {
     streams: [Vec<&'a Standing>; N],
-    heap: BinaryHeap<Reverse<Cursor<'a>>>,
+    heap: BinaryHeap<Reverse<Cursor>>,
     products: &'a Products,
 }
 
-/// A record's position in its list, with the product there and its name.
-struct Cursor<'a> {
-    name: &'a str,
+/// A record's position in its list, with the product there and its rank
+/// in key order (cursors compare by rank first).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Cursor {
+    rank: u32,
     product: ProductId,
-    stream: usize,
-    record: usize,
-    pos: usize,
+    stream: u32,
+    record: u32,
+    pos: u32,
 }
-
-impl Ord for Cursor<'_> {
-    /// By the product's key.
-    fn cmp(&self, other: &Self) -> Ordering {
-        key_cmp(self.name, other.name)
-            .then_with(|| (self.stream, self.record, self.pos).cmp(&(other.stream, other.record, other.pos)))
-    }
-}
-
-impl PartialOrd for Cursor<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Cursor<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Cursor<'_> {}
 
 impl<'a, const N: usize> ByProduct<'a, N> {
     fn new(products: &'a Products, streams: [Vec<&'a Standing>; N]) -> Self {
@@ -363,8 +364,8 @@ impl<'a, const N: usize> ByProduct<'a, N> {
         for (stream, records) in streams.iter().enumerate() {
             for (record, r) in records.iter().enumerate() {
                 if let Some(&first) = r.products.as_ref().and_then(|l| l.first()) {
-                    let name = products.name(first);
-                    heap.push(Reverse(Cursor { name, product: first, stream, record, pos: 0 }));
+                    let (stream, record) = (stream as u32, record as u32);
+                    heap.push(Reverse(Cursor { rank: products.rank(first), product: first, stream, record, pos: 0 }));
                 }
             }
         }
@@ -381,12 +382,12 @@ impl<'a, const N: usize> ByProduct<'a, N> {
                 break;
             }
             let c = &mut top.0;
-            let r = self.streams[c.stream][c.record];
+            let r = self.streams[c.stream as usize][c.record as usize];
             let list = r.products.as_deref().unwrap_or_default();
-            group[c.stream].push(r);
+            group[c.stream as usize].push(r);
             c.pos += 1;
-            match list.get(c.pos) {
-                Some(&next) => (c.product, c.name) = (next, self.products.name(next)),
+            match list.get(c.pos as usize) {
+                Some(&next) => (c.product, c.rank) = (next, self.products.rank(next)),
                 None => {
                     PeekMut::pop(top);
                 }

@@ -312,7 +312,10 @@ fn largest_event(i: usize) -> String {
 /// measured the service's memory when ready, per event above an empty
 /// file, for the same two shapes of event (2026-12-04, 100,000 events
 /// each). The estimate leaves out spare capacity and the allocator's
-/// overhead, so it must come below the measurement, but not far below.
+/// overhead, and counts the products' ranks, which a process builds at its
+/// first query after new products (not before it is ready, when held.py
+/// reads its memory): it must come near the measurement, from below or a
+/// little above.
 #[test]
 fn held_bytes_grow_with_each_event_and_estimate_the_measured_memory() {
     const TYPICAL_MEASURED: u64 = 220;
@@ -344,6 +347,7 @@ fn held_bytes_grow_with_each_event_and_estimate_the_measured_memory() {
         e.apply(&decoder.decode(largest_event(i).as_bytes()).unwrap());
     }
     let largest = e.held_bytes() / n as u64;
-    assert!((TYPICAL_MEASURED / 2..=TYPICAL_MEASURED).contains(&typical), "typical: {typical} bytes an event");
-    assert!((LARGEST_MEASURED / 2..=LARGEST_MEASURED).contains(&largest), "largest: {largest} bytes an event");
+    let near = |measured: u64| measured / 2..=measured * 11 / 10;
+    assert!(near(TYPICAL_MEASURED).contains(&typical), "typical: {typical} bytes an event");
+    assert!(near(LARGEST_MEASURED).contains(&largest), "largest: {largest} bytes an event");
 }
