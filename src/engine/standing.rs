@@ -341,9 +341,15 @@ impl StandingBook {
 /// Walks the products that records name (each record's list in key
 /// order), in key order: for each product, the records of each stream that
 /// name it. A heap holds one cursor per record.
+/// Records naming one product (most do) are not merged but sorted, by
+/// rank, once: a heap step costs more than a sort's.
 struct ByProduct<'a, const N: usize> {
     streams: [Vec<&'a Standing>; N],
     heap: BinaryHeap<Reverse<Cursor>>,
+    /// Records naming one product, as (rank, stream, record), sorted; and
+    /// how many were taken.
+    single: Vec<(u32, u32, u32)>,
+    taken: usize,
     products: &'a Products,
 }
 
@@ -360,27 +366,51 @@ struct Cursor {
 
 impl<'a, const N: usize> ByProduct<'a, N> {
     fn new(products: &'a Products, streams: [Vec<&'a Standing>; N]) -> Self {
-        let mut heap = BinaryHeap::new();
+        let (mut heap, mut single) = (BinaryHeap::new(), Vec::new());
         for (stream, records) in streams.iter().enumerate() {
             for (record, r) in records.iter().enumerate() {
-                if let Some(&first) = r.products.as_ref().and_then(|l| l.first()) {
-                    let (stream, record) = (stream as u32, record as u32);
-                    heap.push(Reverse(Cursor { rank: products.rank(first), product: first, stream, record, pos: 0 }));
+                let (stream, record) = (stream as u32, record as u32);
+                match r.products.as_deref().unwrap_or_default() {
+                    [] => {}
+                    [only] => single.push((products.rank(*only), stream, record)),
+                    [first, ..] => heap.push(Reverse(Cursor {
+                        rank: products.rank(*first),
+                        product: *first,
+                        stream,
+                        record,
+                        pos: 0,
+                    })),
                 }
             }
         }
-        Self { streams, heap, products }
+        single.sort_unstable();
+        Self { streams, heap, single, taken: 0, products }
     }
 
     /// The next product, with the records that name it per stream in
     /// `group` (cleared first).
     fn next(&mut self, group: &mut [Vec<&'a Standing>; N]) -> Option<ProductId> {
         group.iter_mut().for_each(Vec::clear);
-        let product = self.heap.peek()?.0.product;
-        while let Some(mut top) = self.heap.peek_mut() {
-            if top.0.product != product {
+        let next_single = self.single.get(self.taken).map(|s| s.0);
+        let rank = match (next_single, self.heap.peek().map(|c| c.0.rank)) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        let mut product = None;
+        while let Some(&(r, stream, record)) = self.single.get(self.taken) {
+            if r != rank {
                 break;
             }
+            let r = self.streams[stream as usize][record as usize];
+            product = r.products.as_deref().and_then(|l| l.first().copied());
+            group[stream as usize].push(r);
+            self.taken += 1;
+        }
+        while let Some(mut top) = self.heap.peek_mut() {
+            if top.0.rank != rank {
+                break;
+            }
+            product = Some(top.0.product);
             let c = &mut top.0;
             let r = self.streams[c.stream as usize][c.record as usize];
             let list = r.products.as_deref().unwrap_or_default();
@@ -393,7 +423,7 @@ impl<'a, const N: usize> ByProduct<'a, N> {
                 }
             }
         }
-        Some(product)
+        product
     }
 }
 
