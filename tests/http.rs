@@ -256,8 +256,8 @@ async fn hostile_titles_are_escaped_everywhere_on_the_status_page() {
     let html = app.get("/?vendor=nvidia").await.text().await.unwrap();
     assert_eq!(
         html.matches("&lt;script&gt;alert(1)&lt;/script&gt;").count(),
-        4,
-        "chart mark, timeline, bans and drivers"
+        5,
+        "chart marks (the wide chart and the phone's), timeline, bans and drivers"
     );
     assert!(
         html.contains("&lt;/title&gt;&lt;/circle&gt;&lt;script&gt;alert(3)"),

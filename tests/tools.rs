@@ -89,19 +89,89 @@ async fn headless_chromium_renders_the_history_chart_the_timeline_and_the_score_
     let one = String::from_utf8_lossy(&one.stdout);
     assert!(one.contains("data-vendor=\"amd\"") && !one.contains("<polyline class=\"series\" data-vendor=\"nvidia\""));
     assert!(one.contains("AMD · export ban") && !one.contains("NVIDIA · export ban"));
-    // Screenshots, as a person sees the page: kept as test artifacts.
+    app.stop().await;
+}
+
+/// The page inside an iframe of `width` x `height` CSS pixels, the
+/// viewport of that screen (a headless window is at least 500 px wide, so
+/// the phone's is an iframe), and a script that writes, once it has been
+/// laid out: the iframe's viewport and the page's scroll width, then each
+/// chart's id and box (left, right, width, bottom; all 0 if not shown), and
+/// the year labels of the charts shown.
+fn measuring_page(page: &str, width: u32, height: u32) -> String {
+    let srcdoc = page.replace('&', "&amp;").replace('"', "&quot;");
+    format!(
+        r#"<!doctype html><html><body style="margin:0"><iframe id="f" width="{width}" height="{height}" style="border:0;display:block" srcdoc="{srcdoc}"></iframe><script>
+const f = document.getElementById("f");
+function measure() {{
+  const w = f.contentWindow, d = f.contentDocument;
+  const lines = [[w.innerWidth, w.innerHeight, d.documentElement.scrollWidth].join(" ")];
+  for (const svg of d.querySelectorAll("svg[id^=history]")) {{
+    const r = svg.getBoundingClientRect();
+    const years = [...svg.querySelectorAll("text")].map(t => t.textContent).filter(t => /^[0-9]{{4}}$/.test(t));
+    lines.push([svg.id, r.left, r.right, r.width, r.bottom, r.width > 0 ? years.join(",") : "-"].join(" "));
+  }}
+  const pre = document.createElement("pre");
+  pre.id = "measured";
+  pre.textContent = lines.join("\n");
+  document.body.appendChild(pre);
+}}
+if (f.contentDocument && f.contentDocument.readyState === "complete" && f.contentDocument.querySelector("svg")) measure();
+else f.addEventListener("load", measure);
+</script></body></html>"#
+    )
+}
+
+/// Done when 6 of issue 23: at 1280 and at 390 px (a phone), the chart
+/// shown is whole on the first screen, no wider than the viewport, and
+/// shows the recent years; screenshots of both are kept for people.
+#[tokio::test]
+async fn headless_chromium_draws_the_chart_whole_within_a_desktop_and_a_phone_screen() {
+    let Some(browser) = tool("chromium", &["/usr/bin/chromium"]) else {
+        return;
+    };
+    let app = spawn_app(None).await;
+    let page = app.get("/").await.text().await.unwrap();
+    let this_year = chrono::Utc::now().format("%Y").to_string();
     let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page");
     std::fs::create_dir_all(&artifacts).unwrap();
-    for (name, size) in [("desktop-1280x800", "1280,800"), ("phone-390x844", "390,844")] {
+    for (name, width, height, shown) in
+        [("desktop-1280x800", 1280, 800, "history"), ("phone-390x844", 390, 844, "history-recent")]
+    {
+        let file = artifacts.join(format!("{name}-measured.html"));
+        std::fs::write(&file, measuring_page(&page, width, height)).unwrap();
+        let out = chromium(browser.clone(), vec!["--dump-dom".into(), format!("file://{}", file.display())]).await;
+        assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+        let dom = String::from_utf8_lossy(&out.stdout);
+        let measured = dom.split("<pre id=\"measured\">").nth(1).and_then(|m| m.split("</pre>").next());
+        let measured = measured.unwrap_or_else(|| panic!("{name}: nothing measured:\n{dom}"));
+        let mut lines = measured.lines();
+        let viewport: Vec<f64> = lines.next().unwrap().split(' ').map(|n| n.parse().unwrap()).collect();
+        assert_eq!(viewport[..2], [f64::from(width), f64::from(height)], "{name}: the viewport");
+        assert!(viewport[2] <= viewport[0], "{name}: the page scrolls sideways: {measured}");
+        let charts: Vec<Vec<&str>> = lines.map(|l| l.split(' ').collect()).collect();
+        let drawn: Vec<&Vec<&str>> = charts.iter().filter(|c| c[3].parse::<f64>().unwrap() > 0.0).collect();
+        assert_eq!(drawn.len(), 1, "{name}: one chart drawn: {measured}");
+        let chart = drawn[0];
+        let px = |i: usize| chart[i].parse::<f64>().unwrap();
+        assert!(px(1) >= 0.0 && px(2) <= viewport[0], "{name}: the chart fits the width: {measured}");
+        assert!(px(3) >= 0.8 * viewport[0].min(1152.0), "{name}: and uses it: {measured}");
+        assert!(px(4) <= viewport[1], "{name}: the chart is whole on the first screen: {measured}");
+        assert_eq!(chart[0], shown, "{name}: {measured}");
+        let years: Vec<&str> = chart[5].split(',').collect();
+        assert!(years.contains(&this_year.as_str()) && years.len() >= 3, "{name}: the recent years: {measured}");
+        // A screenshot, as a person sees the page at that size: kept for the note.
         let shot = artifacts.join(format!("{name}.png"));
         let out = chromium(
             browser.clone(),
-            vec![format!("--window-size={size}"), format!("--screenshot={}", shot.display()), app.url("/")],
+            vec![format!("--window-size={width},{height}"), format!("--screenshot={}", shot.display()), app.url("/")],
         )
         .await;
         assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
         let png = std::fs::read(&shot).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{name}: {} bytes", png.len());
+        let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        assert_eq!((size(16), size(20)), (width, height), "{name}: the screenshot's size");
         println!("screenshot: {}", shot.display());
     }
     app.stop().await;

@@ -20,13 +20,31 @@ pub struct Series<'a> {
 /// Line colours, by series (colour-blind safe, Okabe–Ito).
 const COLOURS: [&str; 7] = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"];
 
-const WIDTH: f64 = 960.0;
+/// One drawing of the history chart: its SVG id, and its size in SVG
+/// units, which are CSS pixels at the width it is drawn for. The page
+/// draws [`WIDE`] for screens from a tablet's up and [`NARROW`] for a
+/// phone's (390 px), each scaled to the width of the page, so that text
+/// stays about the size it is drawn at.
+pub struct Layout {
+    pub id: &'static str,
+    width: f64,
+    plot: f64,
+}
+
+/// The whole history, on a screen at least 48rem wide.
+pub const WIDE: Layout = Layout { id: "history", width: 960.0, plot: 240.0 };
+/// The recent years, on a phone (358 px inside the page's margins).
+pub const NARROW: Layout = Layout { id: "history-recent", width: 360.0, plot: 180.0 };
+
 const LEFT: f64 = 36.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 8.0;
-const PLOT: f64 = 240.0;
 /// The timeline's band under the plot: one row per kind of move.
 const ROW: f64 = 14.0;
+/// One entry of the legend under the timeline.
+const LEGEND_ENTRY: f64 = 150.0;
+/// Closest two year labels may be, centre to centre.
+const YEAR_LABEL: f64 = 40.0;
 const ROWS: [(&str, &[EventType], &str); 5] = [
     ("export bans", &[EventType::ExportBan], "#B00020"),
     (
@@ -40,27 +58,32 @@ const ROWS: [(&str, &[EventType], &str); 5] = [
 ];
 
 /// The score history of `series` from `from` to `to`, with the timeline
-/// (vendor id, event) under it.
+/// (vendor id, event) under it (moves outside the range are left out) and
+/// the legend under both, drawn as `layout` says.
 /// `every` says how often a point is drawn ("Weekly scores").
 pub fn history(
+    layout: &Layout,
     series: &[Series<'_>],
     timeline: &[(&str, &TimelineEvent)],
     from: Timestamp,
     to: Timestamp,
     every: &str,
 ) -> String {
-    let band = TOP + PLOT + 22.0;
-    let height = band + ROW * ROWS.len() as f64 + 6.0;
+    let Layout { id, width, plot } = *layout;
+    let band = TOP + plot + 22.0;
+    let columns = (((width - LEFT) / LEGEND_ENTRY).floor() as usize).max(1);
+    let legend = band + ROW * ROWS.len() as f64 + 4.0;
+    let height = legend + ROW * series.len().div_ceil(columns) as f64 + 4.0;
     let span = (to.nanos() as f64 - from.nanos() as f64).max(1.0);
-    let x = |t: Timestamp| LEFT + (WIDTH - LEFT - RIGHT) * (t.nanos() as f64 - from.nanos() as f64) / span;
-    let y = |score: f64| TOP + PLOT * (1.0 - score.clamp(0.0, 100.0) / 100.0);
+    let x = |t: Timestamp| LEFT + (width - LEFT - RIGHT) * (t.nanos() as f64 - from.nanos() as f64) / span;
+    let y = |score: f64| TOP + plot * (1.0 - score.clamp(0.0, 100.0) / 100.0);
     let names: Vec<&str> = series.iter().map(|s| s.name).collect();
     let mut h = String::with_capacity(32 * 1024);
     let _ = write!(
         h,
-        "<svg id=\"history\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-labelledby=\"history-title history-desc\" \
-         xmlns=\"http://www.w3.org/2000/svg\"><title id=\"history-title\">China-market risk score over time</title>\
-         <desc id=\"history-desc\">{} (0 to 100) of {} from {} to {}, with their policy and market moves \
+        "<svg id=\"{id}\" class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" \
+         xmlns=\"http://www.w3.org/2000/svg\"><title id=\"{id}-title\">China-market risk score over time</title>\
+         <desc id=\"{id}-desc\">{} (0 to 100) of {} from {} to {}, with their policy and market moves \
          marked below; the same data is in the table and the list that follow.</desc>",
         escape_html(every),
         escape_html(&names.join(", ")),
@@ -73,21 +96,30 @@ pub fn history(
             h,
             "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#ddd\"/>\
              <text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#555\">{score}</text>",
-            WIDTH - RIGHT,
+            width - RIGHT,
             LEFT - 4.0,
             yy + 4.0
         );
     }
+    // A line at each new year; a label on every one, or every few when
+    // the years are too close for their labels.
+    let year_width = (width - LEFT - RIGHT) * 365.25 * 86_400e9 / span;
+    let label_every = (YEAR_LABEL / year_width).ceil().max(1.0) as i32;
     for year in from.to_datetime().year() + 1..=to.to_datetime().year() {
         let Ok(t) = Timestamp::parse_rfc3339(&format!("{year}-01-01T00:00:00Z")) else { continue };
         let xx = x(t);
         let _ = write!(
             h,
-            "<line class=\"year\" x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{TOP}\" y2=\"{}\" stroke=\"#eee\"/>\
-             <text x=\"{xx:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#555\">{year}</text>",
+            "<line class=\"year\" x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{TOP}\" y2=\"{}\" stroke=\"#eee\"/>",
             band + ROW * ROWS.len() as f64,
-            TOP + PLOT + 15.0
         );
+        if year.rem_euclid(label_every) == 0 {
+            let _ = write!(
+                h,
+                "<text x=\"{xx:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#555\">{year}</text>",
+                TOP + plot + 15.0
+            );
+        }
     }
     for (i, s) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
@@ -111,7 +143,7 @@ pub fn history(
             band + ROW * row as f64 + 4.0
         );
     }
-    for (vendor, e) in timeline {
+    for (vendor, e) in timeline.iter().filter(|(_, e)| (from..=to).contains(&e.occurred_at)) {
         let Some(row) = ROWS.iter().position(|(_, kinds, _)| kinds.contains(&e.kind)) else { continue };
         let colour = ROWS[row].2;
         let _ = write!(
@@ -130,14 +162,14 @@ pub fn history(
     }
     h.push_str("<g class=\"legend\">");
     for (i, s) in series.iter().enumerate() {
-        let lx = LEFT + 8.0 + 130.0 * i as f64;
+        let lx = LEFT + LEGEND_ENTRY * (i % columns) as f64;
+        let ly = legend + ROW * (i / columns) as f64;
         let _ = write!(
             h,
-            "<rect x=\"{lx:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\">{}</text>",
-            TOP + 2.0,
+            "<rect x=\"{lx:.1}\" y=\"{ly:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\">{}</text>",
             COLOURS[i % COLOURS.len()],
             lx + 14.0,
-            TOP + 11.0,
+            ly + 9.0,
             escape_html(s.name)
         );
     }

@@ -30,6 +30,10 @@ pub struct PageQuery {
 /// Vendors drawn when none is chosen.
 const TOP_VENDORS: usize = 5;
 
+/// The span of the phone's chart: the last four years.
+const RECENT_DAYS: i64 = 4 * 365 + 1;
+const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
+
 /// Most moves listed under the chart (the latest).
 const TIMELINE_ITEMS: usize = 300;
 
@@ -63,7 +67,9 @@ fn render(state: &Reader, q: &PageQuery) -> Response {
     h.push_str(concat!(
         "<meta http-equiv=\"refresh\" content=\"60\"><title>chiprisk: China-market risk</title>",
         "<style>body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:72rem;padding:0 1rem}",
-        "svg#history{width:100%;min-width:40rem;height:auto}figure{margin:0}.wide{overflow-x:auto}nav a{margin-right:.6rem;white-space:nowrap}",
+        "svg.chart{display:block;width:100%;height:auto}figure{margin:0}.wide{overflow-x:auto}",
+        ".chart-narrow{display:none}@media (max-width:48rem){.chart-wide{display:none}.chart-narrow{display:block}}",
+        "nav a{margin-right:.6rem;white-space:nowrap}",
         "a[aria-current]{font-weight:bold}table{border-collapse:collapse}",
         "td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}",
         "td.num{text-align:right;font-variant-numeric:tabular-nums}.drivers{font-size:.9rem;color:#333}",
@@ -123,12 +129,8 @@ fn render(state: &Reader, q: &PageQuery) -> Response {
 /// The chart of the chosen vendors' scores from the first event to now,
 /// their timeline, and both as text: a table and a list.
 fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now: Timestamp) {
-    // Weekly, or every few weeks for a history longer than 38 years.
     let Ok(Ok((from, to, step))) = api::resolve_range(state, None, None, None) else { return };
-    let every = match step / (7 * 86_400 * 1_000_000_000) {
-        1 => "Weekly scores".to_owned(),
-        weeks => format!("Scores every {weeks} weeks"),
-    };
+    let every = every_step(step);
     let histories: Vec<_> =
         chosen.iter().filter_map(|x| state.history(&x.vendor, from, to, step).ok().flatten()).collect();
     let series: Vec<chart::Series<'_>> = chosen
@@ -144,12 +146,39 @@ fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now:
         timelines.iter().flat_map(|(name, events)| events.iter().map(move |e| (*name, e))).collect();
     moves.sort_by_key(|(name, e)| (e.occurred_at, *name));
     let shown = &moves[moves.len().saturating_sub(TIMELINE_ITEMS)..];
+    // The recent years for a phone, whose width cannot show the whole
+    // history legibly (the table below has it all).
+    let recent_from = Timestamp::from_nanos(to.nanos().saturating_sub(RECENT_DAYS * DAY_NANOS)).max(from);
+    let (recent, recent_every): (Vec<_>, _) =
+        match api::resolve_range(state, Some(&recent_from.to_string()), Some(&to.to_string()), None) {
+            Ok(Ok((f, t, step))) => (
+                chosen.iter().filter_map(|x| state.history(&x.vendor, f, t, step).ok().flatten()).collect(),
+                every_step(step),
+            ),
+            _ => (Vec::new(), String::new()),
+        };
+    let recent_series: Vec<chart::Series<'_>> = series
+        .iter()
+        .zip(&recent)
+        .map(|(s, points)| chart::Series { vendor: s.vendor, name: s.name, points })
+        .collect();
     let _ = write!(
         h,
-        "<h2>Score over time</h2><figure class=\"wide\">{}",
-        chart::history(&series, shown, from, to, &every)
+        "<h2>Score over time</h2><figure class=\"chart-wide\">{}<figcaption>{every} since {}, as chiprisk computes them \
+         for each date from the events that had occurred by then. Marks below the lines: export bans, lifts and licences, \
+         purchase bans, domestic adoption and roadmaps (hover for the title; all listed below).</figcaption></figure>",
+        chart::history(&chart::WIDE, &series, shown, from, to, &every),
+        chart::day(from),
     );
-    let _ = write!(h, "<figcaption>{every} scores, as chiprisk computes them for each date from the events that had occurred by then. Marks below the lines: export bans, lifts and licences, purchase bans, domestic adoption and roadmaps (hover for the title; all listed below).</figcaption></figure>");
+    let _ = write!(
+        h,
+        "<figure class=\"chart-narrow\">{}<figcaption>{recent_every} of the last {} years; the whole history since {} is drawn \
+         on a wider screen, and is in the table below. Marks: export bans, lifts and licences, purchase bans, domestic \
+         adoption and roadmaps (all listed below).</figcaption></figure>",
+        chart::history(&chart::NARROW, &recent_series, shown, recent_from, to, &recent_every),
+        RECENT_DAYS / 365,
+        chart::day(from),
+    );
     // The chart as a table: one row a quarter.
     h.push_str("<details><summary>The chart as a table</summary><div class=\"wide\"><table id=\"history-table\"><thead><tr><th>Date</th>");
     for s in &series {
@@ -185,6 +214,15 @@ fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now:
         let _ = write!(h, "<li>{} earlier moves not listed</li>", moves.len() - shown.len());
     }
     h.push_str("</ol>");
+}
+
+/// How often a chart draws a point: "Weekly scores", or every few weeks
+/// for a history longer than 38 years.
+fn every_step(step_nanos: i64) -> String {
+    match step_nanos / (7 * DAY_NANOS) {
+        1 => "Weekly scores".to_owned(),
+        weeks => format!("Scores every {weeks} weeks"),
+    }
 }
 
 fn drivers(h: &mut String, x: &Explanation) {
