@@ -374,3 +374,58 @@ fn replay_prints_no_negative_zero_for_a_pressure_that_has_decayed_below_the_prec
     assert_eq!(negative_zero("x -0.000 y"), Some("x -0.000 y"), "the check finds one");
     assert_eq!(negative_zero("a-0 -0.001 -3e-5 2025-01-01"), None);
 }
+
+#[test]
+fn backfill_writes_each_vendors_last_event_as_of_each_step() {
+    let early = r#"{"id":"early","type":"market_signal","occurred_at":"2025-01-01T00:00:00Z","vendors":["nvidia"],"value":0.5,"title":"Early news"}"#;
+    let f = file(&[early, BAN]);
+    let out = chiprisk()
+        .args(["backfill", f.path().to_str().unwrap(), "--from", "2024-12-01", "--to", "2025-04-15", "--step", "30d"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    // Steps: 2024-12-01 and 12-31 (no event yet), 2025-01-30, 03-01 and 03-31 (early); 04-30 is past --to.
+    let samples = |prefix: &str| -> Vec<String> {
+        text.lines().filter(|l| l.starts_with(prefix)).map(|l| l[prefix.len()..].to_owned()).collect()
+    };
+    let early_at = "1735689600";
+    assert_eq!(
+        samples(r#"chiprisk_vendor_last_event_timestamp_seconds{job="chiprisk",vendor="nvidia"} "#),
+        [1738195200, 1740787200, 1743379200].map(|t| format!("{early_at} {t}")),
+        "{text}"
+    );
+    let info = r#"chiprisk_vendor_last_event_info{event_id="early",job="chiprisk",title="Early news",type="market_signal",vendor="nvidia"} "#;
+    assert_eq!(samples(info).len(), 3, "{text}");
+    assert!(!text.contains("event_id=\"ban\",job=\"chiprisk\",title=\"H20 licence requirement\",type=\"export_ban\""));
+    assert_eq!(negative_zero(&text), None);
+    // A step on the ban's own time: the ban is the last event from then on.
+    let out = chiprisk()
+        .args(["backfill", f.path().to_str().unwrap(), "--from", "2025-04-14", "--to", "2025-04-15"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            r#"chiprisk_vendor_last_event_timestamp_seconds{job="chiprisk",vendor="nvidia"} 1735689600 1744588800"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"chiprisk_vendor_last_event_timestamp_seconds{job="chiprisk",vendor="nvidia"} 1744675200 1744675200"#
+        ),
+        "{text}"
+    );
+    // Prometheus's own tool reads it into blocks.
+    let Some(promtool) = helpers::tool("promtool", &["/usr/bin/promtool"]) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("history.om"), &text).unwrap();
+    let out = std::process::Command::new(promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(dir.path().join("history.om"))
+        .arg(dir.path().join("blocks"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}

@@ -5,9 +5,9 @@
 use super::exit;
 use super::replay::{for_each_line, print_summary};
 use crate::config::Settings;
-use crate::engine::Engine;
+use crate::engine::{Applied, Engine};
 use crate::event::{parse_step, parse_when, Decoder, Timestamp};
-use crate::pipeline::{self, Summary};
+use crate::pipeline::{self, Outcome, Summary};
 use crate::telemetry::{score_families, Backfill};
 use clap::Args;
 use std::io::{self, BufWriter, Write};
@@ -52,19 +52,28 @@ pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> 
     }
     let catalog = Arc::new(settings.catalog()?);
     let decoder = Decoder::new(catalog.clone(), settings.limits.clone());
-    let mut engine = Engine::new(catalog, settings.scoring.clone());
+    let mut engine = Engine::new(catalog.clone(), settings.scoring.clone());
     let mut summary = Summary::default();
-    if let Some(code) =
-        for_each_line(&args.file, &decoder, |bytes| pipeline::process(&decoder, &mut engine, bytes), &mut summary)
-    {
+    // The lines the engine accepted (duplicates and rejections left out), as `replay` reads them.
+    let mut accepted = Vec::new();
+    let read = for_each_line(
+        &args.file,
+        &decoder,
+        |bytes| {
+            let outcome = pipeline::process(&decoder, &mut engine, bytes);
+            if matches!(outcome, Outcome::Applied { applied: Applied::Accepted, .. }) {
+                accepted.push(bytes.to_vec());
+            }
+            outcome
+        },
+        &mut summary,
+    );
+    if let Some(code) = read {
         return Ok(code);
     }
-    let mut history = Backfill::default();
-    let mut steps = 0;
-    for t in (from..=to).step_by(step as usize) {
-        history.add(&score_families(Some(&engine), Timestamp::from_nanos(t * 1_000_000_000)), t);
-        steps += 1;
-    }
+    drop(engine);
+    let (history, steps) =
+        sample(&decoder, &accepted, Engine::new(catalog, settings.scoring.clone()), (from..=to).step_by(step as usize));
     let mut labels = args.labels.clone();
     if let Some(problem) = label_problem(&labels) {
         eprintln!("chiprisk: --label {problem}");
@@ -82,6 +91,34 @@ pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> 
     print_summary(&summary);
     eprintln!("chiprisk: {steps} steps, {} samples", history.samples());
     Ok(0)
+}
+
+/// The backfilled series at each step (Unix seconds), and how many steps:
+/// each step as of its time, from an engine that holds only the events of
+/// `lines` that had occurred by then. Every series is then what the live
+/// service would have exported at that time, the vendor's last event too
+/// (the engine's last event is the latest applied, whatever `at` is asked).
+fn sample(
+    decoder: &Decoder,
+    lines: &[Vec<u8>],
+    mut engine: Engine,
+    steps: impl Iterator<Item = i64>,
+) -> (Backfill, u64) {
+    let mut events: Vec<_> = lines.iter().filter_map(|line| decoder.decode(line).ok()).collect();
+    // Stable: the file's order among events of the same time.
+    events.sort_by_key(|e| e.occurred_at);
+    let mut events = events.iter().peekable();
+    let mut history = Backfill::default();
+    let mut count = 0;
+    for t in steps {
+        let at = Timestamp::from_nanos(t * 1_000_000_000);
+        while let Some(e) = events.next_if(|e| e.occurred_at <= at) {
+            engine.apply(e);
+        }
+        history.add(&score_families(Some(&engine), at), t);
+        count += 1;
+    }
+    (history, count)
 }
 
 /// Labels the series carry themselves, which `--label` cannot set.
@@ -115,6 +152,95 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Catalog;
+    use crate::engine::ScoringModel;
+    use crate::event::Limits;
+    use std::collections::BTreeMap;
+
+    const LAST_EVENT: &str = "chiprisk_vendor_last_event_";
+
+    fn text(history: &Backfill) -> String {
+        let mut out = Vec::new();
+        history.write(&mut out, &[]).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The bundled history, backfilled every 30 days from 2019 to 2026:
+    /// every series as the whole history says as of each step, and the last
+    /// event as of each step, not the latest of all.
+    #[test]
+    fn each_step_is_as_of_its_time_the_last_event_too() {
+        let decoder = Decoder::new(Arc::new(Catalog::default()), Limits::default());
+        let mut whole = Engine::new(decoder.catalog().clone(), ScoringModel::default());
+        let lines: Vec<Vec<u8>> = include_str!("../../examples/history.jsonl")
+            .lines()
+            .filter(|l| decoder.decode(l.as_bytes()).is_ok_and(|e| whole.apply(&e) == Applied::Accepted))
+            .map(|l| l.as_bytes().to_vec())
+            .collect();
+        let steps = || (1_546_300_800..=1_796_083_200).step_by(30 * 86_400);
+        let fresh = Engine::new(whole.catalog().clone(), ScoringModel::default());
+        let (sampled, count) = sample(&decoder, &lines, fresh, steps());
+        assert_eq!(count, steps().count() as u64);
+        let mut reference = Backfill::default();
+        for t in steps() {
+            reference.add(&score_families(Some(&whole), Timestamp::from_nanos(t * 1_000_000_000)), t);
+        }
+        let (sampled, reference) = (text(&sampled), text(&reference));
+        let others = |text: &str| -> Vec<String> {
+            text.lines().filter(|l| !l.contains(LAST_EVENT)).map(str::to_owned).collect()
+        };
+        assert_eq!(others(&sampled), others(&reference), "every other series as the whole history says");
+        assert!(sampled.contains("chiprisk_vendor_ban_info{") && sampled.contains("chiprisk_vendor_risk_score{"));
+
+        // The last event's time, by vendor and step, from the events themselves.
+        let mut expected = BTreeMap::new();
+        for t in steps() {
+            for vendor in whole.catalog().ids() {
+                let latest = lines
+                    .iter()
+                    .map(|l| decoder.decode(l).unwrap())
+                    .filter(|e| e.vendors.iter().any(|v| v == vendor) && e.occurred_at.as_unix_seconds() <= t as f64)
+                    .max_by(|a, b| {
+                        (a.occurred_at, std::cmp::Reverse(&a.id)).cmp(&(b.occurred_at, std::cmp::Reverse(&b.id)))
+                    });
+                if let Some(e) = latest {
+                    let id = whole.catalog().get(vendor).id.clone();
+                    expected.insert((id, t), (e.occurred_at.as_unix_seconds(), e.id.to_string()));
+                }
+            }
+        }
+        let sample = |line: &str| -> (String, i64, f64) {
+            let vendor = line.split("vendor=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+            let mut words = line.rsplit(' ');
+            let t = words.next().unwrap().parse().unwrap();
+            (vendor, t, words.next().unwrap().parse().unwrap())
+        };
+        let times: BTreeMap<(String, i64), f64> = sampled
+            .lines()
+            .filter(|l| l.starts_with("chiprisk_vendor_last_event_timestamp_seconds{"))
+            .map(|l| {
+                let (vendor, t, v) = sample(l);
+                ((vendor, t), v)
+            })
+            .collect();
+        let expected_times: BTreeMap<(String, i64), f64> = expected.iter().map(|(k, (v, _))| (k.clone(), *v)).collect();
+        assert_eq!(times, expected_times);
+        for l in sampled.lines().filter(|l| l.starts_with("chiprisk_vendor_last_event_info{")) {
+            let (vendor, t, v) = sample(l);
+            let (at, id) = &expected[&(vendor, t)];
+            assert!(v == *at && l.contains(&format!("event_id=\"{id}\"")), "{l}: expected {id} at {at}");
+        }
+        assert_eq!(sampled.lines().filter(|l| l.starts_with("chiprisk_vendor_last_event_info{")).count(), times.len());
+        // Past the last event, the same as the live service exports.
+        let last = |text: &str| -> Vec<String> {
+            let end = format!(" {}", steps().last().unwrap());
+            text.lines().filter(|l| l.contains(LAST_EVENT) && l.ends_with(&end)).map(str::to_owned).collect()
+        };
+        assert_eq!(last(&sampled), last(&reference));
+        let nvidia: std::collections::BTreeSet<u64> =
+            times.iter().filter(|((v, _), _)| v == "nvidia").map(|(_, t)| t.to_bits()).collect();
+        assert!(nvidia.len() > 10, "NVIDIA's last event moves with the steps: {nvidia:?}");
+    }
 
     #[test]
     fn labels_parse_or_say_why_not() {

@@ -9,13 +9,17 @@ use std::io::{self, Write};
 
 /// The families that can be computed as of a past time (the others say
 /// what the process holds now, not what was true then).
-pub const BACKFILLED: [&str; 6] = [
+/// The last event's two families are as of a past time only from an engine
+/// that holds no later event (`chiprisk backfill` feeds it step by step).
+pub const BACKFILLED: [&str; 8] = [
     "chiprisk_vendor_risk_score",
     "chiprisk_vendor_risk_component_pressure",
     "chiprisk_vendor_bans_in_force",
     "chiprisk_vendor_ban_info",
     "chiprisk_vendor_last_lift_info",
     "chiprisk_policy_change_timestamp_seconds",
+    "chiprisk_vendor_last_event_timestamp_seconds",
+    "chiprisk_vendor_last_event_info",
 ];
 
 /// A series' labels (sorted by name) and its samples, (Unix seconds,
@@ -65,7 +69,8 @@ impl Backfill {
                 let labels: Vec<String> = all.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
                 let labels = labels.join(",");
                 for (t, v) in samples {
-                    writeln!(out, "{name}{{{labels}}} {v} {t}")?;
+                    // `+ 0.0` turns a negative zero into zero: never `-0`.
+                    writeln!(out, "{name}{{{labels}}} {} {t}", v + 0.0)?;
                 }
             }
         }
@@ -117,11 +122,31 @@ mod tests {
         assert_eq!(nvidia.len(), 2, "{text}");
         assert!(nvidia[0].ends_with(" 0 1744588800") && nvidia[1].ends_with(" 1744761600"), "{nvidia:?}");
         assert!(text.contains(r#"title="A \"quoted\" title""#), "{text}");
-        assert!(!text.contains("chiprisk_ready") && !text.contains("chiprisk_vendor_last_event"), "not as of the past");
+        assert!(!text.contains("chiprisk_ready") && !text.contains("chiprisk_engine_events"), "not as of the past");
         assert!(text.ends_with("# EOF\n"));
         let families: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).collect();
         let mut sorted = families.clone();
         sorted.dedup();
         assert_eq!(families, sorted, "each family once, its samples together");
+    }
+
+    #[test]
+    fn a_negative_zero_is_written_as_zero() {
+        let registry = prometheus::Registry::new();
+        let g = prometheus::GaugeVec::new(
+            prometheus::Opts::new("chiprisk_vendor_risk_component_pressure", "help"),
+            &["vendor"],
+        )
+        .unwrap();
+        registry.register(Box::new(g.clone())).unwrap();
+        g.with_label_values(&["huawei"]).set(-0.0);
+        g.with_label_values(&["nvidia"]).set(-0.25);
+        let mut backfill = Backfill::default();
+        backfill.add(&registry.gather(), 1_744_588_800);
+        let mut out = Vec::new();
+        backfill.write(&mut out, &[]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("{vendor=\"huawei\"} 0 1744588800\n"), "{text}");
+        assert!(text.contains("{vendor=\"nvidia\"} -0.25 1744588800\n"), "{text}");
     }
 }
