@@ -172,10 +172,11 @@ fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now:
     );
     let _ = write!(
         h,
-        "<figure class=\"chart-narrow\">{}<figcaption>{recent_every} of the last {} years; the whole history since {} is drawn \
-         on a wider screen, and is in the table below. Marks: export bans, lifts and licences, purchase bans, domestic \
-         adoption and roadmaps (all listed below).</figcaption></figure>",
+        "<figure class=\"chart-narrow\">{}<figcaption>{recent_every} since {} (the last {} years at most); the whole \
+         history since {} is drawn on a wider screen, and is in the table below. Marks: export bans, lifts and \
+         licences, purchase bans, domestic adoption and roadmaps (all listed below).</figcaption></figure>",
         chart::history(&chart::NARROW, &recent_series, shown, recent_from, to, &recent_every),
+        chart::day(recent_from),
         RECENT_DAYS / 365,
         chart::day(from),
     );
