@@ -139,16 +139,15 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
         for c in Component::ALL {
             component.with_label_values(&[id, c.as_str()]).set(s.component(c));
         }
-        let mut in_force = engine.bans_in_force(vendor, at);
-        // Newest first, so that the bounds below keep the newest.
-        in_force.sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.event_id.cmp(&b.event_id)));
         for k in BanKind::ALL {
-            let of_kind: Vec<_> = in_force.iter().filter(|b| b.kind == k).collect();
-            bans.with_label_values(&[id, k.as_str()]).set(of_kind.len() as i64);
-            ban_folded.with_label_values(&[id, k.as_str()]).set(of_kind.len().saturating_sub(MAX_BAN_SERIES) as i64);
+            // The newest bans in force; the engine holds no more than that
+            // to find them, however many are in force.
+            let (in_force, newest) = engine.newest_bans_in_force(vendor, k, at, MAX_BAN_SERIES);
+            bans.with_label_values(&[id, k.as_str()]).set(in_force as i64);
+            ban_folded.with_label_values(&[id, k.as_str()]).set(in_force.saturating_sub(MAX_BAN_SERIES) as i64);
             // Bounded by MAX_BAN_SERIES, one lift per kind and
             // MAX_POLICY_CHANGE_SERIES: not by the event stream.
-            for b in of_kind.into_iter().take(MAX_BAN_SERIES) {
+            for b in &newest {
                 let product = label_text(b.product.as_deref().unwrap_or("all"));
                 let title = label_text(b.title.as_deref().unwrap_or(""));
                 ban_info
@@ -163,10 +162,9 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
                 .with_label_values(&[id, l.kind.as_str(), product, &l.event_id, &title])
                 .set(l.occurred_at.as_unix_seconds());
         }
-        let mut recent = engine.policy_changes(vendor, since, at);
-        recent.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then_with(|| a.event_id.cmp(&b.event_id)));
-        changes_folded.with_label_values(&[id]).set(recent.len().saturating_sub(MAX_POLICY_CHANGE_SERIES) as i64);
-        for c in recent.iter().take(MAX_POLICY_CHANGE_SERIES) {
+        let (changed, recent) = engine.newest_policy_changes(vendor, since, at, MAX_POLICY_CHANGE_SERIES);
+        changes_folded.with_label_values(&[id]).set(changed.saturating_sub(MAX_POLICY_CHANGE_SERIES) as i64);
+        for c in &recent {
             let change = if c.lifted { "lifted" } else { "imposed" };
             let product = if c.products.is_empty() { "all".to_owned() } else { c.products.join(", ") };
             let title = label_text(c.title.as_deref().unwrap_or(""));
