@@ -80,6 +80,11 @@ async fn scores_can_be_asked_as_of_an_earlier_time_and_bad_times_are_a_400() {
     let before = app.json("/api/v1/scores/nvidia?at=2019-01-01T00:00:00Z").await;
     assert_eq!(before["score"], 0.0, "before the first event of the bundled history");
     assert_eq!(before["as_of"], "2019-01-01T00:00:00Z");
+    assert_eq!(before["last_event_at"], serde_json::Value::Null, "no event had occurred yet");
+    // Every field as of `at`: the latest event then, not the latest now.
+    let mid = app.json("/api/v1/scores/nvidia?at=2025-07-01T00:00:00Z").await;
+    let last = mid["last_event_at"].as_str().unwrap();
+    assert!(last <= "2025-07-01T00:00:00Z" && last > "2025-01-01", "{last}");
     let r = app.get("/api/v1/scores?at=last-tuesday").await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("at:"));

@@ -255,9 +255,32 @@ impl Engine {
         self.catalog.ids().map(|v| (v, self.score(v, at))).collect()
     }
 
-    /// When the vendor's latest event occurred (of those applied so far).
-    pub fn last_event_at(&self, vendor: VendorId) -> Option<Timestamp> {
-        self.vendors[vendor.index()].last_event.map(|s| s.at)
+    /// When the vendor's latest event at or before `at` occurred.
+    pub fn last_event_at(&self, vendor: VendorId, at: Timestamp) -> Option<Timestamp> {
+        self.last_source(vendor, at).map(|s| s.at)
+    }
+
+    /// The vendor's latest event that occurred at or before `at` (by time,
+    /// then smallest id). Asking about a time after the latest event, as
+    /// the service does, costs nothing; an earlier time walks the vendor's
+    /// events once.
+    fn last_source(&self, vendor: VendorId, at: Timestamp) -> Option<Source> {
+        let state = &self.vendors[vendor.index()];
+        match state.last_event {
+            None => None,
+            Some(l) if l.at <= at => Some(l),
+            Some(_) => {
+                let decaying = state.decaying.iter().flat_map(DecayBook::iter).map(|d| &d.source);
+                let key = |s: &Source| (s.at, std::cmp::Reverse(self.texts.get(s.id)));
+                state
+                    .standing
+                    .sources()
+                    .chain(decaying)
+                    .filter(|s| s.at <= at)
+                    .max_by(|a, b| key(a).cmp(&key(b)))
+                    .copied()
+            }
+        }
     }
 
     /// The bans in force for a vendor as of `at`.
@@ -332,8 +355,12 @@ impl Engine {
     }
 
     /// The vendor's latest event as of now (applied so far): type, id, title, time.
-    pub fn last_event(&self, vendor: VendorId) -> Option<(EventType, String, Option<String>, Timestamp)> {
-        self.vendors[vendor.index()].last_event.map(|s| (s.kind, self.texts.get(s.id).to_owned(), self.title(&s), s.at))
+    pub fn last_event(
+        &self,
+        vendor: VendorId,
+        at: Timestamp,
+    ) -> Option<(EventType, String, Option<String>, Timestamp)> {
+        self.last_source(vendor, at).map(|s| (s.kind, self.texts.get(s.id).to_owned(), self.title(&s), s.at))
     }
 
     /// The latest lift of each kind, as of `at`, that ended a ban of the vendor.
@@ -473,7 +500,7 @@ impl Engine {
                 })
                 .collect(),
             other_contributions: OtherContributions { count: counted - top.len(), pressure: other.value() },
-            last_event_at: self.last_event_at(vendor),
+            last_event_at: self.last_event_at(vendor, at),
         }
     }
 

@@ -173,7 +173,7 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
                 .with_label_values(&[id, c.kind.as_str(), change, &label_text(&product), &c.event_id, &title, &url])
                 .set(c.occurred_at.as_unix_seconds());
         }
-        if let Some((kind, event_id, title, t)) = engine.last_event(vendor) {
+        if let Some((kind, event_id, title, t)) = engine.last_event(vendor, at) {
             last_event.with_label_values(&[id]).set(t.as_unix_seconds());
             let title = label_text(title.as_deref().unwrap_or(""));
             event_info.with_label_values(&[id, kind.as_str(), &event_id, &title]).set(t.as_unix_seconds());

@@ -82,7 +82,26 @@ proptest! {
             prop_assert_eq!(a.last_lifts(v, at), b.last_lifts(v, at));
             let since = Timestamp::from_nanos(at.nanos() - 30 * DAY);
             prop_assert_eq!(a.policy_changes(v, since, at), b.policy_changes(v, since, at));
-            prop_assert_eq!(a.last_event(v), b.last_event(v));
+            prop_assert_eq!(a.last_event(v, at), b.last_event(v, at));
+        }
+    }
+
+    #[test]
+    fn the_last_event_as_of_a_time_is_the_latest_that_had_occurred(events in arb_events(), at in arb_at()) {
+        let e = engine_of(&events);
+        for v in e.catalog().ids() {
+            // The first event of each id counts (a later one with the same id is a duplicate).
+            let mut seen = std::collections::HashSet::new();
+            let expected = events
+                .iter()
+                .filter(|ev| seen.insert(ev.id.clone()))
+                .filter(|ev| ev.vendors.contains(v) && ev.occurred_at <= at)
+                .map(|ev| (ev.occurred_at, std::cmp::Reverse(ev.id.clone())))
+                .max()
+                .map(|(t, std::cmp::Reverse(id))| (t, id.to_string()));
+            let got = e.last_event(v, at).map(|(_, id, _, t)| (t, id));
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(e.last_event_at(v, at), e.last_event(v, at).map(|(.., t)| t));
         }
     }
 
