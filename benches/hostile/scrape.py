@@ -61,7 +61,14 @@ def measure(events):
         took = time.perf_counter() - started
         status = Path(f"/proc/{proc.pid}/status").read_text()
         hwm = next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM:"))
-        return len(body), took, hwm / 1024, ready_hwm / 1024
+        # What a client asks for: every vendor's explanation, and the page.
+        answers = []
+        for path in ("/api/v1/scores", "/"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as r:
+                answers.append(len(r.read()))
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        api_hwm = next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM:"))
+        return len(body), took, hwm / 1024, ready_hwm / 1024, answers, api_hwm / 1024
     finally:
         proc.terminate()
         proc.wait(20)
@@ -75,9 +82,15 @@ def main():
         attack = measure(hostile)
     print("| history | scrape size | scrape time | peak RSS when ready | peak RSS after the scrape |")
     print("|---|---|---|---|---|")
-    for name, (size, took, rss, ready) in [("bundled history", base), ("hostile (600 bans x 256 products)", attack)]:
+    for name, (size, took, rss, ready, _, _) in [("bundled history", base), ("hostile (600 bans x 256 products)", attack)]:
         print(f"| {name} | {size:,} B | {took * 1000:.1f} ms | {ready:.1f} MiB | {rss:.1f} MiB |")
     print(f"ratio hostile/bundled: size {attack[0] / base[0]:.2f}, peak RSS {attack[2] / base[2]:.2f}")
+    print()
+    print("| history | /api/v1/scores | status page | peak RSS after both |")
+    print("|---|---|---|---|")
+    for name, (*_, (api, page), api_rss) in [("bundled history", base), ("hostile (600 bans x 256 products)", attack)]:
+        print(f"| {name} | {api:,} B | {page:,} B | {api_rss:.1f} MiB |")
+    print(f"ratio hostile/bundled after both: peak RSS {attack[5] / base[5]:.2f}")
 
 
 if __name__ == "__main__":

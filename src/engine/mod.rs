@@ -48,6 +48,11 @@ pub enum Applied {
 }
 
 /// Counts since the engine was created.
+/// Most bans of one kind an explanation lists (the newest, when more are
+/// in force); the rest are counted in `other_bans_in_force`. Real policy
+/// histories hold a few dozen at most.
+pub const MAX_BANS_LISTED: usize = 100;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EngineStats {
     pub accepted: u64,
@@ -287,20 +292,21 @@ impl Engine {
     /// One per scope (the vendor as a whole, or a product), by kind, then
     /// scope; see [`Engine::newest_bans_in_force`] for a bounded answer.
     pub fn bans_in_force(&self, vendor: VendorId, at: Timestamp) -> Vec<BanInForce> {
-        let mut out = Vec::new();
-        for kind in BanKind::ALL {
-            // One walk: the shown amounts are scaled once the sum is known.
-            let mut sum = InForceSum::new(self.model.ban(kind).weight);
-            let mut governing = Vec::new();
-            self.governing(vendor, kind, at, |g| {
-                sum.add(&g);
-                governing.push(g);
-                ControlFlow::Continue(())
-            });
-            let factor = sum.finish().factor;
-            out.extend(governing.iter().map(|g| self.ban_in_force(kind, g, factor)));
-        }
-        out
+        BanKind::ALL.into_iter().flat_map(|kind| self.bans_of_kind_in_force(vendor, kind, at)).collect()
+    }
+
+    /// The bans of one kind in force, by scope.
+    fn bans_of_kind_in_force(&self, vendor: VendorId, kind: BanKind, at: Timestamp) -> Vec<BanInForce> {
+        // One walk: the shown amounts are scaled once the sum is known.
+        let mut sum = InForceSum::new(self.model.ban(kind).weight);
+        let mut governing = Vec::new();
+        self.governing(vendor, kind, at, |g| {
+            sum.add(&g);
+            governing.push(g);
+            ControlFlow::Continue(())
+        });
+        let factor = sum.finish().factor;
+        governing.iter().map(|g| self.ban_in_force(kind, g, factor)).collect()
     }
 
     /// The bans of one kind in force for a vendor as of `at`: how many
@@ -477,6 +483,7 @@ impl Engine {
         let mut other = FixedSum::default();
         other.add(score.pressure);
         top.iter().for_each(|t| other.add(-t.amount));
+        let (listed_bans, unlisted_bans) = self.listed_bans(vendor, at);
         let v = self.catalog.get(vendor);
         Explanation {
             vendor: v.id.clone(),
@@ -486,7 +493,8 @@ impl Engine {
             score: score.score,
             pressure: score.pressure,
             components: score.component_map(),
-            bans_in_force: self.bans_in_force(vendor, at),
+            bans_in_force: listed_bans,
+            other_bans_in_force: unlisted_bans,
             contributions: top
                 .iter()
                 .map(|t| Contribution {
@@ -502,6 +510,24 @@ impl Engine {
             other_contributions: OtherContributions { count: counted - top.len(), pressure: other.value() },
             last_event_at: self.last_event_at(vendor, at),
         }
+    }
+
+    /// The bans an explanation lists, and how many more are in force: all
+    /// of them (by kind, then scope) up to [`MAX_BANS_LISTED`] of a kind;
+    /// beyond, that kind's newest [`MAX_BANS_LISTED`], so that what one
+    /// explanation holds and sends does not grow with what producers send.
+    fn listed_bans(&self, vendor: VendorId, at: Timestamp) -> (Vec<BanInForce>, usize) {
+        let (mut listed, mut unlisted) = (Vec::new(), 0);
+        for kind in BanKind::ALL {
+            let (count, newest) = self.newest_bans_in_force(vendor, kind, at, MAX_BANS_LISTED);
+            if count <= MAX_BANS_LISTED {
+                listed.extend(self.bans_of_kind_in_force(vendor, kind, at));
+            } else {
+                unlisted += count - newest.len();
+                listed.extend(newest);
+            }
+        }
+        (listed, unlisted)
     }
 
     fn finish(&self, sums: [FixedSum; 5]) -> Score {

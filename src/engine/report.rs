@@ -36,7 +36,11 @@ pub struct Explanation {
     pub score: f64,
     pub pressure: f64,
     pub components: BTreeMap<&'static str, f64>,
+    /// By kind, then scope; at most [`super::MAX_BANS_LISTED`] of a kind
+    /// (then the newest).
     pub bans_in_force: Vec<BanInForce>,
+    /// Bans in force that the list above leaves out.
+    pub other_bans_in_force: usize,
     /// The largest contributions, largest first.
     pub contributions: Vec<Contribution>,
     /// What the list above leaves out.

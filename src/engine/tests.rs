@@ -220,6 +220,38 @@ fn an_explanation_lists_the_largest_contributions_and_accounts_for_the_rest() {
 }
 
 #[test]
+fn an_explanation_lists_at_most_the_newest_bans_of_a_kind_and_counts_the_rest() {
+    let mut e = engine();
+    let n = MAX_BANS_LISTED + 50;
+    let mut lines: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"id":"b{i:03}","type":"export_ban","occurred_at":"2025-01-01T00:{:02}:{:02}Z","vendors":["nvidia"],"products":["P{i}"]}}"#,
+                i / 60,
+                i % 60
+            )
+        })
+        .collect();
+    lines.push(r#"{"id":"pb","type":"purchase_ban","occurred_at":"2025-02-01T00:00:00Z","vendors":["nvidia"],"products":["H20"]}"#.into());
+    apply(&mut e, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let v = nvidia(&e);
+    let at = t("2025-03-01T00:00:00Z");
+    let x = e.explain(v, at, 5);
+    let of = |k| x.bans_in_force.iter().filter(|b| b.kind == k).count();
+    assert_eq!((of(BanKind::Export), of(BanKind::Purchase)), (MAX_BANS_LISTED, 1));
+    assert_eq!(x.other_bans_in_force, 50);
+    let (count, newest) = e.newest_bans_in_force(v, BanKind::Export, at, MAX_BANS_LISTED);
+    assert_eq!(count, n);
+    let listed: Vec<_> = x.bans_in_force.iter().filter(|b| b.kind == BanKind::Export).collect();
+    assert_eq!(listed, newest.iter().collect::<Vec<_>>(), "the newest are listed");
+    // Under the bound, the list is every ban in force, as before.
+    let mut few = engine();
+    apply(&mut few, &lines[..3].iter().map(String::as_str).collect::<Vec<_>>());
+    let y = few.explain(v, at, 5);
+    assert_eq!((y.bans_in_force.clone(), y.other_bans_in_force), (few.bans_in_force(v, at), 0));
+}
+
+#[test]
 fn records_stay_compact() {
     // 1M events must fit in the memory goal (BENCHMARKS.md): keep the
     // per-event record small.
