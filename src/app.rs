@@ -186,10 +186,7 @@ fn ingest(
                 let started = Instant::now();
                 let decoded = decoder.decode(bytes);
                 let mut board = state.board();
-                let outcome = match decoded {
-                    Ok(event) => Outcome::Applied { kind: event.kind, applied: board.engine.apply(&event) },
-                    Err(rejection) => Outcome::Rejected(rejection),
-                };
+                let outcome = pipeline::apply(&mut board.engine, decoded);
                 metrics.observe_processing(started.elapsed());
                 pipeline::count(&mut board.summary, metrics, &outcome, arrival);
                 outcome

@@ -1,7 +1,7 @@
 //! The one step every shell runs per message: decode, validate, apply.
 
 use crate::engine::{Applied, Engine};
-use crate::event::{Decoder, EventType, RejectReason, Rejection};
+use crate::event::{Decoder, Event, EventType, RejectReason, Rejection};
 use crate::telemetry::{EventOutcome, Metrics};
 use std::time::Instant;
 
@@ -16,7 +16,13 @@ pub enum Outcome {
 
 /// Decodes one message and applies it to the engine.
 pub fn process(decoder: &Decoder, engine: &mut Engine, bytes: &[u8]) -> Outcome {
-    match decoder.decode(bytes) {
+    apply(engine, decoder.decode(bytes))
+}
+
+/// The second half of [`process`]: a decoded message's effect on the
+/// engine (a shell that decodes without holding the engine calls it after).
+pub fn apply(engine: &mut Engine, decoded: Result<Event<'_>, Rejection>) -> Outcome {
+    match decoded {
         Ok(event) => Outcome::Applied { kind: event.kind, applied: engine.apply(&event) },
         Err(rejection) => Outcome::Rejected(rejection),
     }

@@ -3,7 +3,7 @@
 mod helpers;
 
 use assert_cmd::Command;
-use helpers::example_scenario;
+use helpers::{example_scenario, negative_zero};
 use predicates::prelude::*;
 use std::io::{Read, Write};
 
@@ -332,18 +332,6 @@ fn the_bundled_history_is_real_sourced_and_valid() {
     let years: std::collections::BTreeSet<&str> =
         events.iter().map(|e| &e["occurred_at"].as_str().unwrap()[..4]).collect();
     assert!(years.contains("2019") && years.contains("2025"), "{years:?}");
-}
-
-/// Where `text` prints a number that is zero with a minus sign (`-0`,
-/// `-0.000`), the text around it.
-fn negative_zero(text: &str) -> Option<&str> {
-    text.match_indices("-0").map(|(i, _)| i).find_map(|i| {
-        let before = text[..i].chars().next_back();
-        let number: &str = text[i + 1..].split(|c: char| !(c.is_ascii_digit() || c == '.')).next().unwrap_or("");
-        let zero = number.chars().all(|c| c == '0' || c == '.');
-        let starts = !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        (zero && starts).then(|| &text[i.saturating_sub(40)..(i + 40).min(text.len())])
-    })
 }
 
 #[test]

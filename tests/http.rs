@@ -2,7 +2,7 @@
 
 mod helpers;
 
-use helpers::{example_scenario, spawn_app, wait_until};
+use helpers::{example_scenario, negative_zero, spawn_app, wait_until};
 use std::io::Write;
 
 #[tokio::test]
@@ -303,18 +303,6 @@ async fn the_first_and_last_instants_of_the_documented_range_work_in_the_history
         .unwrap();
     assert_eq!(week["points"].as_array().map(Vec::len), Some(8), "{week}");
     app.stop().await;
-}
-
-/// Where `text` prints a number that is zero with a minus sign (`-0`,
-/// `-0.000`), the text around it.
-fn negative_zero(text: &str) -> Option<&str> {
-    text.match_indices("-0").map(|(i, _)| i).find_map(|i| {
-        let before = text[..i].chars().next_back();
-        let number: &str = text[i + 1..].split(|c: char| !(c.is_ascii_digit() || c == '.')).next().unwrap_or("");
-        let zero = number.chars().all(|c| c == '0' || c == '.');
-        let starts = !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        (zero && starts).then(|| &text[i.saturating_sub(40)..(i + 40).min(text.len())])
-    })
 }
 
 /// The page's text without its markup, and without the machine-readable

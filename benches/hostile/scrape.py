@@ -10,16 +10,13 @@ it is ready, and reports the scrape's size and time and its peak RSS
 """
 
 import json
-import os
-import socket
-import subprocess
+import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = os.environ.get("CHIPRISK_RELEASE_BIN", str(ROOT / "target" / "release" / "chiprisk"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from service import Service  # noqa: E402
 
 
 def hostile_history(path):
@@ -33,45 +30,17 @@ def hostile_history(path):
             }, separators=(",", ":")) + "\n")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure(events):
-    port = free_port()
-    env = dict(os.environ, CHIPRISK__HTTP__LISTEN=f"127.0.0.1:{port}")
-    args = [BIN, "run"] + (["--events", str(events)] if events else [])
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except Exception:
-                time.sleep(0.1)
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        ready_hwm = next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM:"))
+    with Service(events) as svc:
+        ready_hwm = svc.memory_kib("VmHWM")
         started = time.perf_counter()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as r:
-            body = r.read()
+        body = svc.get("/metrics")
         took = time.perf_counter() - started
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        hwm = next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM:"))
+        hwm = svc.memory_kib("VmHWM")
         # What a client asks for: every vendor's explanation, and the page.
-        answers = []
-        for path in ("/api/v1/scores", "/"):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as r:
-                answers.append(len(r.read()))
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        api_hwm = next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM:"))
-        return len(body), took, hwm / 1024, ready_hwm / 1024, answers, api_hwm / 1024
-    finally:
-        proc.terminate()
-        proc.wait(20)
+        answers = [len(svc.get(path)) for path in ("/api/v1/scores", "/")]
+        api_hwm = svc.memory_kib("VmHWM")
+    return len(body), took, hwm / 1024, ready_hwm / 1024, answers, api_hwm / 1024
 
 
 def main():

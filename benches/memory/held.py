@@ -17,48 +17,19 @@ Usage: benches/memory/held.py [N]   (default 100000)
 """
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = os.environ.get("CHIPRISK_RELEASE_BIN", str(ROOT / "target" / "release" / "chiprisk"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from service import ROOT, Service  # noqa: E402
 
 
 def memory_when_ready(path):
     """(VmHWM, VmRSS) in KiB of `chiprisk run --events path` once ready."""
-    port = free_port()
-    env = dict(os.environ, CHIPRISK__HTTP__LISTEN=f"127.0.0.1:{port}")
-    proc = subprocess.Popen([BIN, "run", "--events", str(path)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 1800
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except Exception:
-                time.sleep(0.2)
-        else:
-            raise SystemExit(f"not ready after 30 minutes: {path}")
-        status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
-        field = lambda name: next(int(l.split()[1]) for l in status if l.startswith(name))  # noqa: E731
-        return field("VmHWM:"), field("VmRSS:")
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    with Service(path, ready_within=1800) as svc:
+        return svc.memory_kib("VmHWM"), svc.memory_kib("VmRSS")
 
 
 def largest(i):

@@ -5,9 +5,9 @@
 use super::exit;
 use super::replay::{for_each_line, print_summary};
 use crate::config::Settings;
-use crate::engine::{Applied, Engine};
+use crate::engine::Engine;
 use crate::event::{parse_step, parse_when, Decoder, Timestamp};
-use crate::pipeline::{self, Outcome, Summary};
+use crate::pipeline::{self, Summary};
 use crate::telemetry::{score_families, Backfill};
 use clap::Args;
 use std::io::{self, BufWriter, Write};
@@ -52,28 +52,14 @@ pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> 
     }
     let catalog = Arc::new(settings.catalog()?);
     let decoder = Decoder::new(catalog.clone(), settings.limits.clone());
-    let mut engine = Engine::new(catalog.clone(), settings.scoring.clone());
+    let mut engine = Engine::new(catalog, settings.scoring.clone());
     let mut summary = Summary::default();
-    // The lines the engine accepted (duplicates and rejections left out), as `replay` reads them.
-    let mut accepted = Vec::new();
-    let read = for_each_line(
-        &args.file,
-        &decoder,
-        |bytes| {
-            let outcome = pipeline::process(&decoder, &mut engine, bytes);
-            if matches!(outcome, Outcome::Applied { applied: Applied::Accepted, .. }) {
-                accepted.push(bytes.to_vec());
-            }
-            outcome
-        },
-        &mut summary,
-    );
-    if let Some(code) = read {
+    if let Some(code) =
+        for_each_line(&args.file, &decoder, |bytes| pipeline::process(&decoder, &mut engine, bytes), &mut summary)
+    {
         return Ok(code);
     }
-    drop(engine);
-    let (history, steps) =
-        sample(&decoder, &accepted, Engine::new(catalog, settings.scoring.clone()), (from..=to).step_by(step as usize));
+    let (history, steps) = sample(&engine, (from..=to).step_by(step as usize));
     let mut labels = args.labels.clone();
     if let Some(problem) = label_problem(&labels) {
         eprintln!("chiprisk: --label {problem}");
@@ -94,28 +80,14 @@ pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> 
 }
 
 /// The backfilled series at each step (Unix seconds), and how many steps:
-/// each step as of its time, from an engine that holds only the events of
-/// `lines` that had occurred by then. Every series is then what the live
-/// service would have exported at that time, the vendor's last event too
-/// (the engine's last event is the latest applied, whatever `at` is asked).
-fn sample(
-    decoder: &Decoder,
-    lines: &[Vec<u8>],
-    mut engine: Engine,
-    steps: impl Iterator<Item = i64>,
-) -> (Backfill, u64) {
-    let mut events: Vec<_> = lines.iter().filter_map(|line| decoder.decode(line).ok()).collect();
-    // Stable: the file's order among events of the same time.
-    events.sort_by_key(|e| e.occurred_at);
-    let mut events = events.iter().peekable();
+/// each as of its time, as the live service would have exported it then
+/// (the engine answers every family as of the time asked, the vendor's
+/// last event included).
+fn sample(engine: &Engine, steps: impl Iterator<Item = i64>) -> (Backfill, u64) {
     let mut history = Backfill::default();
     let mut count = 0;
     for t in steps {
-        let at = Timestamp::from_nanos(t * 1_000_000_000);
-        while let Some(e) = events.next_if(|e| e.occurred_at <= at) {
-            engine.apply(e);
-        }
-        history.add(&score_families(Some(&engine), at), t);
+        history.add(&score_families(Some(engine), Timestamp::from_nanos(t * 1_000_000_000)), t);
         count += 1;
     }
     (history, count)
@@ -153,6 +125,7 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
+    use crate::engine::Applied;
     use crate::engine::ScoringModel;
     use crate::event::Limits;
     use std::collections::BTreeMap;
@@ -178,8 +151,7 @@ mod tests {
             .map(|l| l.as_bytes().to_vec())
             .collect();
         let steps = || (1_546_300_800..=1_796_083_200).step_by(30 * 86_400);
-        let fresh = Engine::new(whole.catalog().clone(), ScoringModel::default());
-        let (sampled, count) = sample(&decoder, &lines, fresh, steps());
+        let (sampled, count) = sample(&whole, steps());
         assert_eq!(count, steps().count() as u64);
         let mut reference = Backfill::default();
         for t in steps() {

@@ -73,7 +73,7 @@ impl Callbacks {
 impl ClientContext for Callbacks {
     fn stats_raw(&self, statistics: &[u8]) {
         let Ok(stats) = serde_json::from_slice::<Stats>(statistics) else { return };
-        if let Some(at) = stats.fetched_at(crate::telemetry::now_seconds()) {
+        if let Some(at) = stats.fetched_at(crate::event::Timestamp::now().as_unix_seconds()) {
             self.metrics.kafka().fetched_at(at);
         }
         *self.ends.lock().unwrap_or_else(|p| p.into_inner()) = stats.ends();

@@ -72,7 +72,7 @@ pub async fn run(
     let s = &settings;
     let metrics = state.metrics_arc();
     // The silence of the brokers is measured from here until they first answer.
-    metrics.kafka().fetched_at(crate::telemetry::now_seconds());
+    metrics.kafka().fetched_at(Timestamp::now().as_unix_seconds());
     let (consumer, producer) = clients(s, metrics.clone()).await?;
     let result = async {
         let prepare = || topics::prepare(s, &consumer);
@@ -322,13 +322,13 @@ impl Loop<'_> {
         }
         if state.is_ready() {
             if level {
-                state.metrics().kafka().caught_up_at(crate::telemetry::now_seconds());
+                state.metrics().kafka().caught_up_at(Timestamp::now().as_unix_seconds());
             }
             return;
         }
         let seconds = self.began.elapsed().as_secs_f64();
         if positions.caught_up() {
-            state.metrics().kafka().caught_up_at(crate::telemetry::now_seconds());
+            state.metrics().kafka().caught_up_at(Timestamp::now().as_unix_seconds());
             state.set_ready();
             let s = state.summary();
             let (accepted, duplicates, rejected) = (s.accepted, s.duplicates, s.rejected);

@@ -9,8 +9,6 @@ use std::io::{self, Write};
 
 /// The families that can be computed as of a past time (the others say
 /// what the process holds now, not what was true then).
-/// The last event's two families are as of a past time only from an engine
-/// that holds no later event (`chiprisk backfill` feeds it step by step).
 pub const BACKFILLED: [&str; 8] = [
     "chiprisk_vendor_risk_score",
     "chiprisk_vendor_risk_component_pressure",

@@ -1,7 +1,7 @@
 //! Every metric chiprisk exports, registered in one place. Callers use the
 //! typed methods; label values come only from enums and the vendor catalog.
 
-use crate::event::{EventType, RejectReason};
+use crate::event::{EventType, RejectReason, Timestamp};
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -257,11 +257,6 @@ fn raise(gauge: &GaugeVec, at: f64) {
     }
 }
 
-/// Now, in Unix seconds.
-pub fn now_seconds() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// Buckets of the event latency histograms (seconds): fine around the
 /// 50 ms goal, coarse beyond.
 const LATENCY_BUCKETS: [f64; 16] =
@@ -384,7 +379,7 @@ impl KafkaMetrics {
     /// silence to come.
     pub fn message_timestamp(&self, newest_ms: Option<i64>) {
         if let Some(ms) = newest_ms {
-            raise(&self.newest_message, (ms as f64 / 1000.0).min(now_seconds()));
+            raise(&self.newest_message, (ms as f64 / 1000.0).min(Timestamp::now().as_unix_seconds()));
         }
     }
 

@@ -8,5 +8,5 @@ mod scores;
 
 pub use backfill::{Backfill, BACKFILLED};
 pub use logging::init_logging;
-pub use metrics::{now_seconds, EventOutcome, KafkaErrorKind, KafkaMetrics, Metrics, ProducedKind};
+pub use metrics::{EventOutcome, KafkaErrorKind, KafkaMetrics, Metrics, ProducedKind};
 pub use scores::{families as score_families, POLICY_CHANGE_HORIZON_DAYS};

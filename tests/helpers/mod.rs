@@ -194,3 +194,15 @@ fn expand(template: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// Where `text` prints a number that is zero with a minus sign (`-0`,
+/// `-0.000`), the text around it.
+pub fn negative_zero(text: &str) -> Option<&str> {
+    text.match_indices("-0").map(|(i, _)| i).find_map(|i| {
+        let before = text[..i].chars().next_back();
+        let number: &str = text[i + 1..].split(|c: char| !(c.is_ascii_digit() || c == '.')).next().unwrap_or("");
+        let zero = number.chars().all(|c| c == '0' || c == '.');
+        let starts = !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        (zero && starts).then(|| &text[i.saturating_sub(40)..(i + 40).min(text.len())])
+    })
+}
