@@ -4,23 +4,11 @@
 
 use super::{Engine, Score, Source};
 use crate::catalog::VendorId;
-use crate::event::{EventType, Timestamp};
+use crate::event::{EventType, Role, Timestamp};
 use serde::Serialize;
 
 /// Most points one history holds.
 pub const MAX_HISTORY_POINTS: i64 = 2_000;
-
-/// The event types a timeline marks: what changes a vendor's standing in
-/// China, rather than the steady pressure of market news.
-pub const TIMELINE_TYPES: [EventType; 7] = [
-    EventType::ExportBan,
-    EventType::ExportBanLifted,
-    EventType::LicenseGranted,
-    EventType::PurchaseBan,
-    EventType::PurchaseBanLifted,
-    EventType::DomesticAdoption,
-    EventType::CompetitorRoadmap,
-];
 
 /// One step of a history.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,15 +45,16 @@ impl Engine {
         out
     }
 
-    /// The vendor's events of [`TIMELINE_TYPES`] that occurred within
+    /// The vendor's events marked on a timeline ([`EventType::on_timeline`])
+    /// that occurred within
     /// `from..=to`, oldest first, one per event.
     pub fn timeline(&self, vendor: VendorId, from: Timestamp, to: Timestamp) -> Vec<TimelineEvent> {
         let state = &self.vendors[vendor.index()];
         let mut sources: Vec<&Source> = state.standing.sources().collect();
-        for kind in [EventType::DomesticAdoption, EventType::CompetitorRoadmap] {
+        for kind in EventType::ALL.into_iter().filter(|k| k.on_timeline() && matches!(k.role(), Role::Decaying)) {
             sources.extend(state.decaying[kind as usize].iter().map(|d| &d.source));
         }
-        sources.retain(|s| TIMELINE_TYPES.contains(&s.kind) && (from..=to).contains(&s.at));
+        sources.retain(|s| s.kind.on_timeline() && (from..=to).contains(&s.at));
         sources.sort_by_key(|s| (s.at, self.texts.get(s.id)));
         sources.dedup_by_key(|s| s.id);
         sources

@@ -23,7 +23,7 @@ mod report;
 mod standing;
 mod texts;
 
-pub use history::{HistoryPoint, TimelineEvent, MAX_HISTORY_POINTS, TIMELINE_TYPES};
+pub use history::{HistoryPoint, TimelineEvent, MAX_HISTORY_POINTS};
 pub use model::{BanModel, DecayModel, LicenceModel, ScoringModel};
 pub use report::{BanInForce, Contribution, Explanation, Lift, OtherContributions, PolicyChange, Score};
 

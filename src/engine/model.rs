@@ -2,7 +2,7 @@
 //! They are configuration (`scoring.*`); `docs/scoring.md` explains and
 //! defends the defaults.
 
-use crate::event::{BanKind, EventType};
+use crate::event::{BanKind, EventType, Role};
 use serde::{Deserialize, Serialize};
 
 /// Every parameter of the scoring model.
@@ -136,12 +136,11 @@ impl ScoringModel {
 
     /// Severity used for an event: its own, or its type's default. Lifts have none.
     pub fn severity(&self, kind: EventType, given: Option<f64>) -> f64 {
-        given.unwrap_or_else(|| match kind {
-            EventType::ExportBan => self.export_ban.default_severity,
-            EventType::PurchaseBan => self.purchase_ban.default_severity,
-            EventType::LicenseGranted => self.license_granted.default_severity,
-            EventType::ExportBanLifted | EventType::PurchaseBanLifted => 1.0,
-            other => self.decay(other).map_or(1.0, |m| m.default_severity),
+        given.unwrap_or_else(|| match kind.role() {
+            Role::Ban(ban) => self.ban(ban).default_severity,
+            Role::Licence => self.license_granted.default_severity,
+            Role::Lift(_) => 1.0,
+            Role::Decaying => self.decay(kind).map_or(1.0, |m| m.default_severity),
         })
     }
 

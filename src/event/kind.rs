@@ -1,83 +1,133 @@
-//! Event types and the score components they feed.
+//! Event types and the score components they feed: one table, below, from
+//! which everything else about a type is derived (its schema name, its
+//! label for people, the component it moves, its role in scoring and its
+//! row on the timeline). Adding a type is a line in [`event_types!`]'s
+//! table and, for a decaying type, its weights in `engine::model`.
 
 use serde::{Serialize, Serializer};
 use std::fmt;
 
-/// What happened. The names are schema v1's `type` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventType {
-    ExportBan,
-    ExportBanLifted,
-    LicenseGranted,
-    PurchaseBan,
-    PurchaseBanLifted,
-    ProcurementPressure,
-    AntitrustAction,
-    DomesticAdoption,
-    CompetitorRoadmap,
-    SupplyConstraint,
-    MarketSignal,
+/// Declares [`EventType`] and its attributes from one table.
+macro_rules! event_types {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident => $name:literal, $label:literal, $component:ident, $role:expr, $row:expr;
+    )*) => {
+        /// What happened. The names are schema v1's `type` values.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventType {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl EventType {
+            /// Every type, in declaration order (the schema's order).
+            pub const ALL: [EventType; [$(EventType::$variant),*].len()] = [$(EventType::$variant),*];
+
+            /// The schema v1 name.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(EventType::$variant => $name,)* }
+            }
+
+            /// What the type is, for people.
+            pub const fn label(self) -> &'static str {
+                match self { $(EventType::$variant => $label,)* }
+            }
+
+            /// The score component this event type moves.
+            pub const fn component(self) -> Component {
+                match self { $(EventType::$variant => Component::$component,)* }
+            }
+
+            /// What role the event plays in the scoring model.
+            pub const fn role(self) -> Role {
+                match self { $(EventType::$variant => $role,)* }
+            }
+
+            /// The timeline row that marks events of this type, if any.
+            pub const fn timeline_row(self) -> Option<TimelineRow> {
+                match self { $(EventType::$variant => $row,)* }
+            }
+        }
+    };
+}
+
+use BanKind::{Export, Purchase};
+use Role::{Ban, Decaying, Licence, Lift};
+use TimelineRow::{DomesticAdoption as Adoption, ExportBans, PurchaseBans, Relief, Roadmaps};
+
+event_types! {
+    // variant          => schema name,            label,                   component,      role,            timeline row
+    ExportBan           => "export_ban",           "export ban",            ExportControls, Ban(Export),     Some(ExportBans);
+    ExportBanLifted     => "export_ban_lifted",    "export ban lifted",     ExportControls, Lift(Export),    Some(Relief);
+    LicenseGranted      => "license_granted",      "licence granted",       ExportControls, Licence,         Some(Relief);
+    PurchaseBan         => "purchase_ban",         "purchase ban",          ChinaPolicy,    Ban(Purchase),   Some(PurchaseBans);
+    PurchaseBanLifted   => "purchase_ban_lifted",  "purchase ban lifted",   ChinaPolicy,    Lift(Purchase),  Some(Relief);
+    ProcurementPressure => "procurement_pressure", "procurement pressure",  ChinaPolicy,    Decaying,        None;
+    AntitrustAction     => "antitrust_action",     "antitrust action",      ChinaPolicy,    Decaying,        None;
+    DomesticAdoption    => "domestic_adoption",    "domestic adoption",     Competition,    Decaying,        Some(Adoption);
+    CompetitorRoadmap   => "competitor_roadmap",   "competitor roadmap",    Competition,    Decaying,        Some(Roadmaps);
+    SupplyConstraint    => "supply_constraint",    "supply constraint",     Supply,         Decaying,        None;
+    MarketSignal        => "market_signal",        "market signal",         Market,         Decaying,        None;
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
-        EventType::ExportBan,
-        EventType::ExportBanLifted,
-        EventType::LicenseGranted,
-        EventType::PurchaseBan,
-        EventType::PurchaseBanLifted,
-        EventType::ProcurementPressure,
-        EventType::AntitrustAction,
-        EventType::DomesticAdoption,
-        EventType::CompetitorRoadmap,
-        EventType::SupplyConstraint,
-        EventType::MarketSignal,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::ExportBan => "export_ban",
-            EventType::ExportBanLifted => "export_ban_lifted",
-            EventType::LicenseGranted => "license_granted",
-            EventType::PurchaseBan => "purchase_ban",
-            EventType::PurchaseBanLifted => "purchase_ban_lifted",
-            EventType::ProcurementPressure => "procurement_pressure",
-            EventType::AntitrustAction => "antitrust_action",
-            EventType::DomesticAdoption => "domestic_adoption",
-            EventType::CompetitorRoadmap => "competitor_roadmap",
-            EventType::SupplyConstraint => "supply_constraint",
-            EventType::MarketSignal => "market_signal",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
-    /// The score component this event type moves.
-    pub fn component(self) -> Component {
+    /// Whether a timeline marks events of this type: what changes a
+    /// vendor's standing in China, rather than the steady pressure of
+    /// market news.
+    pub const fn on_timeline(self) -> bool {
+        self.timeline_row().is_some()
+    }
+}
+
+/// The timeline's rows under the score chart, top to bottom: one per kind
+/// of move, some shared by several event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimelineRow {
+    ExportBans,
+    /// Bans lifted and licences granted.
+    Relief,
+    PurchaseBans,
+    DomesticAdoption,
+    Roadmaps,
+}
+
+impl TimelineRow {
+    pub const ALL: [TimelineRow; 5] = [
+        TimelineRow::ExportBans,
+        TimelineRow::Relief,
+        TimelineRow::PurchaseBans,
+        TimelineRow::DomesticAdoption,
+        TimelineRow::Roadmaps,
+    ];
+
+    /// The legend's words for the row.
+    pub const fn label(self) -> &'static str {
         match self {
-            EventType::ExportBan | EventType::ExportBanLifted | EventType::LicenseGranted => Component::ExportControls,
-            EventType::PurchaseBan
-            | EventType::PurchaseBanLifted
-            | EventType::ProcurementPressure
-            | EventType::AntitrustAction => Component::ChinaPolicy,
-            EventType::DomesticAdoption | EventType::CompetitorRoadmap => Component::Competition,
-            EventType::SupplyConstraint => Component::Supply,
-            EventType::MarketSignal => Component::Market,
+            TimelineRow::ExportBans => "export bans",
+            TimelineRow::Relief => "bans lifted, licences",
+            TimelineRow::PurchaseBans => "purchase bans",
+            TimelineRow::DomesticAdoption => "domestic adoption",
+            TimelineRow::Roadmaps => "roadmaps",
         }
     }
 
-    /// What role the event plays in the scoring model.
-    pub fn role(self) -> Role {
+    /// The row's colour (CSS), distinct from the score series' colours.
+    pub const fn colour(self) -> &'static str {
         match self {
-            EventType::ExportBan => Role::Ban(BanKind::Export),
-            EventType::PurchaseBan => Role::Ban(BanKind::Purchase),
-            EventType::ExportBanLifted => Role::Lift(BanKind::Export),
-            EventType::PurchaseBanLifted => Role::Lift(BanKind::Purchase),
-            EventType::LicenseGranted => Role::Licence,
-            _ => Role::Decaying,
+            TimelineRow::ExportBans => "#B00020",
+            TimelineRow::Relief => "#1B7F3B",
+            TimelineRow::PurchaseBans => "#E65100",
+            TimelineRow::DomesticAdoption => "#6A1B9A",
+            TimelineRow::Roadmaps => "#455A64",
         }
+    }
+
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -179,6 +229,23 @@ mod tests {
             assert_eq!(EventType::parse(t.as_str()), Some(t));
         }
         assert_eq!(EventType::parse("Export_Ban"), None);
+    }
+
+    #[test]
+    fn every_timeline_row_marks_some_type_and_rows_keep_their_order() {
+        for (i, row) in TimelineRow::ALL.into_iter().enumerate() {
+            assert_eq!(row.index(), i);
+            assert!(EventType::ALL.iter().any(|t| t.timeline_row() == Some(row)), "{row:?} marks nothing");
+        }
+    }
+
+    #[test]
+    fn standing_types_are_all_on_the_timeline() {
+        for t in EventType::ALL {
+            if !matches!(t.role(), Role::Decaying) {
+                assert!(t.on_timeline(), "{t} changes standing but is not on the timeline");
+            }
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod reject;
 mod time;
 
 pub use decode::{Decoder, MAX_UNKNOWN_FIELDS};
-pub use kind::{BanKind, Component, EventType, Role};
+pub use kind::{BanKind, Component, EventType, Role, TimelineRow};
 pub use limits::{Limits, MAX_ID_CHARS};
 pub use reject::{RejectReason, Rejection};
 pub use time::{parse_step, parse_when, Timestamp, TimestampError};

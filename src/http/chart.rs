@@ -5,7 +5,7 @@
 
 use super::status_page::escape_html;
 use crate::engine::{HistoryPoint, Score, TimelineEvent};
-use crate::event::{Component, EventType, Timestamp};
+use crate::event::{Component, TimelineRow, Timestamp};
 use crate::report::decimals;
 use chrono::Datelike;
 use std::fmt::Write;
@@ -45,17 +45,6 @@ const ROW: f64 = 14.0;
 const LEGEND_ENTRY: f64 = 150.0;
 /// Closest two year labels may be, centre to centre.
 const YEAR_LABEL: f64 = 40.0;
-const ROWS: [(&str, &[EventType], &str); 5] = [
-    ("export bans", &[EventType::ExportBan], "#B00020"),
-    (
-        "bans lifted, licences",
-        &[EventType::ExportBanLifted, EventType::PurchaseBanLifted, EventType::LicenseGranted],
-        "#1B7F3B",
-    ),
-    ("purchase bans", &[EventType::PurchaseBan], "#E65100"),
-    ("domestic adoption", &[EventType::DomesticAdoption], "#6A1B9A"),
-    ("roadmaps", &[EventType::CompetitorRoadmap], "#455A64"),
-];
 
 /// The score history of `series` from `from` to `to`, with the timeline
 /// (vendor id, event) under it (moves outside the range are left out) and
@@ -72,7 +61,7 @@ pub fn history(
     let Layout { id, width, plot } = *layout;
     let band = TOP + plot + 22.0;
     let columns = (((width - LEFT) / LEGEND_ENTRY).floor() as usize).max(1);
-    let legend = band + ROW * ROWS.len() as f64 + 4.0;
+    let legend = band + ROW * TimelineRow::ALL.len() as f64 + 4.0;
     let height = legend + ROW * series.len().div_ceil(columns) as f64 + 4.0;
     let span = (to.nanos() as f64 - from.nanos() as f64).max(1.0);
     let x = |t: Timestamp| LEFT + (width - LEFT - RIGHT) * (t.nanos() as f64 - from.nanos() as f64) / span;
@@ -111,7 +100,7 @@ pub fn history(
         let _ = write!(
             h,
             "<line class=\"year\" x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{TOP}\" y2=\"{}\" stroke=\"#eee\"/>",
-            band + ROW * ROWS.len() as f64,
+            band + ROW * TimelineRow::ALL.len() as f64,
         );
         if year.rem_euclid(label_every) == 0 {
             let _ = write!(
@@ -135,17 +124,19 @@ pub fn history(
             escape_html(s.name)
         );
     }
-    for (row, (label, _, colour)) in ROWS.iter().enumerate() {
+    for row in TimelineRow::ALL {
         let _ = write!(
             h,
-            "<text x=\"{}\" y=\"{:.1}\" font-size=\"9\" fill=\"{colour}\">{label}</text>",
+            "<text x=\"{}\" y=\"{:.1}\" font-size=\"9\" fill=\"{}\">{}</text>",
             LEFT + 2.0,
-            band + ROW * row as f64 + 4.0
+            band + ROW * row.index() as f64 + 4.0,
+            row.colour(),
+            row.label()
         );
     }
     for (vendor, e) in timeline.iter().filter(|(_, e)| (from..=to).contains(&e.occurred_at)) {
-        let Some(row) = ROWS.iter().position(|(_, kinds, _)| kinds.contains(&e.kind)) else { continue };
-        let colour = ROWS[row].2;
+        let Some(row) = e.kind.timeline_row() else { continue };
+        let colour = row.colour();
         let _ = write!(
             h,
             "<circle class=\"mark\" data-type=\"{}\" data-date=\"{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\" fill-opacity=\"0.7\">\
@@ -153,10 +144,10 @@ pub fn history(
             e.kind,
             day(e.occurred_at),
             x(e.occurred_at),
-            band + ROW * row as f64,
+            band + ROW * row.index() as f64,
             day(e.occurred_at),
             escape_html(vendor),
-            kind_label(e.kind),
+            e.kind.label(),
             escape_html(e.title.as_deref().unwrap_or(&e.event_id)),
         );
     }
@@ -206,20 +197,6 @@ pub fn components(score: &Score) -> String {
     }
     h.push_str("</svg>");
     h
-}
-
-/// What a move is, for people.
-pub fn kind_label(kind: EventType) -> &'static str {
-    match kind {
-        EventType::ExportBan => "export ban",
-        EventType::ExportBanLifted => "export ban lifted",
-        EventType::LicenseGranted => "licence granted",
-        EventType::PurchaseBan => "purchase ban",
-        EventType::PurchaseBanLifted => "purchase ban lifted",
-        EventType::DomesticAdoption => "domestic adoption",
-        EventType::CompetitorRoadmap => "competitor roadmap",
-        other => other.as_str(),
-    }
 }
 
 /// `2025-04-15 00:00:00 UTC`: a time for people, to the second.

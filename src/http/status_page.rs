@@ -207,7 +207,7 @@ fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now:
             escape_html(&e.occurred_at.to_string()),
             chart::day(e.occurred_at),
             escape_html(name),
-            chart::kind_label(e.kind),
+            e.kind.label(),
             escape_html(e.title.as_deref().unwrap_or(&e.event_id)),
         );
     }
