@@ -123,7 +123,7 @@ fn run_lines(decoder: &Decoder, state: &Writer, source: EventSource, stop: mpsc:
     match source {
         EventSource::Embedded => {
             let mut splitter = LineSplitter::new(decoder.limits().max_event_bytes);
-            ingest(decoder, state, "embedded", Arrival::History, |f| {
+            ingest(decoder, state, "embedded", Arrival::Rebuild, |f| {
                 splitter.push(EMBEDDED_EVENTS.as_bytes(), &mut |n, l| f(n, l));
                 splitter.finish(&mut |n, l| f(n, l));
             });
@@ -139,7 +139,7 @@ fn run_lines(decoder: &Decoder, state: &Writer, source: EventSource, stop: mpsc:
             let origin = follower.path().display().to_string();
             tracing::info!(path = %origin, "reading events");
             loop {
-                let arrival = if state.is_ready() { Arrival::New } else { Arrival::History };
+                let arrival = if state.is_ready() { Arrival::New } else { Arrival::Rebuild };
                 let mut read = 0;
                 let mut result = Ok(());
                 ingest(decoder, state, &origin, arrival, |f| {

@@ -36,10 +36,10 @@ pub fn too_large(len: usize, limit: usize) -> Rejection {
 /// Where a message stands in the event log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrival {
-    /// History re-read at start: it rebuilds the scores silently. It was
-    /// counted, dead-lettered and published when it first arrived, so it is
-    /// counted only as rebuild progress.
-    History,
+    /// Re-read at start, below the committed offset: it rebuilds the scores
+    /// silently. It was counted, dead-lettered and published when it first
+    /// arrived, so it is counted only as rebuild progress.
+    Rebuild,
     /// Arrived while this process runs: counted as traffic.
     New,
 }
@@ -61,12 +61,12 @@ pub fn process_counted(
 }
 
 /// Counts an outcome: always in the summary (what the state holds), and in
-/// the metrics as traffic if it is new, as rebuild progress if it is history.
+/// the metrics as traffic if it is new, as rebuild progress if it rebuilds.
 pub fn count(summary: &mut Summary, metrics: &Metrics, outcome: &Outcome, arrival: Arrival) {
     summary.count(outcome);
     match arrival {
         Arrival::New => record(metrics, outcome),
-        Arrival::History => metrics.rebuilt(),
+        Arrival::Rebuild => metrics.rebuilt(),
     }
 }
 

@@ -78,14 +78,15 @@ impl Positions {
         self.partitions.iter_mut().find(|p| p.partition == partition && p.topic == topic)
     }
 
-    /// A message was read: whether it is history or new.
+    /// A message was read: whether it rebuilds (below the committed offset)
+    /// or is new.
     pub fn read(&mut self, topic: &str, partition: i32, offset: i64) -> Arrival {
         self.read += 1;
         let Some(p) = self.find(topic, partition) else { return Arrival::New };
         p.next = p.next.max(offset + 1);
         if offset < p.history_until {
             self.history_read += 1;
-            Arrival::History
+            Arrival::Rebuild
         } else {
             Arrival::New
         }
@@ -157,9 +158,9 @@ mod tests {
     }
 
     #[test]
-    fn below_the_committed_offset_is_history_and_from_it_on_new() {
+    fn below_the_committed_offset_rebuilds_and_from_it_on_is_new() {
         let mut p = two();
-        assert_eq!(p.read("e", 0, 2), Arrival::History);
+        assert_eq!(p.read("e", 0, 2), Arrival::Rebuild);
         assert_eq!(p.read("e", 0, 3), Arrival::New);
         assert_eq!(p.read("e", 1, 0), Arrival::New, "nothing committed: all new");
         assert_eq!(p.history_read(), 1);

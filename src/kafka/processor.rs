@@ -2,9 +2,9 @@
 //! message in, its effect on the board and the records to produce out. The
 //! runner does the I/O; tests call this directly.
 //!
-//! History (messages below the committed offset, see [`super::positions`])
-//! only rebuilds the board: its dead letters and score updates were produced
-//! when it first arrived. A new message is counted, dead-lettered if
+//! A message re-read to rebuild ([`Arrival::Rebuild`]: below the committed
+//! offset, see [`super::positions`]) only rebuilds the board: its dead
+//! letters and score updates were produced when it first arrived. A new message is counted, dead-lettered if
 //! rejected, and marks its vendors for the next round of score updates
 //! (after its batch, once the replica is ready).
 

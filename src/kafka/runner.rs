@@ -12,7 +12,7 @@
 //! loop commits once more on shutdown. So:
 //! - The committed offset is a line below which every message's outputs
 //!   were produced: a restarted replica re-reads what lies below it
-//!   silently ([`Arrival::History`]), and nothing is dead-lettered or
+//!   silently ([`Arrival::Rebuild`]), and nothing is dead-lettered or
 //!   published twice for it.
 //! - A crash between producing and storing redoes the batch: its outputs
 //!   are produced again (at least once), and its events are counted once in

@@ -52,10 +52,10 @@ fn a_new_rejected_message_is_dead_lettered_with_its_bytes_reason_and_origin_and_
 }
 
 #[test]
-fn history_rebuilds_the_board_silently() {
+fn a_message_re_read_to_rebuild_rebuilds_the_board_silently() {
     let (mut p, mut b, m) = (processor(), board(), Metrics::new());
-    assert!(run(&mut p, &mut b, &m, &msg(0, 0, "{not json"), Arrival::History).is_empty(), "dead-lettered before");
-    assert!(run(&mut p, &mut b, &m, &msg(0, 1, BAN), Arrival::History).is_empty());
+    assert!(run(&mut p, &mut b, &m, &msg(0, 0, "{not json"), Arrival::Rebuild).is_empty(), "dead-lettered before");
+    assert!(run(&mut p, &mut b, &m, &msg(0, 1, BAN), Arrival::Rebuild).is_empty());
     assert_eq!(b.summary, Summary { accepted: 1, duplicates: 0, rejected: 1 }, "the state holds history");
     assert!(b.engine.contains("b"));
     assert!(!p.updates_owed(), "history publishes no score update");
@@ -137,7 +137,7 @@ fn the_kafka_step_scores_any_split_of_history_and_new_bit_for_bit_like_a_replay(
         let mut dead = 0;
         for (i, e) in events.iter().enumerate() {
             let (partition, offset) = ((i % 4) as i32, (i / 4) as i64);
-            let arrival = if i < split { Arrival::History } else { Arrival::New };
+            let arrival = if i < split { Arrival::Rebuild } else { Arrival::New };
             dead += run(&mut p, &mut b, &m, &msg(partition, offset, e), arrival).len();
         }
         let got = ScoresReport::build(&b.engine, at, 25, b.summary);
