@@ -8,7 +8,7 @@ use super::replay::each_line;
 use crate::config::Settings;
 use crate::engine::Applied;
 use crate::event::Decoder;
-use crate::kafka::client_config;
+use crate::kafka::{backpressure, client_config};
 use crate::pipeline::{Outcome, Summary};
 use anyhow::Context;
 use clap::Args;
@@ -224,16 +224,9 @@ fn connect(settings: &Settings, topic: &str) -> Result<ThreadedProducer<Acks>, (
 }
 
 /// Queues one event, keyed by its id; waits while librdkafka's queue is full.
+// The record handed back with a refusal is rdkafka's shape, as large as it is.
+#[allow(clippy::result_large_err)]
 fn send(producer: &ThreadedProducer<Acks>, topic: &str, id: &str, payload: &[u8]) -> anyhow::Result<()> {
-    let mut record = BaseRecord::to(topic).key(id).payload(payload);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err((e, _)) => anyhow::bail!("cannot queue event {id}: {e}"),
-        }
-    }
+    let record = BaseRecord::to(topic).key(id).payload(payload);
+    backpressure::offer_blocking(record, |r| producer.send(r)).with_context(|| format!("cannot queue event {id}"))
 }

@@ -1,14 +1,13 @@
 //! Hands the step's outputs to the producer and waits until the broker has
 //! acknowledged every one (`acks=all`): the loop stores offsets only after.
 
+use super::backpressure;
 use super::client::Callbacks;
 use super::processor::{dead_letter_payload, Output};
 use crate::config::KafkaSettings;
 use crate::telemetry::{KafkaErrorKind, Metrics, ProducedKind};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use std::time::Duration;
 
 pub(super) type Producer = FutureProducer<Callbacks>;
 
@@ -136,25 +135,19 @@ pub(super) async fn deliver(
 }
 
 /// Hands a record to librdkafka; while its queue is full, waits for
-/// deliveries to make room. Any other refusal is counted and is an error.
+/// deliveries to make room ([`backpressure`]). Any other refusal is counted
+/// and is an error.
+// The record handed back with a refusal is rdkafka's shape, as large as it is.
+#[allow(clippy::result_large_err)]
 async fn enqueue(
     producer: &Producer,
     metrics: &Metrics,
-    mut record: FutureRecord<'_, str, [u8]>,
+    record: FutureRecord<'_, str, [u8]>,
 ) -> anyhow::Result<DeliveryFuture> {
-    loop {
-        match producer.send_result(record) {
-            Ok(delivery) => return Ok(delivery),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err((e, _)) => {
-                metrics.kafka().error(KafkaErrorKind::Produce);
-                anyhow::bail!("cannot queue a record for delivery: {e}");
-            }
-        }
-    }
+    backpressure::offer_async(record, |r| producer.send_result(r)).await.map_err(|e| {
+        metrics.kafka().error(KafkaErrorKind::Produce);
+        anyhow::anyhow!("cannot queue a record for delivery: {e}")
+    })
 }
 
 #[cfg(test)]

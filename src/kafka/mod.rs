@@ -1,6 +1,7 @@
 //! The Kafka shell: read every partition of the event topics, score, and
 //! publish dead letters and score updates.
 //!
+//! - [`backpressure`]: a producer's wait while librdkafka's queue is full.
 //! - [`topics`]: the topics exist and the event topics keep every event.
 //! - [`positions`]: where the loop stands in each partition: history or
 //!   new, caught up or not (no I/O).
@@ -10,6 +11,7 @@
 //!
 //! The design, for those who change it: `docs/kafka.md`.
 
+pub mod backpressure;
 mod client;
 mod delivery;
 pub mod positions;
