@@ -7,19 +7,6 @@ use prometheus::proto::{MetricFamily, MetricType};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-/// The families that can be computed as of a past time (the others say
-/// what the process holds now, not what was true then).
-pub const BACKFILLED: [&str; 8] = [
-    "chiprisk_vendor_risk_score",
-    "chiprisk_vendor_risk_component_pressure",
-    "chiprisk_vendor_bans_in_force",
-    "chiprisk_vendor_ban_info",
-    "chiprisk_vendor_last_lift_info",
-    "chiprisk_policy_change_timestamp_seconds",
-    "chiprisk_vendor_last_event_timestamp_seconds",
-    "chiprisk_vendor_last_event_info",
-];
-
 /// A series' labels (sorted by name) and its samples, (Unix seconds,
 /// value) in time order.
 type Series = BTreeMap<Vec<(String, String)>, Vec<(i64, f64)>>;
@@ -35,7 +22,7 @@ impl Backfill {
     /// Adds the backfilled families of one step, as of `unix_seconds`
     /// (steps must come in time order).
     pub fn add(&mut self, families: &[MetricFamily], unix_seconds: i64) {
-        for f in families.iter().filter(|f| BACKFILLED.contains(&f.name())) {
+        for f in families.iter().filter(|f| super::families::find(f.name()).is_some_and(|f| f.backfilled)) {
             self.help.entry(f.name().to_owned()).or_insert_with(|| f.help().to_owned());
             let series = self.series.entry(f.name().to_owned()).or_default();
             for m in f.get_metric() {
@@ -57,7 +44,7 @@ impl Backfill {
     /// Writes everything as OpenMetrics, with `extra` labels (e.g. `job`)
     /// on every series, ending with `# EOF`.
     pub fn write(&self, out: &mut impl Write, extra: &[(String, String)]) -> io::Result<()> {
-        for name in BACKFILLED {
+        for name in super::families::backfilled().map(|f| f.name) {
             let Some(series) = self.series.get(name) else { continue };
             writeln!(out, "# HELP {name} {}", escape(&self.help[name]))?;
             writeln!(out, "# TYPE {name} gauge")?;

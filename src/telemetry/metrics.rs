@@ -1,10 +1,9 @@
 //! Every metric chiprisk exports, registered in one place. Callers use the
 //! typed methods; label values come only from enums and the vendor catalog.
 
+use super::families::{self as F, Family};
 use crate::event::{EventType, RejectReason, Timestamp};
-use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, GaugeVec, Histogram, IntCounter, IntCounterVec, IntGaugeVec, Registry, TextEncoder};
 use std::time::Duration;
 
 /// What happened to one event, for `chiprisk_events_total`.
@@ -99,63 +98,22 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let reg = |c: Box<dyn prometheus::core::Collector>| registry.register(c).expect("metric names are unique");
-        let events = IntCounterVec::new(
-            Opts::new(
-                "chiprisk_events_total",
-                "Events that arrived while this process ran, by type and outcome (accepted, duplicate); \
-                 history re-read at start is counted in chiprisk_rebuild_messages_total instead",
-            ),
-            &["type", "outcome"],
-        )
-        .unwrap();
-        let rejected = IntCounterVec::new(
-            Opts::new(
-                "chiprisk_events_rejected_total",
-                "Events refused at decoding, by reason (arrived while this process ran)",
-            ),
-            &["reason"],
-        )
-        .unwrap();
-        let processing = Histogram::with_opts(
-            HistogramOpts::new(
-                "chiprisk_event_processing_duration_seconds",
-                "Time to decode, validate and apply one event (Kafka: the average over its batch of messages)",
-            )
-            .buckets(vec![1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 2e-3, 1e-2, 5e-2]),
-        )
-        .unwrap();
-        let rebuilt = IntCounter::new(
-            "chiprisk_rebuild_messages_total",
-            "Messages of history re-read from the event log at start (not counted in chiprisk_events_total)",
-        )
-        .unwrap();
-        let rebuild_left = optional_gauge(
-            "chiprisk_rebuild_remaining_messages",
-            "Messages left to read before the scores are whole; 0 once ready (absent until the end of the log is known)",
-        );
-        let latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "chiprisk_event_latency_seconds",
-                "From an event's Kafka timestamp to its effect on the scores, or to finding it a duplicate \
-                 (events that arrived while this process ran; each delivery once)",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .unwrap();
-        let build =
-            IntGaugeVec::new(Opts::new("chiprisk_build_info", "Build information; always 1"), &["version", "revision"])
+        let events = IntCounterVec::new(F::EVENTS.opts(), F::EVENTS.labels).unwrap();
+        let rejected = IntCounterVec::new(F::EVENTS_REJECTED.opts(), F::EVENTS_REJECTED.labels).unwrap();
+        let processing =
+            Histogram::with_opts(F::EVENT_PROCESSING.histogram_opts(&[1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 2e-3, 1e-2, 5e-2]))
                 .unwrap();
+        let rebuilt = IntCounter::with_opts(F::REBUILD_MESSAGES.opts()).unwrap();
+        let rebuild_left = optional_gauge(&F::REBUILD_REMAINING);
+        let latency = Histogram::with_opts(F::EVENT_LATENCY.histogram_opts(&LATENCY_BUCKETS)).unwrap();
+        let build = IntGaugeVec::new(F::BUILD_INFO.opts(), F::BUILD_INFO.labels).unwrap();
         build.with_label_values(&[env!("CARGO_PKG_VERSION"), env!("CHIPRISK_GIT_REVISION")]).set(1);
         // process_cpu_seconds_total, process_resident_memory_bytes,
         // process_open_fds, ... (Linux; nothing elsewhere).
         reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         // Beside process_resident_memory_bytes, for the memory alert.
         if let Some(limit) = super::memory::limit_bytes() {
-            let g = prometheus::Gauge::new(
-                "chiprisk_memory_limit_bytes",
-                "The container's memory limit (its cgroup's); absent where there is none",
-            )
-            .expect("a valid metric");
+            let g = prometheus::Gauge::with_opts(F::MEMORY_LIMIT.opts()).expect("a valid metric");
             g.set(limit as f64);
             reg(Box::new(g));
         }
@@ -242,8 +200,8 @@ impl Default for Metrics {
 
 /// The one series of a gauge without labels that must be able to vanish
 /// (a vector with no labels can drop it; a plain gauge cannot).
-fn optional_gauge<P: prometheus::core::Atomic>(name: &str, help: &str) -> prometheus::core::GenericGaugeVec<P> {
-    prometheus::core::GenericGaugeVec::new(Opts::new(name, help), &[]).expect("a valid metric")
+fn optional_gauge<P: prometheus::core::Atomic>(f: &Family) -> prometheus::core::GenericGaugeVec<P> {
+    prometheus::core::GenericGaugeVec::new(f.opts(), &[]).expect("a valid metric")
 }
 
 /// The label values of [`optional_gauge`]'s one series.
@@ -278,61 +236,28 @@ pub struct KafkaMetrics {
 
 impl KafkaMetrics {
     fn register(registry: &Registry) -> Self {
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).unwrap();
+        let counter = |f: &Family| {
+            let c = IntCounterVec::new(f.opts(), f.labels).unwrap();
             registry.register(Box::new(c.clone())).expect("unique metric");
             c
         };
-        let consumed = IntCounter::new(
-            "chiprisk_kafka_messages_consumed_total",
-            "Messages consumed from the event topics (history re-read at start included)",
-        )
-        .unwrap();
+        let consumed = IntCounter::with_opts(F::KAFKA_CONSUMED.opts()).unwrap();
         registry.register(Box::new(consumed.clone())).expect("unique metric");
-        let produced = counter(
-            "chiprisk_kafka_produced_total",
-            "Records produced and acknowledged by the broker, by output (dead_letter, score_update)",
-            &["output"],
-        );
-        let dead_lettered = counter(
-            "chiprisk_kafka_dead_lettered_total",
-            "Messages sent to the dead-letter topic, by reason",
-            &["reason"],
-        );
-        let errors = counter("chiprisk_kafka_errors_total", "Kafka errors, by kind", &["kind"]);
-        let committed =
-            IntCounter::new("chiprisk_kafka_offset_commits_total", "Successful offset commits to the consumer group")
-                .unwrap();
+        let produced = counter(&F::KAFKA_PRODUCED);
+        let dead_lettered = counter(&F::KAFKA_DEAD_LETTERED);
+        let errors = counter(&F::KAFKA_ERRORS);
+        let committed = IntCounter::with_opts(F::KAFKA_COMMITS.opts()).unwrap();
         registry.register(Box::new(committed.clone())).expect("unique metric");
-        let lag = IntGaugeVec::new(
-            Opts::new(
-                "chiprisk_kafka_consumer_lag",
-                "Messages between this process's position and the end of each event partition",
-            ),
-            &["topic", "partition"],
-        )
-        .unwrap();
+        let lag = IntGaugeVec::new(F::KAFKA_LAG.opts(), F::KAFKA_LAG.labels).unwrap();
         registry.register(Box::new(lag.clone())).expect("unique metric");
-        let gauge = |name: &str, help: &str| {
-            let g = optional_gauge(name, help);
+        let gauge = |f: &Family| {
+            let g = optional_gauge(f);
             registry.register(Box::new(g.clone())).expect("unique metric");
             g
         };
-        let last_fetch = gauge(
-            "chiprisk_kafka_last_fetch_timestamp_seconds",
-            "When the leader of every event partition last answered this process (Unix seconds): \
-             when the Kafka loop began until they first do; absent without Kafka",
-        );
-        let caught_up = gauge(
-            "chiprisk_kafka_caught_up_timestamp_seconds",
-            "When this process last had every event partition read to its end (Unix seconds); \
-             absent until it first has. time() minus it bounds how late the scores are",
-        );
-        let newest_message = gauge(
-            "chiprisk_kafka_newest_message_timestamp_seconds",
-            "Kafka timestamp of the newest message read from the event topics, history included \
-             (Unix seconds; a timestamp in the future counts as now)",
-        );
+        let last_fetch = gauge(&F::KAFKA_LAST_FETCH);
+        let caught_up = gauge(&F::KAFKA_CAUGHT_UP);
+        let newest_message = gauge(&F::KAFKA_NEWEST_MESSAGE);
         for k in KafkaErrorKind::ALL {
             errors.with_label_values(&[k.as_str()]);
         }

@@ -4,10 +4,11 @@
 //! says what the same text shows: a replica still rebuilding exports none
 //! of these series (`chiprisk_ready 0` only).
 
+use super::families::{self as F, Family};
 use crate::engine::Engine;
 use crate::event::{BanKind, Component, Timestamp};
 use prometheus::proto::MetricFamily;
-use prometheus::{GaugeVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, IntGauge, IntGaugeVec, Registry};
 
 /// Policy changes this old or younger are exported
 /// (`chiprisk_policy_change_timestamp_seconds`): the longest age window an
@@ -34,101 +35,36 @@ pub const MAX_POLICY_CHANGE_SERIES: usize = 10;
 pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
     let registry = Registry::new();
     let add = |c: Box<dyn prometheus::core::Collector>| registry.register(c).expect("metric names are unique");
-    let gauge = |name: &str, help: &str, labels: &[&str]| {
-        let g = GaugeVec::new(Opts::new(name, help), labels).expect("a valid metric");
+    let gauge = |f: &Family| {
+        let g = GaugeVec::new(f.opts(), f.labels).expect("a valid metric");
         add(Box::new(g.clone()));
         g
     };
-    let ready = IntGauge::new(
-        "chiprisk_ready",
-        "Whether the scores are whole: 1 once the whole event log has been read, 0 while rebuilding",
-    )
-    .expect("a valid metric");
+    let int_gauge = |f: &Family| {
+        let g = IntGaugeVec::new(f.opts(), f.labels).expect("a valid metric");
+        add(Box::new(g.clone()));
+        g
+    };
+    let ready = IntGauge::with_opts(F::READY.opts()).expect("a valid metric");
     add(Box::new(ready.clone()));
     let Some(engine) = board else { return registry.gather() };
     ready.set(1);
 
-    let score = gauge(
-        "chiprisk_vendor_risk_score",
-        "China-market risk score of the vendor, 0 to 100, as of the sample's time",
-        &["vendor"],
-    );
-    let component = gauge(
-        "chiprisk_vendor_risk_component_pressure",
-        "Pressure of one score component for the vendor (the score saturates their sum)",
-        &["vendor", "component"],
-    );
-    let bans = IntGaugeVec::new(
-        Opts::new(
-            "chiprisk_vendor_bans_in_force",
-            "Bans in force against the vendor, by kind (one per product or vendor-wide)",
-        ),
-        &["vendor", "kind"],
-    )
-    .expect("a valid metric");
-    add(Box::new(bans.clone()));
-    let ban_info = gauge(
-        "chiprisk_vendor_ban_info",
-        "One series per ban in force (per vendor, kind and product): the ban event's time in Unix seconds; \
-         labels carry the event id and title",
-        &["vendor", "kind", "product", "event_id", "title"],
-    );
-    let ban_folded = IntGaugeVec::new(
-        Opts::new(
-            "chiprisk_vendor_ban_info_folded",
-            "Bans in force without their own chiprisk_vendor_ban_info series: beyond the newest 10 per vendor and kind",
-        ),
-        &["vendor", "kind"],
-    )
-    .expect("a valid metric");
-    add(Box::new(ban_folded.clone()));
-    let lift_info = gauge(
-        "chiprisk_vendor_last_lift_info",
-        "The latest lift per vendor and kind that ended a ban: its event time in Unix seconds; \
-         labels carry the event id and title",
-        &["vendor", "kind", "product", "event_id", "title"],
-    );
-    let changes = gauge(
-        "chiprisk_policy_change_timestamp_seconds",
-        "One series per policy change (a ban imposed, or a lift that ended a ban) that occurred in the last 30 \
-         days, per vendor: its event time in Unix seconds. The policy alerts fire on it",
-        &["vendor", "kind", "change", "product", "event_id", "title", "source_url"],
-    );
-    let changes_folded = IntGaugeVec::new(
-        Opts::new(
-            "chiprisk_policy_changes_folded",
-            "Policy changes of the last 30 days without their own series: beyond the newest 10 per vendor",
-        ),
-        &["vendor"],
-    )
-    .expect("a valid metric");
-    add(Box::new(changes_folded.clone()));
-    let event_info = gauge(
-        "chiprisk_vendor_last_event_info",
-        "The vendor's latest event (one series per vendor): its time in Unix seconds; labels carry type, id and title",
-        &["vendor", "type", "event_id", "title"],
-    );
-    let last_event = gauge(
-        "chiprisk_vendor_last_event_timestamp_seconds",
-        "Event time (occurred_at) of the vendor's latest event, in Unix seconds",
-        &["vendor"],
-    );
-    let events_held =
-        IntGauge::new("chiprisk_engine_events", "Distinct events held by the scoring engine (absent while rebuilding)")
-            .expect("a valid metric");
+    let score = gauge(&F::VENDOR_RISK_SCORE);
+    let component = gauge(&F::VENDOR_RISK_COMPONENT_PRESSURE);
+    let bans = int_gauge(&F::VENDOR_BANS_IN_FORCE);
+    let ban_info = gauge(&F::VENDOR_BAN_INFO);
+    let ban_folded = int_gauge(&F::VENDOR_BAN_INFO_FOLDED);
+    let lift_info = gauge(&F::VENDOR_LAST_LIFT_INFO);
+    let changes = gauge(&F::POLICY_CHANGE_TIMESTAMP);
+    let changes_folded = int_gauge(&F::POLICY_CHANGES_FOLDED);
+    let event_info = gauge(&F::VENDOR_LAST_EVENT_INFO);
+    let last_event = gauge(&F::VENDOR_LAST_EVENT_TIMESTAMP);
+    let events_held = IntGauge::with_opts(F::ENGINE_EVENTS.opts()).expect("a valid metric");
     add(Box::new(events_held.clone()));
-    let held_bytes = IntGauge::new(
-        "chiprisk_engine_held_bytes",
-        "Estimated heap bytes the scoring engine holds for its events (absent while rebuilding); \
-         the process's resident memory is somewhat more",
-    )
-    .expect("a valid metric");
+    let held_bytes = IntGauge::with_opts(F::ENGINE_HELD_BYTES.opts()).expect("a valid metric");
     add(Box::new(held_bytes.clone()));
-    let scored_at = prometheus::Gauge::new(
-        "chiprisk_scores_as_of_timestamp_seconds",
-        "Time the exported scores were computed for (absent while rebuilding)",
-    )
-    .expect("a valid metric");
+    let scored_at = prometheus::Gauge::with_opts(F::SCORES_AS_OF.opts()).expect("a valid metric");
     add(Box::new(scored_at.clone()));
 
     let catalog = engine.catalog();
@@ -227,6 +163,44 @@ mod tests {
             "61 days old is history; 11 days old is news"
         );
         assert!(text.contains("chiprisk_ready 1"));
+    }
+
+    /// Every family the process registers and every score family is in
+    /// the table (`families::ALL`) with its type, and every family the
+    /// table says a whole replica without Kafka shows is shown.
+    #[test]
+    fn what_is_exported_is_what_the_family_table_says() {
+        use crate::telemetry::families::{self, Shown, Type};
+        let mut engine = Engine::new(Arc::new(Catalog::default()), ScoringModel::default());
+        let decoder = Decoder::new(engine.catalog().clone(), Limits::default());
+        for line in [
+            r#"{"id":"b","type":"export_ban","occurred_at":"2026-11-20T00:00:00Z","vendors":["nvidia"]}"#,
+            r#"{"id":"p","type":"purchase_ban","occurred_at":"2026-11-21T00:00:00Z","vendors":["nvidia"]}"#,
+            r#"{"id":"l","type":"export_ban_lifted","occurred_at":"2026-11-22T00:00:00Z","vendors":["nvidia"]}"#,
+        ] {
+            engine.apply(&decoder.decode(line.as_bytes()).unwrap());
+        }
+        let metrics = crate::telemetry::Metrics::new();
+        metrics.set_rebuild_left(Some(0));
+        let text = metrics.render(families(Some(&engine), Timestamp::parse_rfc3339("2026-12-01T00:00:00Z").unwrap()));
+        let mut exported = Vec::new();
+        for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE chiprisk_")) {
+            let (name, kind) = line.split_once(' ').unwrap();
+            let name = format!("chiprisk_{name}");
+            let family = families::find(&name).unwrap_or_else(|| panic!("{name} is not in the family table"));
+            let want = match family.kind {
+                Type::Counter => "counter",
+                Type::Gauge => "gauge",
+                Type::Histogram => "histogram",
+            };
+            assert_eq!(kind, want, "{name}");
+            exported.push(name);
+        }
+        for f in families::ALL {
+            if matches!(f.shown, Shown::Always | Shown::Whole | Shown::RecentChange | Shown::LogEndKnown) {
+                assert!(exported.iter().any(|n| n == f.name), "{} is not exported", f.name);
+            }
+        }
     }
 
     /// A producer naming 256 products in each of 600 bans (the review's
