@@ -1,75 +1,78 @@
-//! The human-readable score table of `chiprisk replay`.
+//! The human-readable score table of `chiprisk replay`, phrased by
+//! [`present`] like the status page.
 
+use crate::engine::Explanation;
 use crate::event::Component;
-use crate::report::{decimals, signed_decimals, ScoresReport};
+use crate::http::present::{self, Medium};
+use crate::report::ScoresReport;
+use std::fmt::Display;
 use std::io::{self, Write};
 
 pub fn write(out: &mut impl Write, report: &ScoresReport, explain: bool) -> io::Result<()> {
     writeln!(out, "China-market risk as of {}", report.as_of)?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "{:<16} {:<6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>5}",
-        "VENDOR", "ORIGIN", "SCORE", "EXPORT", "CHINA", "COMPET", "SUPPLY", "MARKET", "BANS"
-    )?;
+    row(out, "VENDOR", "ORIGIN", "SCORE", Component::ALL.map(present::component_column), "BANS")?;
     let ranked = report.ranked();
     for x in &ranked {
-        writeln!(
-            out,
-            "{:<16} {:<6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>5}",
-            x.vendor,
-            x.origin,
-            decimals(x.score, 1),
-            decimals(x.component(Component::ExportControls), 3),
-            decimals(x.component(Component::ChinaPolicy), 3),
-            decimals(x.component(Component::Competition), 3),
-            decimals(x.component(Component::Supply), 3),
-            decimals(x.component(Component::Market), 3),
-            x.bans_in_force.len()
-        )?;
+        let score = present::score(x.score);
+        row(out, &x.vendor, &x.origin, &score, present::component_pressures(x), x.bans_in_force.len())?;
     }
     if !explain {
         return Ok(());
     }
-    for x in ranked.iter().filter(|x| !x.contributions.is_empty() || !x.bans_in_force.is_empty()) {
+    for x in ranked.into_iter().filter(|x| present::is_explained(x)) {
         writeln!(out)?;
-        writeln!(out, "{} ({}): {}, pressure {}", x.name, x.vendor, decimals(x.score, 1), decimals(x.pressure, 3))?;
-        for b in &x.bans_in_force {
-            let relief = if b.relief > 0.0 {
-                format!(", {}% relieved by a licence", decimals(b.relief * 100.0, 0))
-            } else {
-                String::new()
-            };
-            writeln!(
-                out,
-                "  ban in force: {} ban on {} since {}{}: {}",
-                b.kind,
-                b.product.as_deref().unwrap_or("all products"),
-                b.since,
-                relief,
-                b.title.as_deref().unwrap_or(&b.event_id)
-            )?;
-        }
-        for c in &x.contributions {
-            writeln!(
-                out,
-                "  {:>8}  {:<15} {:<20} {}  {}{}",
-                signed_decimals(c.contribution, 3),
-                c.component.as_str(),
-                c.kind.as_str(),
-                c.occurred_at.to_datetime().format("%Y-%m-%d"),
-                c.title.as_deref().unwrap_or(&c.event_id),
-                c.product.as_deref().map(|p| format!(" [{p}]")).unwrap_or_default()
-            )?;
-        }
-        if x.other_contributions.count > 0 {
-            writeln!(
-                out,
-                "  {:>8}  ({} smaller contributions)",
-                signed_decimals(x.other_contributions.pressure, 3),
-                x.other_contributions.count
-            )?;
-        }
+        drivers(out, x)?;
+    }
+    Ok(())
+}
+
+/// One line of the table: the vendor, its origin, its score, a column per
+/// component and the bans in force.
+fn row(
+    out: &mut impl Write,
+    vendor: &str,
+    origin: &str,
+    score: &str,
+    components: impl IntoIterator<Item = impl Display>,
+    bans: impl Display,
+) -> io::Result<()> {
+    write!(out, "{vendor:<16} {origin:<6} {score:>6}")?;
+    for c in components {
+        write!(out, " {c:>8}")?;
+    }
+    writeln!(out, " {bans:>5}")
+}
+
+/// What drives a vendor's score: its bans in force, then every
+/// contribution listed and the rest summed.
+fn drivers(out: &mut impl Write, x: &Explanation) -> io::Result<()> {
+    let (score, pressure) = (present::score(x.score), present::pressure(x.pressure));
+    writeln!(out, "{} ({}): {score}, pressure {pressure}", x.name, x.vendor)?;
+    for b in &x.bans_in_force {
+        let relief = present::relief_percent(b).map(|p| format!(", {p}% relieved by a licence")).unwrap_or_default();
+        let title = present::title(b.title.as_deref(), &b.event_id);
+        writeln!(out, "  ban in force: {}{relief}: {title}", present::ban(b, Medium::Plain))?;
+    }
+    for c in &x.contributions {
+        writeln!(
+            out,
+            "  {:>8}  {:<15} {:<20} {}  {}{}",
+            present::contribution(c.contribution),
+            c.component.as_str(),
+            c.kind.as_str(),
+            present::day(c.occurred_at),
+            present::title(c.title.as_deref(), &c.event_id),
+            c.product.as_deref().map(|p| format!(" [{p}]")).unwrap_or_default()
+        )?;
+    }
+    if x.other_contributions.count > 0 {
+        writeln!(
+            out,
+            "  {:>8}  ({} smaller contributions)",
+            present::contribution(x.other_contributions.pressure),
+            x.other_contributions.count
+        )?;
     }
     Ok(())
 }

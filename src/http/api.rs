@@ -92,36 +92,54 @@ pub struct Range {
     step: Option<String>,
 }
 
+/// Why a history's range cannot be answered.
+pub enum RangeError {
+    /// The request asks for a range that cannot be drawn: a 400.
+    Invalid(BadRequest),
+    /// The first event held is not known while the scores are rebuilt: a 503.
+    Rebuilding(Rebuilding),
+}
+
+impl From<Rebuilding> for RangeError {
+    fn from(r: Rebuilding) -> Self {
+        RangeError::Rebuilding(r)
+    }
+}
+
+impl IntoResponse for RangeError {
+    fn into_response(self) -> Response {
+        match self {
+            RangeError::Invalid(e) => e.into_response(),
+            RangeError::Rebuilding(r) => rebuilding(r),
+        }
+    }
+}
+
 /// A history's range, resolved: defaults are the first event held (its
-/// day), now, and a week, or as many whole weeks as keep the history within
-/// [`MAX_HISTORY_POINTS`].
+/// day), `now`, and a week, or as many whole weeks as keep the history
+/// within [`MAX_HISTORY_POINTS`].
 pub fn resolve_range(
     state: &Reader,
     from: Option<&str>,
     to: Option<&str>,
     step: Option<&str>,
-) -> Result<Result<(Timestamp, Timestamp, i64), BadRequest>, Rebuilding> {
-    let bad = |e: String| Ok(Err(BadRequest(e)));
-    let to = match to.map(parse_when).transpose() {
-        Ok(t) => t.unwrap_or_else(Timestamp::now),
-        Err(e) => return bad(format!("to: {e}")),
-    };
-    let step = match step.map(parse_step).transpose() {
-        Ok(s) => s.map(|s| s * 1_000_000_000),
-        Err(e) => return bad(format!("step: {e}")),
-    };
-    let from = match from.map(parse_when).transpose() {
-        Ok(Some(t)) => t,
-        Ok(None) => {
+    now: Timestamp,
+) -> Result<(Timestamp, Timestamp, i64), RangeError> {
+    let invalid = |e: String| RangeError::Invalid(BadRequest(e));
+    let to = to.map(parse_when).transpose().map_err(|e| invalid(format!("to: {e}")))?.unwrap_or(now);
+    let step = step.map(parse_step).transpose().map_err(|e| invalid(format!("step: {e}")))?;
+    let step = step.map(|s| s * 1_000_000_000);
+    let from = match from.map(parse_when).transpose().map_err(|e| invalid(format!("from: {e}")))? {
+        Some(t) => t,
+        None => {
             let first = state.first_event_at()?.unwrap_or(to);
             // Midnight of the first event's day, unless that day begins
             // before the first representable instant (1677-09-21).
             first.nanos().checked_sub(first.nanos().rem_euclid(DAY_NANOS)).map_or(first, Timestamp::from_nanos)
         }
-        Err(e) => return bad(format!("from: {e}")),
     };
     if to < from {
-        return bad("to: before from".into());
+        return Err(invalid("to: before from".into()));
     }
     let span = i128::from(to.nanos()) - i128::from(from.nanos());
     let step = step.unwrap_or_else(|| {
@@ -130,11 +148,11 @@ pub fn resolve_range(
     });
     let points = span / i128::from(step) + 1;
     if points > i128::from(MAX_HISTORY_POINTS) {
-        return bad(format!(
+        return Err(invalid(format!(
             "{points} points from `from` to `to` at this step; at most {MAX_HISTORY_POINTS}: use a longer step"
-        ));
+        )));
     }
-    Ok(Ok((from, to, step)))
+    Ok((from, to, step))
 }
 
 const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
@@ -154,10 +172,10 @@ pub async fn vendor_history(
 }
 
 fn history_answer(state: &Reader, vendor: String, q: &Range) -> Response {
-    let (from, to, step) = match resolve_range(state, q.from.as_deref(), q.to.as_deref(), q.step.as_deref()) {
-        Ok(Ok(range)) => range,
-        Ok(Err(e)) => return e.into_response(),
-        Err(r) => return rebuilding(r),
+    let range = resolve_range(state, q.from.as_deref(), q.to.as_deref(), q.step.as_deref(), Timestamp::now());
+    let (from, to, step) = match range {
+        Ok(range) => range,
+        Err(e) => return e.into_response(),
     };
     match state.history(&vendor, from, to, step) {
         Ok(Some(points)) => {

@@ -11,6 +11,7 @@ mod chart;
 mod deadline;
 mod guard;
 mod headers;
+pub(crate) mod present;
 mod server;
 mod status_page;
 
@@ -31,7 +32,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
-pub use status_page::escape_html;
+pub use present::escape_html;
 
 pub fn router(state: Reader, access: Access) -> Router {
     Router::new()
@@ -122,5 +123,76 @@ async fn readyz(State(state): State<Reader>) -> impl IntoResponse {
     match state.check_ready() {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
         Err(r) => (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", r.describe())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// The modules `text` names after `prefix` (`super::{api, chart}`,
+    /// `crate::http::present::{self, day}`, `super::chart::day(…)`).
+    fn named_after(text: &str, prefix: &str) -> BTreeSet<String> {
+        let first_segment = |path: &str| path.trim().split("::").next().unwrap_or_default().trim().to_owned();
+        let mut names = BTreeSet::new();
+        for (at, _) in text.match_indices(prefix) {
+            let rest = &text[at + prefix.len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                names.extend(group.split('}').next().unwrap_or_default().split(',').map(first_segment));
+            } else {
+                names.insert(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
+            }
+        }
+        names
+    }
+
+    /// No module of the HTTP surface, nor the CLI table that shares its
+    /// words, uses another that uses it back, directly or through others:
+    /// each reads, and moves, on top of the ones it uses.
+    #[test]
+    fn no_two_http_modules_import_each_other_in_a_cycle() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut sources: BTreeMap<String, String> = BTreeMap::new();
+        for entry in std::fs::read_dir(root.join("http")).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            if path.extension().is_some_and(|e| e == "rs") && name != "mod" {
+                sources.insert(name, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        assert!(sources.contains_key("present") && sources.contains_key("status_page"), "{:?}", sources.keys());
+        let table = std::fs::read_to_string(root.join("cli/table.rs")).unwrap();
+        let mut uses: BTreeMap<String, BTreeSet<String>> = sources
+            .iter()
+            .map(|(name, text)| {
+                let mut used = named_after(text, "super::");
+                used.extend(named_after(text, "crate::http::"));
+                if text.contains("crate::cli::table") {
+                    used.insert("cli::table".to_owned());
+                }
+                (name.clone(), used)
+            })
+            .collect();
+        uses.insert("cli::table".to_owned(), named_after(&table, "crate::http::"));
+        for used in uses.values_mut() {
+            used.retain(|m| sources.contains_key(m) || m == "cli::table");
+        }
+        assert!(uses["status_page"].contains("chart") && uses["cli::table"].contains("present"), "{uses:?}");
+        // Depth-first, from every module: a module met again while its own
+        // uses are still being followed closes a cycle.
+        fn visit<'a>(m: &'a str, uses: &'a BTreeMap<String, BTreeSet<String>>, path: &mut Vec<&'a str>) {
+            if let Some(at) = path.iter().position(|p| *p == m) {
+                panic!("an import cycle: {} -> {m}", path[at..].join(" -> "));
+            }
+            path.push(m);
+            for next in &uses[m] {
+                visit(next, uses, path);
+            }
+            path.pop();
+        }
+        for m in uses.keys() {
+            visit(m, &uses, &mut Vec::new());
+        }
     }
 }

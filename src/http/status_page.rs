@@ -3,21 +3,36 @@
 //! scores now with their components drawn, and per vendor what drives the
 //! score. Event text comes from outside, so everything is escaped.
 
+use super::present::{self, day, escape_html, Medium};
 use super::{api, chart};
-use crate::engine::{Explanation, TimelineEvent};
-use crate::event::Component;
-use crate::event::Timestamp;
-use crate::report::{decimals, signed_decimals};
-use crate::state::Reader;
+use crate::engine::{Explanation, HistoryPoint, TimelineEvent};
+use crate::event::{Component, Timestamp};
+use crate::report::ScoresReport;
+use crate::state::{Reader, Rebuilding};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::fmt::Write;
+use std::sync::Arc;
 
 const HEAD: &str = concat!(
     "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+);
+
+/// The rest of the page's head, and its heading.
+const TOP: &str = concat!(
+    "<meta http-equiv=\"refresh\" content=\"60\"><title>chiprisk: China-market risk</title>",
+    "<style>body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:72rem;padding:0 1rem}",
+    "svg.chart{display:block;width:100%;height:auto}figure{margin:0}.wide{overflow-x:auto}",
+    ".chart-narrow{display:none}@media (max-width:48rem){.chart-wide{display:none}.chart-narrow{display:block}}",
+    "nav a{margin-right:.6rem;white-space:nowrap}",
+    "a[aria-current]{font-weight:bold}table{border-collapse:collapse}",
+    "td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}",
+    "td.num{text-align:right;font-variant-numeric:tabular-nums}.drivers{font-size:.9rem;color:#333}",
+    "#timeline{font-size:.9rem;max-height:24rem;overflow-y:auto}time{font-variant-numeric:tabular-nums}</style>",
+    "</head><body><h1>China-market risk by chip vendor</h1>"
 );
 
 /// `/?vendor=ID`: the chart and the timeline for one vendor instead of the
@@ -39,23 +54,17 @@ const TIMELINE_ITEMS: usize = 300;
 
 pub async fn page(State(state): State<Reader>, Query(q): Query<PageQuery>) -> Response {
     // Scoring the history under the board's lock is CPU work: off the tokio workers.
-    tokio::task::spawn_blocking(move || render(&state, &q))
+    tokio::task::spawn_blocking(move || render(&state, &q, Timestamp::now()))
         .await
         .unwrap_or_else(|_| (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered\n").into_response())
 }
 
-fn render(state: &Reader, q: &PageQuery) -> Response {
-    let now = Timestamp::now();
+/// The page as of `now`: the header, the history, the scores now, and what
+/// drives each score.
+fn render(state: &Reader, q: &PageQuery, now: Timestamp) -> Response {
     let report = match state.report(now) {
         Ok(report) => report,
-        Err(r) => {
-            let page = format!(
-                "{HEAD}<meta http-equiv=\"refresh\" content=\"2\"><title>chiprisk: rebuilding</title></head>\
-                 <body><h1>China-market risk by chip vendor</h1><p id=\"rebuilding\">{}</p></body></html>",
-                escape_html(&r.describe())
-            );
-            return (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response();
-        }
+        Err(r) => return rebuilding(&r),
     };
     let ranked = report.ranked();
     let chosen: Vec<&Explanation> = match q.vendor.as_deref() {
@@ -64,31 +73,49 @@ fn render(state: &Reader, q: &PageQuery) -> Response {
     };
     let mut h = String::with_capacity(64 * 1024);
     h.push_str(HEAD);
-    h.push_str(concat!(
-        "<meta http-equiv=\"refresh\" content=\"60\"><title>chiprisk: China-market risk</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:72rem;padding:0 1rem}",
-        "svg.chart{display:block;width:100%;height:auto}figure{margin:0}.wide{overflow-x:auto}",
-        ".chart-narrow{display:none}@media (max-width:48rem){.chart-wide{display:none}.chart-narrow{display:block}}",
-        "nav a{margin-right:.6rem;white-space:nowrap}",
-        "a[aria-current]{font-weight:bold}table{border-collapse:collapse}",
-        "td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}",
-        "td.num{text-align:right;font-variant-numeric:tabular-nums}.drivers{font-size:.9rem;color:#333}",
-        "#timeline{font-size:.9rem;max-height:24rem;overflow-y:auto}time{font-variant-numeric:tabular-nums}</style>",
-        "</head><body><h1>China-market risk by chip vendor</h1>"
-    ));
+    h.push_str(TOP);
+    as_of(&mut h, &report);
+    vendor_nav(&mut h, &ranked, q.vendor.as_deref());
+    history_section(&mut h, state, &chosen, now);
+    scores_table(&mut h, &ranked);
+    h.push_str("<h2>What drives each score</h2>");
+    for x in ranked.into_iter().filter(|x| present::is_explained(x)) {
+        drivers(&mut h, x);
+    }
+    h.push_str("<p><a href=\"/api/v1/scores\">JSON</a> &middot; <a href=\"/metrics\">metrics</a></p></body></html>");
+    Html(h).into_response()
+}
+
+/// While the scores are rebuilt: how far the rebuild has got, refreshed
+/// every two seconds.
+fn rebuilding(r: &Rebuilding) -> Response {
+    let page = format!(
+        "{HEAD}<meta http-equiv=\"refresh\" content=\"2\"><title>chiprisk: rebuilding</title></head>\
+         <body><h1>China-market risk by chip vendor</h1><p id=\"rebuilding\">{}</p></body></html>",
+        escape_html(&r.describe())
+    );
+    (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response()
+}
+
+/// When the scores are as of, and what they are made of.
+fn as_of(h: &mut String, report: &ScoresReport) {
     let s = report.summary;
     let _ = write!(
         h,
         "<p>As of {} &middot; {} events scored, {} duplicates, {} rejected &middot; live</p>",
-        time(report.as_of),
+        Medium::Html.time(report.as_of),
         s.accepted,
         s.duplicates,
         s.rejected,
     );
+}
+
+/// Links that choose the vendors drawn: the top few, or one.
+fn vendor_nav(h: &mut String, ranked: &[&Explanation], chosen: Option<&str>) {
     h.push_str("<nav aria-label=\"Vendors\">Show: ");
-    let current = |v: Option<&str>| if q.vendor.as_deref() == v { " aria-current=\"page\"" } else { "" };
+    let current = |v: Option<&str>| if chosen == v { " aria-current=\"page\"" } else { "" };
     let _ = write!(h, "<a href=\"/\"{}>top {TOP_VENDORS}</a>", current(None));
-    for x in &ranked {
+    for x in ranked {
         let _ = write!(
             h,
             " <a href=\"/?vendor={}\"{}>{}</a>",
@@ -98,41 +125,41 @@ fn render(state: &Reader, q: &PageQuery) -> Response {
         );
     }
     h.push_str("</nav>");
-    history_section(&mut h, state, &chosen, now);
-    h.push_str("<h2>Scores now</h2><div class=\"wide\"><table id=\"scores\"><thead><tr><th>Vendor</th><th>Origin</th><th>Score</th><th>Components</th><th>Export controls</th><th>China policy</th><th>Competition</th><th>Supply</th><th>Market</th><th>Bans in force</th></tr></thead><tbody>");
-    for x in &ranked {
+}
+
+/// Every vendor's score now, its components drawn and in numbers, and its
+/// bans in force.
+fn scores_table(h: &mut String, ranked: &[&Explanation]) {
+    h.push_str("<h2>Scores now</h2><div class=\"wide\"><table id=\"scores\"><thead><tr><th>Vendor</th><th>Origin</th><th>Score</th><th>Components</th>");
+    for c in Component::ALL {
+        let _ = write!(h, "<th>{}</th>", present::component_heading(c));
+    }
+    h.push_str("<th>Bans in force</th></tr></thead><tbody>");
+    for x in ranked {
         let _ = write!(
             h,
-            "<tr data-vendor=\"{}\"><td><a href=\"#v-{}\">{}</a></td><td>{}</td><td class=\"num score\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr data-vendor=\"{}\"><td><a href=\"#v-{}\">{}</a></td><td>{}</td><td class=\"num score\">{}</td><td>{}</td>",
             escape_html(&x.vendor),
             escape_html(&x.vendor),
             escape_html(&x.name),
             escape_html(&x.origin),
-            decimals(x.score, 1),
+            present::score(x.score),
             chart::components(&x.as_score()),
-            decimals(x.component(Component::ExportControls), 3),
-            decimals(x.component(Component::ChinaPolicy), 3),
-            decimals(x.component(Component::Competition), 3),
-            decimals(x.component(Component::Supply), 3),
-            decimals(x.component(Component::Market), 3),
-            x.bans_in_force.len(),
         );
+        for pressure in present::component_pressures(x) {
+            let _ = write!(h, "<td class=\"num\">{pressure}</td>");
+        }
+        let _ = write!(h, "<td class=\"num\">{}</td></tr>", x.bans_in_force.len());
     }
-    h.push_str("</tbody></table></div><h2>What drives each score</h2>");
-    for x in ranked.iter().filter(|x| !x.contributions.is_empty() || !x.bans_in_force.is_empty()) {
-        drivers(&mut h, x);
-    }
-    h.push_str("<p><a href=\"/api/v1/scores\">JSON</a> &middot; <a href=\"/metrics\">metrics</a></p></body></html>");
-    Html(h).into_response()
+    h.push_str("</tbody></table></div>");
 }
 
 /// The chart of the chosen vendors' scores from the first event to now,
 /// their timeline, and both as text: a table and a list.
 fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now: Timestamp) {
-    let Ok(Ok((from, to, step))) = api::resolve_range(state, None, None, None) else { return };
+    let Ok((from, to, step)) = api::resolve_range(state, None, None, None, now) else { return };
     let every = every_step(step);
-    let histories: Vec<_> =
-        chosen.iter().filter_map(|x| state.history(&x.vendor, from, to, step).ok().flatten()).collect();
+    let histories = histories(state, chosen, from, to, step);
     let series: Vec<chart::Series<'_>> = chosen
         .iter()
         .zip(&histories)
@@ -146,17 +173,46 @@ fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now:
         timelines.iter().flat_map(|(name, events)| events.iter().map(move |e| (*name, e))).collect();
     moves.sort_by_key(|(name, e)| (e.occurred_at, *name));
     let shown = &moves[moves.len().saturating_sub(TIMELINE_ITEMS)..];
-    // The recent years for a phone, whose width cannot show the whole
-    // history legibly (the table below has it all).
+    let _ = write!(
+        h,
+        "<h2>Score over time</h2><figure class=\"chart-wide\">{}<figcaption>{every} since {}, as chiprisk computes them \
+         for each date from the events that had occurred by then. Marks below the lines: export bans, lifts and licences, \
+         purchase bans, domestic adoption and roadmaps (hover for the title; all listed below).</figcaption></figure>",
+        chart::history(&chart::WIDE, &series, shown, from, to, &every),
+        day(from),
+    );
+    narrow_chart(h, state, chosen, &series, shown, (from, to));
+    history_table(h, &series);
+    timeline_list(h, shown, moves.len() - shown.len());
+}
+
+/// The scores of each of `chosen` at each step, for those that have them.
+fn histories(
+    state: &Reader,
+    chosen: &[&Explanation],
+    from: Timestamp,
+    to: Timestamp,
+    step: i64,
+) -> Vec<Arc<Vec<HistoryPoint>>> {
+    chosen.iter().filter_map(|x| state.history(&x.vendor, from, to, step).ok().flatten()).collect()
+}
+
+/// The recent years for a phone, whose width cannot show the whole
+/// history legibly (the table below has it all).
+fn narrow_chart(
+    h: &mut String,
+    state: &Reader,
+    chosen: &[&Explanation],
+    series: &[chart::Series<'_>],
+    shown: &[(&str, &TimelineEvent)],
+    (from, to): (Timestamp, Timestamp),
+) {
     let recent_from = Timestamp::from_nanos(to.nanos().saturating_sub(RECENT_DAYS * DAY_NANOS)).max(from);
-    let (recent, recent_every): (Vec<_>, _) =
-        match api::resolve_range(state, Some(&recent_from.to_string()), Some(&to.to_string()), None) {
-            Ok(Ok((f, t, step))) => (
-                chosen.iter().filter_map(|x| state.history(&x.vendor, f, t, step).ok().flatten()).collect(),
-                every_step(step),
-            ),
-            _ => (Vec::new(), String::new()),
-        };
+    let range = api::resolve_range(state, Some(&recent_from.to_string()), Some(&to.to_string()), None, to);
+    let (recent, recent_every) = match range {
+        Ok((f, t, step)) => (histories(state, chosen, f, t, step), every_step(step)),
+        Err(_) => (Vec::new(), String::new()),
+    };
     let recent_series: Vec<chart::Series<'_>> = series
         .iter()
         .zip(&recent)
@@ -164,55 +220,52 @@ fn history_section(h: &mut String, state: &Reader, chosen: &[&Explanation], now:
         .collect();
     let _ = write!(
         h,
-        "<h2>Score over time</h2><figure class=\"chart-wide\">{}<figcaption>{every} since {}, as chiprisk computes them \
-         for each date from the events that had occurred by then. Marks below the lines: export bans, lifts and licences, \
-         purchase bans, domestic adoption and roadmaps (hover for the title; all listed below).</figcaption></figure>",
-        chart::history(&chart::WIDE, &series, shown, from, to, &every),
-        chart::day(from),
-    );
-    let _ = write!(
-        h,
         "<figure class=\"chart-narrow\">{}<figcaption>{recent_every} since {} (the last {} years at most); the whole \
          history since {} is drawn on a wider screen, and is in the table below. Marks: export bans, lifts and \
          licences, purchase bans, domestic adoption and roadmaps (all listed below).</figcaption></figure>",
         chart::history(&chart::NARROW, &recent_series, shown, recent_from, to, &recent_every),
-        chart::day(recent_from),
+        day(recent_from),
         RECENT_DAYS / 365,
-        chart::day(from),
+        day(from),
     );
-    // The chart as a table: one row a quarter.
+}
+
+/// The chart as a table: one row a quarter, and the last.
+fn history_table(h: &mut String, series: &[chart::Series<'_>]) {
     h.push_str("<details><summary>The chart as a table</summary><div class=\"wide\"><table id=\"history-table\"><thead><tr><th>Date</th>");
-    for s in &series {
+    for s in series {
         let _ = write!(h, "<th>{}</th>", escape_html(s.name));
     }
     h.push_str("</tr></thead><tbody>");
     let rows = series.first().map_or(0, |s| s.points.len());
     for i in (0..rows).filter(|i| i % 13 == 0 || *i + 1 == rows) {
-        let _ = write!(h, "<tr><td><time>{}</time></td>", chart::day(series[0].points[i].at));
-        for s in &series {
-            let _ = write!(h, "<td class=\"num\">{}</td>", decimals(s.points[i].score.score, 1));
+        let _ = write!(h, "<tr><td><time>{}</time></td>", day(series[0].points[i].at));
+        for s in series {
+            let _ = write!(h, "<td class=\"num\">{}</td>", present::score(s.points[i].score.score));
         }
         h.push_str("</tr>");
     }
     h.push_str("</tbody></table></div></details>");
-    let _ = write!(
-        h,
-        "<h2>Timeline</h2><ol id=\"timeline\" reversed aria-label=\"Policy and market moves, latest first\">"
-    );
+}
+
+/// The moves `shown` as a list, latest first, and how many earlier ones
+/// are left out.
+fn timeline_list(h: &mut String, shown: &[(&str, &TimelineEvent)], earlier: usize) {
+    h.push_str("<h2>Timeline</h2><ol id=\"timeline\" reversed aria-label=\"Policy and market moves, latest first\">");
     for (name, e) in shown.iter().rev() {
         let _ = write!(
             h,
             "<li data-type=\"{}\"><time datetime=\"{}\">{}</time> &middot; {} &middot; {}: {}</li>",
             e.kind,
             escape_html(&e.occurred_at.to_string()),
-            chart::day(e.occurred_at),
+            day(e.occurred_at),
             escape_html(name),
             e.kind.label(),
-            escape_html(e.title.as_deref().unwrap_or(&e.event_id)),
+            escape_html(present::title(e.title.as_deref(), &e.event_id)),
         );
     }
-    if moves.len() > shown.len() {
-        let _ = write!(h, "<li>{} earlier moves not listed</li>", moves.len() - shown.len());
+    if earlier > 0 {
+        let _ = write!(h, "<li>{earlier} earlier moves not listed</li>");
     }
     h.push_str("</ol>");
 }
@@ -226,30 +279,23 @@ fn every_step(step_nanos: i64) -> String {
     }
 }
 
+/// What drives one vendor's score: its bans in force, and the events that
+/// move it most.
 fn drivers(h: &mut String, x: &Explanation) {
     let _ = write!(
         h,
         "<section class=\"drivers\" id=\"v-{}\"><h3>{} &mdash; {}</h3>",
         escape_html(&x.vendor),
         escape_html(&x.name),
-        decimals(x.score, 1)
+        present::score(x.score)
     );
     if !x.bans_in_force.is_empty() {
         h.push_str("<p>Bans in force:</p><ul>");
         for b in &x.bans_in_force {
-            let _ = write!(
-                h,
-                "<li>{} ban on {} since {}: {}{}</li>",
-                b.kind,
-                escape_html(b.product.as_deref().unwrap_or("all products")),
-                time(b.since),
-                escape_html(b.title.as_deref().unwrap_or(&b.event_id)),
-                if b.relief > 0.0 {
-                    format!(" (relieved {}% by a licence)", decimals(b.relief * 100.0, 0))
-                } else {
-                    String::new()
-                },
-            );
+            let relief =
+                present::relief_percent(b).map(|p| format!(" (relieved {p}% by a licence)")).unwrap_or_default();
+            let title = escape_html(present::title(b.title.as_deref(), &b.event_id));
+            let _ = write!(h, "<li>{}: {title}{relief}</li>", present::ban(b, Medium::Html));
         }
         h.push_str("</ul>");
     }
@@ -258,45 +304,12 @@ fn drivers(h: &mut String, x: &Explanation) {
         let _ = write!(
             h,
             "<li>{} {} &middot; {} &middot; {} ({})</li>",
-            signed_decimals(c.contribution, 3),
+            present::contribution(c.contribution),
             c.component,
             c.kind,
-            escape_html(c.title.as_deref().unwrap_or(&c.event_id)),
-            time(c.occurred_at),
+            escape_html(present::title(c.title.as_deref(), &c.event_id)),
+            Medium::Html.time(c.occurred_at),
         );
     }
     h.push_str("</ol></section>");
-}
-
-/// A time for people, to the second in UTC (`2025-04-15 00:00:00 UTC`),
-/// with the exact RFC 3339 time for machines in `datetime`.
-fn time(t: Timestamp) -> String {
-    format!("<time datetime=\"{}\">{}</time>", escape_html(&t.to_string()), chart::second(t))
-}
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn markup_is_escaped() {
-        assert_eq!(
-            super::escape_html(r#"<script>alert("x")</script> & 'y'"#),
-            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
-        );
-    }
 }
