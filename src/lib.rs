@@ -10,6 +10,7 @@
 //!   source, a read handle for HTTP and telemetry.
 //! - [`source`], [`kafka`]: where events come from (a file, Kafka).
 //! - [`http`], [`telemetry`], [`cli`]: the shells.
+//! - [`shutdown`]: the one stop signal every loop of the service takes.
 //! - [`app`]: builds the pieces from [`config::Settings`] and runs them.
 #![forbid(unsafe_code)]
 
@@ -23,6 +24,7 @@ pub mod http;
 pub mod kafka;
 pub mod pipeline;
 pub mod report;
+pub mod shutdown;
 pub mod source;
 pub mod state;
 pub mod synthetic;
@@ -30,25 +32,4 @@ pub mod telemetry;
 
 pub use catalog::{Catalog, Vendor, VendorId};
 pub use event::{Decoder, Event, Rejection};
-
-/// Completes on SIGINT or SIGTERM (Kubernetes sends SIGTERM to stop a pod).
-/// The handlers are installed when this is called, not when first polled,
-/// so a signal that arrives during start-up is not lost. Call it inside the
-/// runtime.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
-                _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
-            },
-            _ => {
-                tracing::warn!("cannot install signal handlers; stop with SIGKILL");
-                std::future::pending::<()>().await
-            }
-        }
-    }
-}
+pub use shutdown::{signal as shutdown_signal, Shutdown};

@@ -23,9 +23,15 @@ pub fn process(decoder: &Decoder, engine: &mut Engine, bytes: &[u8]) -> Outcome 
 /// engine (a shell that decodes without holding the engine calls it after).
 pub fn apply(engine: &mut Engine, decoded: Result<Event<'_>, Rejection>) -> Outcome {
     match decoded {
-        Ok(event) => Outcome::Applied { kind: event.kind, applied: engine.apply(&event) },
+        Ok(event) => apply_event(engine, &event),
         Err(rejection) => Outcome::Rejected(rejection),
     }
+}
+
+/// A valid event's effect on the engine (for a shell that still needs the
+/// event afterwards).
+pub fn apply_event(engine: &mut Engine, event: &Event<'_>) -> Outcome {
+    Outcome::Applied { kind: event.kind, applied: engine.apply(event) }
 }
 
 /// The rejection for a message longer than the limit, whose bytes were not kept.

@@ -3,11 +3,11 @@
 //! the history from their first day.
 
 use super::exit;
-use super::replay::{for_each_line, print_summary};
+use super::replay::{print_summary, read_lines};
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::event::{parse_step, parse_when, Decoder, Timestamp};
-use crate::pipeline::{self, Summary};
+use crate::pipeline;
 use crate::telemetry::{score_families, Backfill};
 use clap::Args;
 use std::io::{self, BufWriter, Write};
@@ -53,12 +53,11 @@ pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> 
     let catalog = Arc::new(settings.catalog()?);
     let decoder = Decoder::new(catalog.clone(), settings.limits.clone());
     let mut engine = Engine::new(catalog, settings.scoring.clone());
-    let mut summary = Summary::default();
-    if let Some(code) =
-        for_each_line(&args.file, &decoder, |bytes| pipeline::process(&decoder, &mut engine, bytes), &mut summary)
-    {
-        return Ok(code);
-    }
+    let apply = |bytes: &[u8]| pipeline::process(&decoder, &mut engine, bytes);
+    let summary = match read_lines(&args.file, &decoder, apply) {
+        Ok(summary) => summary,
+        Err(code) => return Ok(code),
+    };
     let (history, steps) = sample(&engine, (from..=to).step_by(step as usize));
     let mut labels = args.labels.clone();
     if let Some(problem) = label_problem(&labels) {

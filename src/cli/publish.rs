@@ -4,12 +4,13 @@
 //! once the broker has acknowledged it.
 
 use super::exit;
-use super::replay::each_line;
+use super::replay::Tally;
 use crate::config::Settings;
 use crate::engine::Applied;
 use crate::event::Decoder;
 use crate::kafka::{backpressure, client_config};
 use crate::pipeline::{Outcome, Summary};
+use crate::source;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -178,11 +179,11 @@ fn events(
     bar: &ProgressBar,
     step: impl FnMut(&[u8]) -> Outcome,
 ) -> Summary {
-    let mut tally = Summary::default();
     let report = |line: String| bar.suspend(|| eprintln!("{line}"));
+    let mut tally = Tally::new(name, step, report);
     // Reading from memory cannot fail.
-    let _ = each_line(name, &mut &input[..], decoder, step, &mut tally, report);
-    tally
+    let _ = source::ingest(&mut &input[..], decoder.limits().max_event_bytes, &mut tally);
+    tally.summary
 }
 
 /// One line through the decoder, with the progress bar moved past it: its

@@ -4,11 +4,11 @@
 
 use super::{exit, table};
 use crate::config::Settings;
-use crate::engine::Engine;
-use crate::event::{Decoder, Timestamp};
+use crate::engine::{Applied, Engine};
+use crate::event::{Decoder, Rejection, Timestamp};
 use crate::pipeline::{self, Outcome, Summary};
 use crate::report::ScoresReport;
-use crate::source::{Line, LineSplitter};
+use crate::source::{self, Sink};
 use clap::{Args, ValueEnum};
 use std::collections::HashSet;
 use std::io::{self, BufWriter, Read, Write};
@@ -50,12 +50,11 @@ pub fn replay(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<u8> {
     let catalog = Arc::new(settings.catalog()?);
     let decoder = Decoder::new(catalog.clone(), settings.limits.clone());
     let mut engine = Engine::new(catalog, settings.scoring.clone());
-    let mut summary = Summary::default();
-    let read =
-        for_each_line(&args.file, &decoder, |bytes| pipeline::process(&decoder, &mut engine, bytes), &mut summary);
-    if let Some(code) = read {
-        return Ok(code);
-    }
+    let step = |bytes: &[u8]| pipeline::process(&decoder, &mut engine, bytes);
+    let summary = match read_lines(&args.file, &decoder, step) {
+        Ok(summary) => summary,
+        Err(code) => return Ok(code),
+    };
     let report = ScoresReport::build(&engine, args.at, settings.explain.max_contributions, summary);
     let mut out = BufWriter::new(io::stdout().lock());
     match args.format {
@@ -75,33 +74,25 @@ pub fn validate(settings: &Settings, args: &ValidateArgs) -> anyhow::Result<u8> 
     let catalog = Arc::new(settings.catalog()?);
     let decoder = Decoder::new(catalog, settings.limits.clone());
     let mut seen = HashSet::new();
-    let mut summary = Summary::default();
     let check = |bytes: &[u8]| match decoder.decode(bytes) {
         Ok(e) => Outcome::Applied {
             kind: e.kind,
-            applied: if seen.insert(e.id.into_owned()) {
-                crate::engine::Applied::Accepted
-            } else {
-                crate::engine::Applied::Duplicate
-            },
+            applied: if seen.insert(e.id.into_owned()) { Applied::Accepted } else { Applied::Duplicate },
         },
         Err(r) => Outcome::Rejected(r),
     };
-    if let Some(code) = for_each_line(&args.file, &decoder, check, &mut summary) {
-        return Ok(code);
-    }
+    let summary = match read_lines(&args.file, &decoder, check) {
+        Ok(summary) => summary,
+        Err(code) => return Ok(code),
+    };
     print_summary(&summary);
     Ok(if summary.rejected > 0 { exit::FAILURE } else { 0 })
 }
 
-/// Reads the file line by line through `step`, reporting rejections on
-/// stderr. Returns an exit code if the input could not be read.
-pub(super) fn for_each_line(
-    file: &Path,
-    decoder: &Decoder,
-    step: impl FnMut(&[u8]) -> Outcome,
-    summary: &mut Summary,
-) -> Option<u8> {
+/// Reads the file (or stdin) line by line through `step`, reporting
+/// rejections on stderr. Returns the totals, or an exit code if the input
+/// could not be read.
+pub(super) fn read_lines(file: &Path, decoder: &Decoder, step: impl FnMut(&[u8]) -> Outcome) -> Result<Summary, u8> {
     let name = file.display().to_string();
     let mut input: Box<dyn Read> = if name == "-" {
         Box::new(io::stdin().lock())
@@ -110,58 +101,60 @@ pub(super) fn for_each_line(
             Ok(f) => Box::new(f),
             Err(e) => {
                 eprintln!("chiprisk: cannot open {name}: {e}");
-                return Some(exit::NO_INPUT);
+                return Err(exit::NO_INPUT);
             }
         }
     };
     let stderr = io::stderr();
     let mut err = BufWriter::new(stderr.lock());
-    let read = each_line(&name, &mut input, decoder, step, summary, |line| {
+    let report = |line: String| {
         let _ = writeln!(err, "{line}");
-    });
+    };
+    let mut tally = Tally::new(&name, step, report);
+    let read = source::ingest(&mut input, decoder.limits().max_event_bytes, &mut tally);
+    let summary = tally.summary;
     let _ = err.flush();
     match read {
-        Ok(()) => None,
+        Ok(()) => Ok(summary),
         Err(e) => {
             eprintln!("chiprisk: cannot read {name}: {e}");
-            Some(exit::FAILURE)
+            Err(exit::FAILURE)
         }
     }
 }
 
-/// Every line of `input` through `step`, counted in `summary`; each
-/// rejection handed to `report` as `NAME:LINE: reason: message`.
-pub(super) fn each_line(
-    name: &str,
-    input: &mut dyn Read,
-    decoder: &Decoder,
-    mut step: impl FnMut(&[u8]) -> Outcome,
-    summary: &mut Summary,
-    mut report: impl FnMut(String),
-) -> io::Result<()> {
-    let limit = decoder.limits().max_event_bytes;
-    let mut splitter = LineSplitter::new(limit);
-    let mut on_line = |line_no: u64, line: Line<'_>| {
-        let outcome = match line {
-            Line::Text(bytes) => step(bytes),
-            Line::TooLong(len) => Outcome::Rejected(pipeline::too_large(len, limit)),
-        };
-        if let Outcome::Rejected(r) = &outcome {
-            report(format!("{name}:{line_no}: {}: {}", r.reason, r.message));
-        }
-        summary.count(&outcome);
-    };
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => splitter.push(&buf[..n], &mut on_line),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
+/// The command line's [`Sink`]: each line through `step`, counted in
+/// `summary`; each rejection handed to `report` as `NAME:LINE: reason:
+/// message`.
+pub(super) struct Tally<'a, S, R> {
+    name: &'a str,
+    step: S,
+    report: R,
+    pub summary: Summary,
+}
+
+impl<'a, S: FnMut(&[u8]) -> Outcome, R: FnMut(String)> Tally<'a, S, R> {
+    pub fn new(name: &'a str, step: S, report: R) -> Self {
+        Self { name, step, report, summary: Summary::default() }
     }
-    splitter.finish(&mut on_line);
-    Ok(())
+}
+
+impl<S: FnMut(&[u8]) -> Outcome, R: FnMut(String)> Sink for Tally<'_, S, R> {
+    fn event(&mut self, bytes: &[u8]) -> Outcome {
+        let outcome = (self.step)(bytes);
+        self.summary.count(&outcome);
+        outcome
+    }
+
+    fn too_long(&mut self, rejection: Rejection) -> Outcome {
+        let outcome = Outcome::Rejected(rejection);
+        self.summary.count(&outcome);
+        outcome
+    }
+
+    fn rejected(&mut self, line_no: u64, r: &Rejection) {
+        (self.report)(format!("{}:{line_no}: {}: {}", self.name, r.reason, r.message));
+    }
 }
 
 pub(super) fn print_summary(s: &Summary) {

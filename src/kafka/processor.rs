@@ -122,12 +122,11 @@ impl Processor {
                 pipeline::count(&mut board.summary, metrics, &Outcome::Rejected(r), arrival);
             }
             Ok(event) => {
-                let applied = board.engine.apply(&event);
-                let outcome = Outcome::Applied { kind: event.kind, applied };
+                let outcome = pipeline::apply_event(&mut board.engine, &event);
                 pipeline::count(&mut board.summary, metrics, &outcome, arrival);
                 if arrival == Arrival::New {
                     self.applied_stamps.extend(msg.timestamp_ms);
-                    if applied == Applied::Accepted {
+                    if matches!(outcome, Outcome::Applied { applied: Applied::Accepted, .. }) {
                         for v in event.vendors.iter() {
                             let (id, title) = self.touched.entry(v).or_default();
                             id.clear();

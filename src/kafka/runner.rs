@@ -35,6 +35,7 @@ use super::topics;
 use crate::config::KafkaSettings;
 use crate::event::{Decoder, Timestamp};
 use crate::pipeline::Arrival;
+use crate::shutdown::Shutdown;
 use crate::state::Writer;
 use crate::telemetry::{KafkaErrorKind, Metrics};
 use anyhow::Context;
@@ -47,7 +48,6 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// How long the loop waits for a message before it looks around anyway
 /// (readiness, score updates, lag).
@@ -60,15 +60,10 @@ const DECODE_CHUNK: usize = 64;
 /// How often the rebuild's progress is logged while it lasts.
 const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Runs until `stop` turns true: prepare the topics and positions
+/// Runs until told to stop (`stop`): prepare the topics and positions
 /// (retrying while Kafka is not ready), rebuild, then follow the event
 /// topics. An event topic that deletes history is an error.
-pub async fn run(
-    settings: KafkaSettings,
-    decoder: Decoder,
-    state: Writer,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+pub async fn run(settings: KafkaSettings, decoder: Decoder, state: Writer, mut stop: Shutdown) -> anyhow::Result<()> {
     let s = &settings;
     let metrics = state.metrics_arc();
     // The silence of the brokers is measured from here until they first answer.
@@ -112,13 +107,13 @@ pub async fn run(
 /// told to stop meanwhile.
 async fn retrying<T, F: Future<Output = anyhow::Result<T>>>(
     metrics: &Metrics,
-    stop: &mut watch::Receiver<bool>,
+    stop: &mut Shutdown,
     mut attempt: impl FnMut() -> F,
 ) -> anyhow::Result<Option<T>> {
     let mut backoff = Duration::from_millis(500);
     loop {
         let outcome = tokio::select! {
-            _ = stop.changed() => return Ok(None),
+            () = stop.recv() => return Ok(None),
             outcome = attempt() => outcome,
         };
         match outcome {
@@ -132,7 +127,7 @@ async fn retrying<T, F: Future<Output = anyhow::Result<T>>>(
                     "Kafka is not reachable or not ready; /readyz stays 503 until it is: {e:#}"
                 );
                 tokio::select! {
-                    _ = stop.changed() => return Ok(None),
+                    () = stop.recv() => return Ok(None),
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -217,7 +212,7 @@ struct Loop<'a> {
 }
 
 impl Loop<'_> {
-    async fn run(mut self, mut processor: Processor, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    async fn run(mut self, mut processor: Processor, mut stop: Shutdown) -> anyhow::Result<()> {
         let (s, metrics) = (self.settings, self.state.metrics());
         let consumer = self.consumer.clone();
         let mut stream = consumer.stream();
@@ -235,7 +230,7 @@ impl Loop<'_> {
             tokio::select! {
                 delivered = delivery::deliver(self.producer, s, metrics, outputs) => delivered?,
                 // Stopping mid-delivery: nothing more is stored; redone at the next start.
-                _ = stop.changed() => return Ok(()),
+                () = stop.recv() => return Ok(()),
             }
             if ready {
                 self.store_held();
@@ -368,11 +363,11 @@ impl Loop<'_> {
 /// what is already there, up to `max`. `None`: told to stop.
 async fn next_batch<'c>(
     stream: &mut MessageStream<'c, Callbacks>,
-    stop: &mut watch::Receiver<bool>,
+    stop: &mut Shutdown,
     max: usize,
 ) -> Option<Vec<KafkaResult<BorrowedMessage<'c>>>> {
     let first = tokio::select! {
-        _ = stop.changed() => return None,
+        () = stop.recv() => return None,
         m = stream.next() => m,
         _ = tokio::time::sleep(IDLE) => None,
     };
