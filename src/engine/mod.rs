@@ -14,6 +14,7 @@
 //! - contributions are grouped into [`Component`]s; their sum, the pressure,
 //!   maps to a score by `100 * (1 - exp(-pressure / scale))`.
 
+mod apply;
 mod decay;
 mod fixed;
 mod history;
@@ -28,8 +29,8 @@ pub use model::{BanModel, DecayModel, LicenceModel, ScoringModel};
 pub use report::{BanInForce, Contribution, Explanation, Lift, OtherContributions, PolicyChange, Score};
 
 use crate::catalog::{Catalog, VendorId};
-use crate::event::{BanKind, Component, Event, EventType, Role, Timestamp};
-use decay::{DecayBook, Decaying, Geometry};
+use crate::event::{BanKind, Component, EventType, Timestamp};
+use decay::{DecayBook, Geometry};
 use fixed::FixedSum;
 use products::{ProductId, Products};
 use standing::{Governing, InForce, InForceSum, Standing, StandingBook};
@@ -174,80 +175,6 @@ impl Engine {
     /// Whether an event with this id has been applied.
     pub fn contains(&self, id: &str) -> bool {
         self.seen.contains(&id_key(id))
-    }
-
-    /// Records an event. A second event with the same id changes nothing.
-    pub fn apply(&mut self, event: &Event<'_>) -> Applied {
-        if !self.seen.insert(id_key(&event.id)) {
-            self.stats.duplicates += 1;
-            return Applied::Duplicate;
-        }
-        self.stats.accepted += 1;
-        let products_held = self.products.held_bytes();
-        let mut held = SEEN_BYTES + event.id.len() as u64 + event.title.as_deref().map_or(0, |t| t.len() as u64);
-        let source = Source {
-            id: self.texts.push(&event.id),
-            title: event.title.as_deref().map(|t| self.texts.push(t)),
-            at: event.occurred_at,
-            kind: event.kind,
-        };
-        let strength = self.model.severity(event.kind, event.severity) * event.confidence;
-        // Kept for standing events only (few): policy notifications link it.
-        let url = match (event.kind.role(), event.source_url.as_deref()) {
-            (Role::Decaying, _) | (_, None) => None,
-            (_, Some(u)) => {
-                held += u.len() as u64;
-                Some(self.texts.push(u))
-            }
-        };
-        // One list for the event, in key order, shared by its vendors.
-        let products: Option<Arc<[ProductId]>> = match event.kind.role() {
-            Role::Decaying => None,
-            _ if event.products.is_empty() => None,
-            _ => {
-                let mut ids: Vec<_> = event.products.iter().map(|p| self.products.intern(p)).collect();
-                ids.sort_unstable_by(|a, b| self.products.cmp(*a, *b));
-                ids.dedup();
-                // Two counts and the ids.
-                held += 2 * size_of::<usize>() as u64 + (ids.len() * size_of::<ProductId>()) as u64;
-                Some(ids.into())
-            }
-        };
-        held += self.products.held_bytes() - products_held;
-        for vendor in event.vendors.iter() {
-            let state = &mut self.vendors[vendor.index()];
-            let newer = match &state.last_event {
-                None => true,
-                Some(l) => {
-                    (event.occurred_at, std::cmp::Reverse(&*event.id)) > (l.at, std::cmp::Reverse(self.texts.get(l.id)))
-                }
-            };
-            if newer {
-                state.last_event = Some(source);
-            }
-            state.first_event = Some(state.first_event.map_or(event.occurred_at, |f| f.min(event.occurred_at)));
-            match event.kind.role() {
-                Role::Decaying => {
-                    let geometry = self.geometry[event.kind as usize].as_ref().expect("decaying types have a model");
-                    let d = Decaying { source, magnitude: strength * event.value.unwrap_or(1.0) };
-                    held += size_of::<Decaying>() as u64;
-                    if state.decaying[event.kind as usize].add(geometry, d) {
-                        held += decay::CELL_BYTES;
-                    }
-                }
-                role => {
-                    held += size_of::<Standing>() as u64;
-                    let s = Standing { source, products: products.clone(), strength, url };
-                    match role {
-                        Role::Ban(kind) => state.standing.add_ban(kind, s),
-                        Role::Lift(kind) => state.standing.add_lift(kind, s),
-                        _ => state.standing.add_licence(s),
-                    }
-                }
-            }
-        }
-        self.held_bytes += held;
-        Applied::Accepted
     }
 
     /// The vendor's score as of `at`.

@@ -1,5 +1,6 @@
+use super::decay::Decaying;
 use super::*;
-use crate::event::{Decoder, Limits};
+use crate::event::{Decoder, Event, Limits, Role};
 
 mod properties;
 
