@@ -5,7 +5,8 @@ use chiprisk::engine::{Engine, ScoringModel};
 use chiprisk::event::{Decoder, Limits, Timestamp};
 use chiprisk::synthetic::Generator;
 use chiprisk::Catalog;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput};
 use std::sync::Arc;
 
 fn events(n: usize) -> Vec<String> {
@@ -22,26 +23,39 @@ fn pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(batch.len() as u64));
     group.sample_size(10);
+    decoding(&mut group, &decoder, &batch, bytes);
+    applying(&mut group, &catalog, &decoder, &batch);
+    group.finish();
+
+    queries(c, &catalog, &decoder, &batch, "100k");
+    let million = events(1_000_000);
+    queries(c, &catalog, &decoder, &million, "1M");
+}
+
+fn decoding(group: &mut BenchmarkGroup<'_, WallTime>, decoder: &Decoder, batch: &[String], bytes: usize) {
     group.bench_function(format!("decode+validate ({} B/event)", bytes / batch.len()), |b| {
         b.iter(|| {
-            for e in &batch {
+            for e in batch {
                 criterion::black_box(decoder.decode(e.as_bytes()).is_ok());
             }
         })
     });
     group.bench_function("decode+validate, general serde_json path only", |b| {
         b.iter(|| {
-            for e in &batch {
+            for e in batch {
                 criterion::black_box(decoder.decode_general(e.as_bytes()).is_ok());
             }
         })
     });
+}
+
+fn applying(group: &mut BenchmarkGroup<'_, WallTime>, catalog: &Arc<Catalog>, decoder: &Decoder, batch: &[String]) {
     group.bench_function("decode+validate+apply", |b| {
         b.iter_batched(
             || Engine::new(catalog.clone(), ScoringModel::default()),
             |mut engine| {
-                for e in &batch {
-                    chiprisk::pipeline::process(&decoder, &mut engine, e.as_bytes());
+                for e in batch {
+                    chiprisk::pipeline::process(decoder, &mut engine, e.as_bytes());
                 }
                 engine
             },
@@ -63,20 +77,15 @@ fn pipeline(c: &mut Criterion) {
     });
     group.bench_function("redelivered duplicates", |b| {
         let mut engine = Engine::new(catalog.clone(), ScoringModel::default());
-        for e in &batch {
-            chiprisk::pipeline::process(&decoder, &mut engine, e.as_bytes());
+        for e in batch {
+            chiprisk::pipeline::process(decoder, &mut engine, e.as_bytes());
         }
         b.iter(|| {
-            for e in &batch {
-                chiprisk::pipeline::process(&decoder, &mut engine, e.as_bytes());
+            for e in batch {
+                chiprisk::pipeline::process(decoder, &mut engine, e.as_bytes());
             }
         })
     });
-    group.finish();
-
-    queries(c, &catalog, &decoder, &batch, "100k");
-    let million = events(1_000_000);
-    queries(c, &catalog, &decoder, &million, "1M");
 }
 
 /// What a score-update round, a scrape and an API call cost with `label`

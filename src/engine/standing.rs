@@ -27,7 +27,7 @@
 use super::products::{ProductId, Products};
 use super::texts::{TextRef, Texts};
 use super::Source;
-use crate::engine::model::ScoringModel;
+use crate::engine::model::{BanModel, ScoringModel};
 use crate::event::{BanKind, Timestamp};
 use std::cmp::{Ordering, Reverse};
 use std::collections::binary_heap::PeekMut;
@@ -183,9 +183,7 @@ impl StandingBook {
         texts: &Texts,
         mut visit: impl FnMut(Governing<'a>) -> ControlFlow<()>,
     ) {
-        let params = model.ban(kind);
         let relief_per_strength = model.license_granted.relief;
-        let id_of = |s: &Source| texts.get(s.id);
         let known = |s: &&Standing| s.source.at <= at;
         let wide_lift =
             self.lifts[kind as usize].iter().filter(known).filter(|l| l.products.is_none()).map(|l| l.source.at).max();
@@ -194,32 +192,19 @@ impl StandingBook {
             BanKind::Export => self.licences.iter().filter(known).collect(),
             BanKind::Purchase => Vec::new(),
         };
-        let wide_licences = BestFrom::new(
-            licences.iter().copied().filter(|l| l.products.is_none()).collect(),
+        let judge = Judge {
+            params: model.ban(kind),
             relief_per_strength,
             texts,
-        );
-        let candidate = |ban: &'a Standing, scope: Option<ProductId>, licence: Option<&Standing>| {
-            let (relief, licence) = licence.map_or((0.0, None), |l| (relief_per_strength * l.strength, Some(l.source)));
-            let share = if scope.is_some() { params.product_share } else { 1.0 };
-            Governing { ban, scope, relief, licence, amount: params.weight * share * ban.strength * (1.0 - relief) }
-        };
-        let keep_stronger = |best: &mut Option<Governing<'a>>, c: Governing<'a>| {
-            let stronger = |g: &Governing<'a>| {
-                c.amount.total_cmp(&g.amount).then_with(|| id_of(&g.ban.source).cmp(id_of(&c.ban.source)))
-                    == Ordering::Greater
-            };
-            if best.as_ref().is_none_or(stronger) {
-                *best = Some(c);
-            }
+            wide_licences: BestFrom::new(
+                licences.iter().copied().filter(|l| l.products.is_none()).collect(),
+                relief_per_strength,
+                texts,
+            ),
         };
 
         // The vendor as a whole: only licences of the vendor as a whole relieve it.
-        let mut best = None;
-        for b in bans.clone().filter(|b| b.products.is_none()) {
-            keep_stronger(&mut best, candidate(b, None, wide_licences.best_from(b.source.at)));
-        }
-        if let Some(g) = best {
+        if let Some(g) = judge.strongest(bans.clone().filter(|b| b.products.is_none()), None, None) {
             if visit(g).is_break() {
                 return;
             }
@@ -238,15 +223,8 @@ impl StandingBook {
             }
             let lifted = lifts.iter().map(|l| l.source.at).max();
             let own = BestFrom::new(licences.clone(), relief_per_strength, texts);
-            let mut best = None;
-            for &b in bans.iter().filter(|b| lifted.is_none_or(|l| l < b.source.at)) {
-                let licence = match (wide_licences.best_from(b.source.at), own.best_from(b.source.at)) {
-                    (Some(w), Some(o)) => Some(if better(relief_per_strength, o, w, texts) { o } else { w }),
-                    (w, o) => w.or(o),
-                };
-                keep_stronger(&mut best, candidate(b, Some(p), licence));
-            }
-            if let Some(g) = best {
+            let standing = bans.iter().copied().filter(|b| lifted.is_none_or(|l| l < b.source.at));
+            if let Some(g) = judge.strongest(standing, Some(p), Some(&own)) {
                 if visit(g).is_break() {
                     return;
                 }
@@ -424,6 +402,55 @@ impl<'a, const N: usize> ByProduct<'a, N> {
             }
         }
         product
+    }
+}
+
+/// What decides which ban governs a scope, and what it weighs.
+struct Judge<'a, 't> {
+    params: &'t BanModel,
+    relief_per_strength: f64,
+    texts: &'t Texts,
+    /// Licences of the vendor as a whole, which relieve every scope.
+    wide_licences: BestFrom<'a>,
+}
+
+impl<'a, 't> Judge<'a, 't> {
+    /// The strongest of `bans` in `scope` (ties go to the smaller event
+    /// id), each relieved by the best licence granted since it: of the
+    /// vendor as a whole, or of the scope itself (`own`).
+    fn strongest(
+        &self,
+        bans: impl Iterator<Item = &'a Standing>,
+        scope: Option<ProductId>,
+        own: Option<&BestFrom<'a>>,
+    ) -> Option<Governing<'a>> {
+        let mut best: Option<Governing<'a>> = None;
+        for ban in bans {
+            let wide = self.wide_licences.best_from(ban.source.at);
+            let licence = match (wide, own.and_then(|o| o.best_from(ban.source.at))) {
+                (Some(w), Some(o)) => Some(if better(self.relief_per_strength, o, w, self.texts) { o } else { w }),
+                (w, o) => w.or(o),
+            };
+            let c = self.candidate(ban, scope, licence);
+            let stronger = |g: &Governing<'a>| {
+                c.amount.total_cmp(&g.amount).then_with(|| self.id(g.ban).cmp(self.id(c.ban))) == Ordering::Greater
+            };
+            if best.as_ref().is_none_or(stronger) {
+                best = Some(c);
+            }
+        }
+        best
+    }
+
+    fn candidate(&self, ban: &'a Standing, scope: Option<ProductId>, licence: Option<&Standing>) -> Governing<'a> {
+        let (relief, licence) =
+            licence.map_or((0.0, None), |l| (self.relief_per_strength * l.strength, Some(l.source)));
+        let share = if scope.is_some() { self.params.product_share } else { 1.0 };
+        Governing { ban, scope, relief, licence, amount: self.params.weight * share * ban.strength * (1.0 - relief) }
+    }
+
+    fn id(&self, s: &Standing) -> &'t str {
+        self.texts.get(s.source.id)
     }
 }
 

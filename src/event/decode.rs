@@ -62,94 +62,22 @@ impl Decoder {
     }
 
     fn validate<'a>(&self, raw: RawEvent<'a>) -> Result<Event<'a>, Rejection> {
-        use RejectReason::*;
         if let Some(v) = raw.schema_version {
             if v != SCHEMA_VERSION {
                 return Err(Rejection::new(
-                    UnsupportedSchemaVersion,
+                    RejectReason::UnsupportedSchemaVersion,
                     format!("schema_version: {v} is not supported; this build reads version {SCHEMA_VERSION}"),
                 ));
             }
         }
-        let id = raw.id.ok_or_else(|| missing("id"))?;
-        if id.is_empty() {
-            return Err(Rejection::new(InvalidField, "id: must not be empty"));
-        }
-        if id.len() > MAX_ID_CHARS && id.chars().count() > MAX_ID_CHARS {
-            return Err(Rejection::new(
-                LimitExceeded,
-                format!("id: {} characters; the limit is {MAX_ID_CHARS}", id.chars().count()),
-            ));
-        }
-        if !raw.free_of_controls {
-            check_no_control(&"id", &id)?;
-        }
-
-        let type_name = raw.kind.ok_or_else(|| missing("type"))?;
-        let kind = EventType::parse(&type_name).ok_or_else(|| {
-            Rejection::new(UnknownType, format!("type: {:?} is not an event type of schema v1", truncated(&type_name)))
-        })?;
-
-        let occurred = raw.occurred_at.ok_or_else(|| missing("occurred_at"))?;
-        let occurred_at = Timestamp::parse_rfc3339(&occurred).map_err(|e| match e {
-            TimestampError::Syntax => Rejection::new(
-                InvalidField,
-                format!("occurred_at: {:?} is not an RFC 3339 timestamp", truncated(&occurred)),
-            ),
-            TimestampError::OutOfRange => Rejection::new(
-                OutOfRange,
-                format!("occurred_at: {occurred:?} is outside the supported span 1677-09-21..2262-04-11"),
-            ),
-        })?;
-
-        let vendor_ids = raw.vendors.ok_or_else(|| missing("vendors"))?;
-        if vendor_ids.is_empty() {
-            return Err(Rejection::new(InvalidField, "vendors: must name at least one vendor"));
-        }
-        if vendor_ids.len() > self.limits.max_vendors {
-            return Err(Rejection::new(
-                LimitExceeded,
-                format!("vendors: {} entries; the limit is {}", vendor_ids.len(), self.limits.max_vendors),
-            ));
-        }
-        let mut vendors = VendorSet::default();
-        for (i, v) in vendor_ids.iter().enumerate() {
-            let id = self.catalog.lookup(v).ok_or_else(|| {
-                Rejection::new(UnknownVendor, format!("vendors[{i}]: {:?} is not in the vendor catalog", truncated(v)))
-            })?;
-            if !vendors.insert(id) {
-                return Err(Rejection::new(InvalidField, format!("vendors[{i}]: {v:?} is listed twice")));
-            }
-        }
-
-        let products = raw.products.unwrap_or_default();
-        if products.len() > self.limits.max_products {
-            return Err(Rejection::new(
-                LimitExceeded,
-                format!("products: {} entries; the limit is {}", products.len(), self.limits.max_products),
-            ));
-        }
-        for (i, p) in products.iter().enumerate() {
-            let field = Indexed("products", i);
-            check_text(&field, p, self.limits.max_product_chars, raw.free_of_controls)?;
-            if p.trim().is_empty() {
-                return Err(Rejection::new(InvalidField, format!("{field}: must not be blank")));
-            }
-        }
-
+        let id = valid_id(raw.id, raw.free_of_controls)?;
+        let kind = valid_kind(raw.kind)?;
+        let occurred_at = valid_occurred_at(raw.occurred_at)?;
+        let vendors = self.valid_vendors(raw.vendors)?;
+        let products = self.valid_products(raw.products, raw.free_of_controls)?;
         let severity = raw.severity.map(|s| unit_interval("severity", s, 0.0)).transpose()?;
         let confidence = raw.confidence.map(|c| unit_interval("confidence", c, 0.0)).transpose()?.unwrap_or(1.0);
-        let value = match (kind, raw.value) {
-            (EventType::MarketSignal, None) => return Err(missing("value")),
-            (EventType::MarketSignal, Some(v)) => Some(unit_interval("value", v, -1.0)?),
-            (_, None) => None,
-            (_, Some(_)) => {
-                return Err(Rejection::new(
-                    InvalidField,
-                    format!("value: only market_signal events carry a value, not {kind}"),
-                ))
-            }
-        };
+        let value = valid_value(kind, raw.value)?;
         for (field, text) in [("actor", &raw.actor), ("title", &raw.title), ("source_url", &raw.source_url)] {
             if let Some(t) = text {
                 check_text(&field, t, self.limits.max_text_chars, raw.free_of_controls)?;
@@ -172,6 +100,54 @@ impl Decoder {
             title: raw.title,
             source_url: raw.source_url,
         })
+    }
+
+    fn valid_vendors(&self, vendors: Option<Vec<Cow<'_, str>>>) -> Result<VendorSet, Rejection> {
+        let vendor_ids = vendors.ok_or_else(|| missing("vendors"))?;
+        if vendor_ids.is_empty() {
+            return Err(Rejection::new(RejectReason::InvalidField, "vendors: must name at least one vendor"));
+        }
+        if vendor_ids.len() > self.limits.max_vendors {
+            return Err(Rejection::new(
+                RejectReason::LimitExceeded,
+                format!("vendors: {} entries; the limit is {}", vendor_ids.len(), self.limits.max_vendors),
+            ));
+        }
+        let mut vendors = VendorSet::default();
+        for (i, v) in vendor_ids.iter().enumerate() {
+            let id = self.catalog.lookup(v).ok_or_else(|| {
+                Rejection::new(
+                    RejectReason::UnknownVendor,
+                    format!("vendors[{i}]: {:?} is not in the vendor catalog", truncated(v)),
+                )
+            })?;
+            if !vendors.insert(id) {
+                return Err(Rejection::new(RejectReason::InvalidField, format!("vendors[{i}]: {v:?} is listed twice")));
+            }
+        }
+        Ok(vendors)
+    }
+
+    fn valid_products<'a>(
+        &self,
+        products: Option<Vec<Cow<'a, str>>>,
+        free_of_controls: bool,
+    ) -> Result<Vec<Cow<'a, str>>, Rejection> {
+        let products = products.unwrap_or_default();
+        if products.len() > self.limits.max_products {
+            return Err(Rejection::new(
+                RejectReason::LimitExceeded,
+                format!("products: {} entries; the limit is {}", products.len(), self.limits.max_products),
+            ));
+        }
+        for (i, p) in products.iter().enumerate() {
+            let field = Indexed("products", i);
+            check_text(&field, p, self.limits.max_product_chars, free_of_controls)?;
+            if p.trim().is_empty() {
+                return Err(Rejection::new(RejectReason::InvalidField, format!("{field}: must not be blank")));
+            }
+        }
+        Ok(products)
     }
 }
 
@@ -205,6 +181,59 @@ fn parse_general(text: &str) -> Result<RawEvent<'_>, Rejection> {
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = RawSeed { problem: &mut problem }.deserialize(&mut de).and_then(|raw| de.end().map(|()| raw));
     parsed.map_err(|e| problem.into_rejection(&e))
+}
+fn valid_id(id: Option<Cow<'_, str>>, free_of_controls: bool) -> Result<Cow<'_, str>, Rejection> {
+    let id = id.ok_or_else(|| missing("id"))?;
+    if id.is_empty() {
+        return Err(Rejection::new(RejectReason::InvalidField, "id: must not be empty"));
+    }
+    if id.len() > MAX_ID_CHARS && id.chars().count() > MAX_ID_CHARS {
+        return Err(Rejection::new(
+            RejectReason::LimitExceeded,
+            format!("id: {} characters; the limit is {MAX_ID_CHARS}", id.chars().count()),
+        ));
+    }
+    if !free_of_controls {
+        check_no_control(&"id", &id)?;
+    }
+    Ok(id)
+}
+
+fn valid_kind(kind: Option<Cow<'_, str>>) -> Result<EventType, Rejection> {
+    let type_name = kind.ok_or_else(|| missing("type"))?;
+    EventType::parse(&type_name).ok_or_else(|| {
+        Rejection::new(
+            RejectReason::UnknownType,
+            format!("type: {:?} is not an event type of schema v1", truncated(&type_name)),
+        )
+    })
+}
+
+fn valid_occurred_at(occurred: Option<Cow<'_, str>>) -> Result<Timestamp, Rejection> {
+    let occurred = occurred.ok_or_else(|| missing("occurred_at"))?;
+    Timestamp::parse_rfc3339(&occurred).map_err(|e| match e {
+        TimestampError::Syntax => Rejection::new(
+            RejectReason::InvalidField,
+            format!("occurred_at: {:?} is not an RFC 3339 timestamp", truncated(&occurred)),
+        ),
+        TimestampError::OutOfRange => Rejection::new(
+            RejectReason::OutOfRange,
+            format!("occurred_at: {occurred:?} is outside the supported span 1677-09-21..2262-04-11"),
+        ),
+    })
+}
+
+/// Only market signals carry a value (their direction), and must.
+fn valid_value(kind: EventType, value: Option<f64>) -> Result<Option<f64>, Rejection> {
+    match (kind, value) {
+        (EventType::MarketSignal, None) => Err(missing("value")),
+        (EventType::MarketSignal, Some(v)) => Ok(Some(unit_interval("value", v, -1.0)?)),
+        (_, None) => Ok(None),
+        (_, Some(_)) => Err(Rejection::new(
+            RejectReason::InvalidField,
+            format!("value: only market_signal events carry a value, not {kind}"),
+        )),
+    }
 }
 
 fn missing(field: &str) -> Rejection {

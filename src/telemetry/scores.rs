@@ -5,6 +5,7 @@
 //! of these series (`chiprisk_ready 0` only).
 
 use super::families::{self as F, Family};
+use crate::catalog::VendorId;
 use crate::engine::Engine;
 use crate::event::{BanKind, Component, Timestamp};
 use prometheus::proto::MetricFamily;
@@ -34,91 +35,132 @@ pub const MAX_POLICY_CHANGE_SERIES: usize = 10;
 /// is given, which it is once the scores are whole).
 pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
     let registry = Registry::new();
-    let add = |c: Box<dyn prometheus::core::Collector>| registry.register(c).expect("metric names are unique");
-    let gauge = |f: &Family| {
-        let g = GaugeVec::new(f.opts(), f.labels).expect("a valid metric");
-        add(Box::new(g.clone()));
-        g
-    };
-    let int_gauge = |f: &Family| {
-        let g = IntGaugeVec::new(f.opts(), f.labels).expect("a valid metric");
-        add(Box::new(g.clone()));
-        g
-    };
     let ready = IntGauge::with_opts(F::READY.opts()).expect("a valid metric");
-    add(Box::new(ready.clone()));
+    registry.register(Box::new(ready.clone())).expect("metric names are unique");
     let Some(engine) = board else { return registry.gather() };
     ready.set(1);
-
-    let score = gauge(&F::VENDOR_RISK_SCORE);
-    let component = gauge(&F::VENDOR_RISK_COMPONENT_PRESSURE);
-    let bans = int_gauge(&F::VENDOR_BANS_IN_FORCE);
-    let ban_info = gauge(&F::VENDOR_BAN_INFO);
-    let ban_folded = int_gauge(&F::VENDOR_BAN_INFO_FOLDED);
-    let lift_info = gauge(&F::VENDOR_LAST_LIFT_INFO);
-    let changes = gauge(&F::POLICY_CHANGE_TIMESTAMP);
-    let changes_folded = int_gauge(&F::POLICY_CHANGES_FOLDED);
-    let event_info = gauge(&F::VENDOR_LAST_EVENT_INFO);
-    let last_event = gauge(&F::VENDOR_LAST_EVENT_TIMESTAMP);
-    let events_held = IntGauge::with_opts(F::ENGINE_EVENTS.opts()).expect("a valid metric");
-    add(Box::new(events_held.clone()));
-    let held_bytes = IntGauge::with_opts(F::ENGINE_HELD_BYTES.opts()).expect("a valid metric");
-    add(Box::new(held_bytes.clone()));
-    let scored_at = prometheus::Gauge::with_opts(F::SCORES_AS_OF.opts()).expect("a valid metric");
-    add(Box::new(scored_at.clone()));
-
-    let catalog = engine.catalog();
+    let series = Series::register(&registry);
     let since = Timestamp::from_nanos(at.nanos().saturating_sub(POLICY_CHANGE_HORIZON_DAYS * DAY_NANOS));
-    for (vendor, s) in engine.scores_at(at) {
-        let id = &catalog.get(vendor).id;
-        score.with_label_values(&[id]).set(s.score);
+    for vendor in engine.catalog().ids() {
+        series.vendor(engine, vendor, since, at);
+    }
+    series.events_held.set(engine.stats().accepted as i64);
+    series.held_bytes.set(i64::try_from(engine.held_bytes()).unwrap_or(i64::MAX));
+    series.scored_at.set(at.as_unix_seconds());
+    registry.gather()
+}
+
+/// The score families of one scrape, registered and empty.
+struct Series {
+    score: GaugeVec,
+    component: GaugeVec,
+    bans: IntGaugeVec,
+    ban_info: GaugeVec,
+    ban_folded: IntGaugeVec,
+    lift_info: GaugeVec,
+    changes: GaugeVec,
+    changes_folded: IntGaugeVec,
+    event_info: GaugeVec,
+    last_event: GaugeVec,
+    events_held: IntGauge,
+    held_bytes: IntGauge,
+    scored_at: prometheus::Gauge,
+}
+
+impl Series {
+    fn register(registry: &Registry) -> Self {
+        let add = |c: Box<dyn prometheus::core::Collector>| registry.register(c).expect("metric names are unique");
+        let gauge = |f: &Family| {
+            let g = GaugeVec::new(f.opts(), f.labels).expect("a valid metric");
+            add(Box::new(g.clone()));
+            g
+        };
+        let int_gauge = |f: &Family| {
+            let g = IntGaugeVec::new(f.opts(), f.labels).expect("a valid metric");
+            add(Box::new(g.clone()));
+            g
+        };
+        let events_held = IntGauge::with_opts(F::ENGINE_EVENTS.opts()).expect("a valid metric");
+        add(Box::new(events_held.clone()));
+        let held_bytes = IntGauge::with_opts(F::ENGINE_HELD_BYTES.opts()).expect("a valid metric");
+        add(Box::new(held_bytes.clone()));
+        let scored_at = prometheus::Gauge::with_opts(F::SCORES_AS_OF.opts()).expect("a valid metric");
+        add(Box::new(scored_at.clone()));
+        Self {
+            score: gauge(&F::VENDOR_RISK_SCORE),
+            component: gauge(&F::VENDOR_RISK_COMPONENT_PRESSURE),
+            bans: int_gauge(&F::VENDOR_BANS_IN_FORCE),
+            ban_info: gauge(&F::VENDOR_BAN_INFO),
+            ban_folded: int_gauge(&F::VENDOR_BAN_INFO_FOLDED),
+            lift_info: gauge(&F::VENDOR_LAST_LIFT_INFO),
+            changes: gauge(&F::POLICY_CHANGE_TIMESTAMP),
+            changes_folded: int_gauge(&F::POLICY_CHANGES_FOLDED),
+            event_info: gauge(&F::VENDOR_LAST_EVENT_INFO),
+            last_event: gauge(&F::VENDOR_LAST_EVENT_TIMESTAMP),
+            events_held,
+            held_bytes,
+            scored_at,
+        }
+    }
+
+    /// One vendor's series. Bounded by [`MAX_BAN_SERIES`], one lift per
+    /// kind and [`MAX_POLICY_CHANGE_SERIES`]: not by the event stream.
+    fn vendor(&self, engine: &Engine, vendor: VendorId, since: Timestamp, at: Timestamp) {
+        let id = &engine.catalog().get(vendor).id;
+        let s = engine.score(vendor, at);
+        self.score.with_label_values(&[id]).set(s.score);
         for c in Component::ALL {
-            component.with_label_values(&[id, c.as_str()]).set(s.component(c));
+            self.component.with_label_values(&[id, c.as_str()]).set(s.component(c));
         }
         for k in BanKind::ALL {
-            // The newest bans in force; the engine holds no more than that
-            // to find them, however many are in force.
-            let (in_force, newest) = engine.newest_bans_in_force(vendor, k, at, MAX_BAN_SERIES);
-            bans.with_label_values(&[id, k.as_str()]).set(in_force as i64);
-            ban_folded.with_label_values(&[id, k.as_str()]).set(in_force.saturating_sub(MAX_BAN_SERIES) as i64);
-            // Bounded by MAX_BAN_SERIES, one lift per kind and
-            // MAX_POLICY_CHANGE_SERIES: not by the event stream.
-            for b in &newest {
-                let product = label_text(b.product.as_deref().unwrap_or("all"));
-                let title = label_text(b.title.as_deref().unwrap_or(""));
-                ban_info
-                    .with_label_values(&[id, b.kind.as_str(), &product, &b.event_id, &title])
-                    .set(b.since.as_unix_seconds());
-            }
+            self.bans_of_kind(engine, vendor, k, at);
         }
         for l in engine.last_lifts(vendor, at) {
             let product = l.product.as_deref().unwrap_or("all");
             let title = label_text(l.title.as_deref().unwrap_or(""));
-            lift_info
+            self.lift_info
                 .with_label_values(&[id, l.kind.as_str(), product, &l.event_id, &title])
                 .set(l.occurred_at.as_unix_seconds());
         }
+        self.policy_changes(engine, vendor, since, at);
+        if let Some((kind, event_id, title, t)) = engine.last_event(vendor, at) {
+            self.last_event.with_label_values(&[id]).set(t.as_unix_seconds());
+            let title = label_text(title.as_deref().unwrap_or(""));
+            self.event_info.with_label_values(&[id, kind.as_str(), &event_id, &title]).set(t.as_unix_seconds());
+        }
+    }
+
+    /// The newest bans in force of one kind; the engine holds no more than
+    /// that to find them, however many are in force.
+    fn bans_of_kind(&self, engine: &Engine, vendor: VendorId, k: BanKind, at: Timestamp) {
+        let id = &engine.catalog().get(vendor).id;
+        let (in_force, newest) = engine.newest_bans_in_force(vendor, k, at, MAX_BAN_SERIES);
+        self.bans.with_label_values(&[id, k.as_str()]).set(in_force as i64);
+        self.ban_folded.with_label_values(&[id, k.as_str()]).set(in_force.saturating_sub(MAX_BAN_SERIES) as i64);
+        for b in &newest {
+            let product = label_text(b.product.as_deref().unwrap_or("all"));
+            let title = label_text(b.title.as_deref().unwrap_or(""));
+            self.ban_info
+                .with_label_values(&[id, b.kind.as_str(), &product, &b.event_id, &title])
+                .set(b.since.as_unix_seconds());
+        }
+    }
+
+    /// The newest policy changes within `since..=at`; the rest counted.
+    fn policy_changes(&self, engine: &Engine, vendor: VendorId, since: Timestamp, at: Timestamp) {
+        let id = &engine.catalog().get(vendor).id;
         let (changed, recent) = engine.newest_policy_changes(vendor, since, at, MAX_POLICY_CHANGE_SERIES);
-        changes_folded.with_label_values(&[id]).set(changed.saturating_sub(MAX_POLICY_CHANGE_SERIES) as i64);
+        self.changes_folded.with_label_values(&[id]).set(changed.saturating_sub(MAX_POLICY_CHANGE_SERIES) as i64);
         for c in &recent {
             let change = if c.lifted { "lifted" } else { "imposed" };
             let product = if c.products.is_empty() { "all".to_owned() } else { c.products.join(", ") };
             let title = label_text(c.title.as_deref().unwrap_or(""));
             let url = label_text(c.source_url.as_deref().unwrap_or(""));
-            changes
+            self.changes
                 .with_label_values(&[id, c.kind.as_str(), change, &label_text(&product), &c.event_id, &title, &url])
                 .set(c.occurred_at.as_unix_seconds());
         }
-        if let Some((kind, event_id, title, t)) = engine.last_event(vendor, at) {
-            last_event.with_label_values(&[id]).set(t.as_unix_seconds());
-            let title = label_text(title.as_deref().unwrap_or(""));
-            event_info.with_label_values(&[id, kind.as_str(), &event_id, &title]).set(t.as_unix_seconds());
-        }
     }
-    events_held.set(engine.stats().accepted as i64);
-    held_bytes.set(i64::try_from(engine.held_bytes()).unwrap_or(i64::MAX));
-    scored_at.set(at.as_unix_seconds());
-    registry.gather()
 }
 
 /// Event text for a label value: at most 200 characters (199 and an ellipsis).
