@@ -14,19 +14,19 @@
 //! - contributions are grouped into [`Component`]s; their sum, the pressure,
 //!   maps to a score by `100 * (1 - exp(-pressure / scale))`.
 
+mod answers;
 mod apply;
 mod decay;
 mod fixed;
-mod history;
 pub mod model;
+mod over_time;
 mod products;
-mod report;
 mod standing;
 mod texts;
 
-pub use history::{HistoryPoint, TimelineEvent, MAX_HISTORY_POINTS};
+pub use answers::{BanInForce, Contribution, Explanation, Lift, OtherContributions, PolicyChange, Score};
 pub use model::{BanModel, DecayModel, LicenceModel, ScoringModel};
-pub use report::{BanInForce, Contribution, Explanation, Lift, OtherContributions, PolicyChange, Score};
+pub use over_time::{HistoryPoint, TimelineEvent, MAX_HISTORY_POINTS};
 
 use crate::catalog::{Catalog, VendorId};
 use crate::event::{BanKind, Component, EventType, Timestamp};
