@@ -3,7 +3,7 @@
 //!
 //! - [`backpressure`]: a producer's wait while librdkafka's queue is full.
 //! - [`topics`]: the topics exist and the event topics keep every event.
-//! - [`positions`]: where the loop stands in each partition: history or
+//! - [`positions`]: where the loop stands in each partition: rebuilding or
 //!   new, caught up or not (no I/O).
 //! - [`processor`]: the per-message step (no I/O).
 //! - [`runner`]: the loop, and its delivery guarantee: at least once into
