@@ -2,7 +2,7 @@
 //! `cargo bench --bench pipeline`; numbers go to BENCHMARKS.md.
 
 use chiprisk::engine::{Engine, ScoringModel};
-use chiprisk::event::{Decoder, Limits, Timestamp};
+use chiprisk::event::{Decoder, Limits, Span, Timestamp};
 use chiprisk::synthetic::Generator;
 use chiprisk::Catalog;
 use criterion::measurement::WallTime;
@@ -109,9 +109,8 @@ fn queries(c: &mut Criterion, catalog: &Arc<Catalog>, decoder: &Decoder, batch: 
     });
     // The status page's chart and its API: four years, weekly (209 points).
     let four_years_ago = Timestamp::parse_rfc3339("2022-11-29T00:00:00Z").unwrap();
-    let week = 7 * 86_400 * 1_000_000_000;
     group.bench_function("history (one vendor, 4 years weekly)", |b| {
-        b.iter(|| criterion::black_box(engine.history(nvidia, four_years_ago, at, week)))
+        b.iter(|| criterion::black_box(engine.history(nvidia, four_years_ago, at, Span::WEEK)))
     });
     group.bench_function("timeline (one vendor, 4 years)", |b| {
         b.iter(|| criterion::black_box(engine.timeline(nvidia, four_years_ago, at)))

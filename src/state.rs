@@ -8,7 +8,7 @@
 
 use crate::catalog::Catalog;
 use crate::engine::{Engine, Explanation, HistoryPoint, ScoringModel, TimelineEvent};
-use crate::event::Timestamp;
+use crate::event::{Span, Timestamp};
 use crate::pipeline::Summary;
 use crate::report::ScoresReport;
 use crate::telemetry::Metrics;
@@ -188,19 +188,20 @@ impl Reader {
         vendor: &str,
         from: Timestamp,
         to: Timestamp,
-        step_nanos: i64,
+        step: Span,
     ) -> Result<Option<Arc<Vec<HistoryPoint>>>, Rebuilding> {
         self.check_ready()?;
         // The last step, so that `to = now` asks the same until a step passes.
         let span = (i128::from(to.nanos()) - i128::from(from.nanos())).max(0);
-        let last = (i128::from(from.nanos()) + span / i128::from(step_nanos) * i128::from(step_nanos)) as i64;
-        let key = (vendor.to_owned(), from.nanos(), last, step_nanos);
+        let step_nanos = i128::from(step.nanos());
+        let last = (i128::from(from.nanos()) + span / step_nanos * step_nanos) as i64;
+        let key = (vendor.to_owned(), from.nanos(), last, step.nanos());
         Ok(self.cached(
             |c| &mut c.histories,
             key,
             |engine| {
                 let id = engine.catalog().lookup(vendor)?;
-                Some(engine.history(id, from, Timestamp::from_nanos(last), step_nanos))
+                Some(engine.history(id, from, Timestamp::from_nanos(last), step))
             },
         ))
     }

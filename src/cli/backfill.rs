@@ -6,7 +6,7 @@ use super::exit;
 use super::replay::{print_summary, read_lines};
 use crate::config::Settings;
 use crate::engine::Engine;
-use crate::event::{parse_step, parse_when, Decoder, Timestamp};
+use crate::event::{parse_step, parse_when, Decoder, Span, Timestamp};
 use crate::pipeline;
 use crate::telemetry::{score_families, Backfill};
 use clap::Args;
@@ -29,7 +29,7 @@ pub struct BackfillArgs {
     pub to: Timestamp,
     /// Time between two samples: `1d`, `6h`, `15m`.
     #[arg(long, value_name = "DURATION", value_parser = parse_step, default_value = "1d")]
-    pub step: i64,
+    pub step: Span,
     /// A label on every series, as Prometheus would add it when scraping
     /// (`--label namespace=risk`). `job` is `chiprisk` unless given.
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
@@ -38,7 +38,7 @@ pub struct BackfillArgs {
 
 /// Runs `backfill`; returns the exit code.
 pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> {
-    let (from, to, step) = (args.from.nanos() / 1_000_000_000, args.to.nanos() / 1_000_000_000, args.step);
+    let (from, to, step) = (args.from.whole_unix_seconds(), args.to.whole_unix_seconds(), args.step.whole_seconds());
     if to < from {
         eprintln!("chiprisk: --to is before --from");
         return Ok(exit::USAGE);
@@ -86,7 +86,7 @@ fn sample(engine: &Engine, steps: impl Iterator<Item = i64>) -> (Backfill, u64) 
     let mut history = Backfill::default();
     let mut count = 0;
     for t in steps {
-        history.add(&score_families(Some(engine), Timestamp::from_nanos(t * 1_000_000_000)), t);
+        history.add(&score_families(Some(engine), Timestamp::from_unix_seconds(t)), t);
         count += 1;
     }
     (history, count)
@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(count, steps().count() as u64);
         let mut reference = Backfill::default();
         for t in steps() {
-            reference.add(&score_families(Some(&whole), Timestamp::from_nanos(t * 1_000_000_000)), t);
+            reference.add(&score_families(Some(&whole), Timestamp::from_unix_seconds(t)), t);
         }
         let (sampled, reference) = (text(&sampled), text(&reference));
         let others = |text: &str| -> Vec<String> {

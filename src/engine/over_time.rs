@@ -4,7 +4,7 @@
 
 use super::{Engine, Score, Source};
 use crate::catalog::VendorId;
-use crate::event::{EventType, Role, Timestamp};
+use crate::event::{EventType, Role, Span, Timestamp};
 use serde::Serialize;
 
 /// Most points one history holds.
@@ -30,17 +30,16 @@ pub struct TimelineEvent {
 impl Engine {
     /// The vendor's score as of `from`, `from + step`, ... up to `to`
     /// (inclusive), at most [`MAX_HISTORY_POINTS`] points.
-    pub fn history(&self, vendor: VendorId, from: Timestamp, to: Timestamp, step_nanos: i64) -> Vec<HistoryPoint> {
-        assert!(step_nanos > 0, "a positive step");
+    pub fn history(&self, vendor: VendorId, from: Timestamp, to: Timestamp, step: Span) -> Vec<HistoryPoint> {
+        assert!(step.nanos() > 0, "a positive step");
         let mut out = Vec::new();
-        let mut t = from.nanos();
-        while t <= to.nanos() && (out.len() as i64) < MAX_HISTORY_POINTS {
-            let at = Timestamp::from_nanos(t);
+        let mut at = from;
+        while at <= to && (out.len() as i64) < MAX_HISTORY_POINTS {
             out.push(HistoryPoint { at, score: self.score(vendor, at) });
             // The last representable instant is the last point: a
             // saturating step would repeat it.
-            let Some(next) = t.checked_add(step_nanos) else { break };
-            t = next;
+            let Some(next) = at.checked_add(step) else { break };
+            at = next;
         }
         out
     }

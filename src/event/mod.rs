@@ -15,7 +15,7 @@ pub use decode::{Decoder, MAX_UNKNOWN_FIELDS};
 pub use kind::{BanKind, Component, EventType, Role, TimelineRow};
 pub use limits::{Limits, MAX_ID_CHARS};
 pub use reject::{RejectReason, Rejection};
-pub use time::{parse_step, parse_when, Timestamp, TimestampError};
+pub use time::{parse_step, parse_when, Span, Timestamp, TimestampError};
 
 use crate::catalog::VendorSet;
 use std::borrow::Cow;

@@ -8,6 +8,35 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
+/// A length of time, in [`Timestamp`]'s unit (nanoseconds): a history's
+/// step, a query's window. Never negative where the crate makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Span(i64);
+
+impl Span {
+    pub const SECOND: Span = Span(1_000_000_000);
+    pub const DAY: Span = Span(86_400 * 1_000_000_000);
+    pub const WEEK: Span = Span(7 * 86_400 * 1_000_000_000);
+
+    pub const fn from_nanos(nanos: i64) -> Self {
+        Self(nanos)
+    }
+
+    /// `n` days (`n` up to about 106,000: the supported span of time).
+    pub const fn days(n: i64) -> Self {
+        Self(n * Self::DAY.0)
+    }
+
+    pub const fn nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Whole seconds (rounded toward zero).
+    pub const fn whole_seconds(self) -> i64 {
+        self.0 / Self::SECOND.0
+    }
+}
+
 /// Why a timestamp string was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampError {
@@ -39,6 +68,32 @@ impl Timestamp {
         Utc::now().timestamp_nanos_opt().map(Self).expect("the clock is within 1677..2262")
     }
 
+    /// `self - span`, or the first representable instant.
+    pub fn saturating_sub(self, span: Span) -> Self {
+        Self(self.0.saturating_sub(span.0))
+    }
+
+    /// `self + span`, unless that is past the last representable instant.
+    pub fn checked_add(self, span: Span) -> Option<Self> {
+        self.0.checked_add(span.0).map(Self)
+    }
+
+    /// The start of the `span` (a day, say) that holds `self`, counted
+    /// from the epoch; `None` before the first whole one.
+    pub fn floor_to(self, span: Span) -> Option<Self> {
+        self.0.checked_sub(self.0.rem_euclid(span.0)).map(Self)
+    }
+
+    /// `seconds` after the epoch (saturating at the ends of the span).
+    pub fn from_unix_seconds(seconds: i64) -> Self {
+        Self(seconds.saturating_mul(Span::SECOND.0))
+    }
+
+    /// Whole seconds since the epoch (rounded toward zero).
+    pub fn whole_unix_seconds(self) -> i64 {
+        self.0 / Span::SECOND.0
+    }
+
     /// Seconds from `earlier` to `self` (negative if `earlier` is later).
     pub fn seconds_since(self, earlier: Timestamp) -> f64 {
         (self.0 as i128 - earlier.0 as i128) as f64 / 1e9
@@ -66,8 +121,8 @@ pub fn parse_when(s: &str) -> Result<Timestamp, String> {
 /// The longest step [`parse_step`] accepts: a hundred years, in seconds.
 const MAX_STEP_SECONDS: i64 = 100 * 366 * 86_400;
 
-/// `30m`, `6h`, `1d`, `2w` in seconds; at most a hundred years.
-pub fn parse_step(s: &str) -> Result<i64, String> {
+/// `30m`, `6h`, `1d`, `2w`; at most a hundred years.
+pub fn parse_step(s: &str) -> Result<Span, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
     let n: i64 = n.parse().map_err(|_| format!("{s:?} is not a duration such as 1d, 6h or 15m"))?;
@@ -80,7 +135,7 @@ pub fn parse_step(s: &str) -> Result<i64, String> {
     };
     match n.checked_mul(unit) {
         _ if n == 0 => Err(format!("{s:?}: the step must be positive")),
-        Some(seconds) if seconds <= MAX_STEP_SECONDS => Ok(seconds),
+        Some(seconds) if seconds <= MAX_STEP_SECONDS => Ok(Span(seconds * Span::SECOND.0)),
         _ => Err(format!("{s:?}: the step must be at most 100 years")),
     }
 }
@@ -175,8 +230,8 @@ mod tests {
     fn times_and_steps_for_people_parse_or_say_why_not() {
         assert_eq!(parse_when("2022-01-01").unwrap(), Timestamp::parse_rfc3339("2022-01-01T00:00:00Z").unwrap());
         assert!(parse_when("2022-13-01").is_err());
-        assert_eq!(parse_step("1d"), Ok(86_400));
-        assert_eq!(parse_step("15m"), Ok(900));
+        assert_eq!(parse_step("1d"), Ok(Span::DAY));
+        assert_eq!(parse_step("15m").map(Span::whole_seconds), Ok(900));
         assert!(parse_step("0d").unwrap_err().contains("positive"));
         assert!(parse_step("1y").unwrap_err().contains("unit"));
         assert!(parse_step("106752d").unwrap_err().contains("at most 100 years"));

@@ -4,7 +4,7 @@
 //! `/api/v1/status`: readiness and event counts, without scoring anything.
 
 use crate::engine::MAX_HISTORY_POINTS;
-use crate::event::{parse_step, parse_when, Timestamp};
+use crate::event::{parse_step, parse_when, Span, Timestamp};
 use crate::state::{Reader, Rebuilding};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -124,18 +124,17 @@ pub fn resolve_range(
     to: Option<&str>,
     step: Option<&str>,
     now: Timestamp,
-) -> Result<(Timestamp, Timestamp, i64), RangeError> {
+) -> Result<(Timestamp, Timestamp, Span), RangeError> {
     let invalid = |e: String| RangeError::Invalid(BadRequest(e));
     let to = to.map(parse_when).transpose().map_err(|e| invalid(format!("to: {e}")))?.unwrap_or(now);
     let step = step.map(parse_step).transpose().map_err(|e| invalid(format!("step: {e}")))?;
-    let step = step.map(|s| s * 1_000_000_000);
     let from = match from.map(parse_when).transpose().map_err(|e| invalid(format!("from: {e}")))? {
         Some(t) => t,
         None => {
             let first = state.first_event_at()?.unwrap_or(to);
             // Midnight of the first event's day, unless that day begins
             // before the first representable instant (1677-09-21).
-            first.nanos().checked_sub(first.nanos().rem_euclid(DAY_NANOS)).map_or(first, Timestamp::from_nanos)
+            first.floor_to(Span::DAY).unwrap_or(first)
         }
     };
     if to < from {
@@ -143,10 +142,11 @@ pub fn resolve_range(
     }
     let span = i128::from(to.nanos()) - i128::from(from.nanos());
     let step = step.unwrap_or_else(|| {
-        let weeks = span / (i128::from(WEEK_NANOS) * i128::from(MAX_HISTORY_POINTS - 1)) + 1;
-        (weeks * i128::from(WEEK_NANOS)).min(i128::from(i64::MAX)) as i64
+        let week = i128::from(Span::WEEK.nanos());
+        let weeks = span / (week * i128::from(MAX_HISTORY_POINTS - 1)) + 1;
+        Span::from_nanos((weeks * week).min(i128::from(i64::MAX)) as i64)
     });
-    let points = span / i128::from(step) + 1;
+    let points = span / i128::from(step.nanos()) + 1;
     if points > i128::from(MAX_HISTORY_POINTS) {
         return Err(invalid(format!(
             "{points} points from `from` to `to` at this step; at most {MAX_HISTORY_POINTS}: use a longer step"
@@ -154,9 +154,6 @@ pub fn resolve_range(
     }
     Ok((from, to, step))
 }
-
-const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
-const WEEK_NANOS: i64 = 7 * DAY_NANOS;
 
 /// `/api/v1/scores/{vendor}/history`: the score and its components as of
 /// each step, the same numbers as `replay --at` at those times.
@@ -183,7 +180,7 @@ fn history_answer(state: &Reader, vendor: String, q: &Range) -> Response {
                 .iter()
                 .map(|p| json!({ "at": p.at, "score": p.score.score, "pressure": p.score.pressure, "components": p.score.component_map() }))
                 .collect();
-            Json(json!({ "vendor": vendor, "from": from, "to": to, "step_seconds": step / 1_000_000_000, "points": points }))
+            Json(json!({ "vendor": vendor, "from": from, "to": to, "step_seconds": step.whole_seconds(), "points": points }))
                 .into_response()
         }
         Ok(None) => error(StatusCode::NOT_FOUND, "unknown vendor; see /api/v1/scores for the catalog"),

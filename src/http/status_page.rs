@@ -6,7 +6,7 @@
 use super::present::{self, day, escape_html, Medium};
 use super::{api, chart};
 use crate::engine::{Explanation, HistoryPoint, TimelineEvent};
-use crate::event::{Component, Timestamp};
+use crate::event::{Component, Span, Timestamp};
 use crate::report::ScoresReport;
 use crate::state::{Reader, Rebuilding};
 use axum::extract::{Query, State};
@@ -47,7 +47,6 @@ const TOP_VENDORS: usize = 5;
 
 /// The span of the phone's chart: the last four years.
 const RECENT_DAYS: i64 = 4 * 365 + 1;
-const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
 
 /// Most moves listed under the chart (the latest).
 const TIMELINE_ITEMS: usize = 300;
@@ -192,7 +191,7 @@ fn histories(
     chosen: &[&Explanation],
     from: Timestamp,
     to: Timestamp,
-    step: i64,
+    step: Span,
 ) -> Vec<Arc<Vec<HistoryPoint>>> {
     chosen.iter().filter_map(|x| state.history(&x.vendor, from, to, step).ok().flatten()).collect()
 }
@@ -207,7 +206,7 @@ fn narrow_chart(
     shown: &[(&str, &TimelineEvent)],
     (from, to): (Timestamp, Timestamp),
 ) {
-    let recent_from = Timestamp::from_nanos(to.nanos().saturating_sub(RECENT_DAYS * DAY_NANOS)).max(from);
+    let recent_from = to.saturating_sub(Span::days(RECENT_DAYS)).max(from);
     let range = api::resolve_range(state, Some(&recent_from.to_string()), Some(&to.to_string()), None, to);
     let (recent, recent_every) = match range {
         Ok((f, t, step)) => (histories(state, chosen, f, t, step), every_step(step)),
@@ -272,8 +271,8 @@ fn timeline_list(h: &mut String, shown: &[(&str, &TimelineEvent)], earlier: usiz
 
 /// How often a chart draws a point: "Weekly scores", or every few weeks
 /// for a history longer than 38 years.
-fn every_step(step_nanos: i64) -> String {
-    match step_nanos / (7 * DAY_NANOS) {
+fn every_step(step: Span) -> String {
+    match step.nanos() / Span::WEEK.nanos() {
         1 => "Weekly scores".to_owned(),
         weeks => format!("Scores every {weeks} weeks"),
     }

@@ -95,7 +95,7 @@ mod tests {
         let mut backfill = Backfill::default();
         for day in ["2025-04-14", "2025-04-16"] {
             let at = Timestamp::parse_rfc3339(&format!("{day}T00:00:00Z")).unwrap();
-            backfill.add(&crate::telemetry::score_families(Some(&engine), at), at.nanos() / 1_000_000_000);
+            backfill.add(&crate::telemetry::score_families(Some(&engine), at), at.whole_unix_seconds());
         }
         let mut out = Vec::new();
         backfill.write(&mut out, &[("job".into(), "chiprisk".into())]).unwrap();

@@ -7,7 +7,7 @@
 use super::families::{self as F, Family};
 use crate::catalog::VendorId;
 use crate::engine::Engine;
-use crate::event::{BanKind, Component, Timestamp};
+use crate::event::{BanKind, Component, Span, Timestamp};
 use prometheus::proto::MetricFamily;
 use prometheus::{GaugeVec, IntGauge, IntGaugeVec, Registry};
 
@@ -15,8 +15,6 @@ use prometheus::{GaugeVec, IntGauge, IntGaugeVec, Registry};
 /// (`chiprisk_policy_change_timestamp_seconds`): the longest age window an
 /// alert rule may use. Older ones are history, not news.
 pub const POLICY_CHANGE_HORIZON_DAYS: i64 = 30;
-
-const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
 
 /// Most `chiprisk_vendor_ban_info` series per vendor and kind: the newest
 /// bans in force. Products come from events, so a producer could otherwise
@@ -40,7 +38,7 @@ pub fn families(board: Option<&Engine>, at: Timestamp) -> Vec<MetricFamily> {
     let Some(engine) = board else { return registry.gather() };
     ready.set(1);
     let series = Series::register(&registry);
-    let since = Timestamp::from_nanos(at.nanos().saturating_sub(POLICY_CHANGE_HORIZON_DAYS * DAY_NANOS));
+    let since = at.saturating_sub(Span::days(POLICY_CHANGE_HORIZON_DAYS));
     for vendor in engine.catalog().ids() {
         series.vendor(engine, vendor, since, at);
     }
