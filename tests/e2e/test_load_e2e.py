@@ -3,12 +3,12 @@ scraped concurrently: memory stays flat, no request fails, nothing is lost.
 
 The stream: a pool of distinct synthetic events, produced once (warm-up),
 then redelivered again and again for CHIPRISK_LOAD_SECONDS (default 180)
-at CHIPRISK_LOAD_RATE events/s (default 20,000; the release build's Kafka
-throughput on this machine is about 42,000/s, BENCHMARKS.md), with one
+at CHIPRISK_LOAD_RATE events/s (default 20,000; about a twentieth of the release
+build's Kafka throughput on this machine, BENCHMARKS.md §4), with one
 poison message per thousand. Redelivery is what at-least-once brings, and
 it is the case where memory must not grow: every event is a duplicate,
 absorbed by its id, and state is fixed. (New distinct events do grow the
-state, by design: about 200 bytes each, kept for explanations.)
+state, by design: 216 bytes for a typical one, BENCHMARKS.md §8.)
 
 It prints (pytest -s) and writes target/load-report.txt: RSS over time,
 the achieved rate, scrape counts, and event latency quantiles.
