@@ -92,15 +92,9 @@ pub fn publish(settings: &Settings, args: &PublishArgs) -> anyhow::Result<u8> {
     let bar = progress(input.len() as u64);
 
     if args.dry_run || args.strict {
-        let check = |bytes: &[u8]| checked(&decoder, &bar, bytes).0;
-        let tally = events(&name, &input, &decoder, &bar, check);
-        if args.dry_run || tally.rejected > 0 {
-            bar.finish_and_clear();
-            let verdict = if args.dry_run { "dry run, nothing sent" } else { "--strict: nothing sent" };
-            eprintln!("chiprisk: {} valid, {} rejected ({verdict})", tally.accepted, tally.rejected);
-            return Ok(if tally.rejected > 0 { exit::FAILURE } else { 0 });
+        if let Some(code) = check_first(&name, &input, &decoder, &bar, args.dry_run) {
+            return Ok(code);
         }
-        bar.reset();
     }
 
     let Some(topic) = args.topic.as_deref().or(settings.kafka.topics.first().map(String::as_str)) else {
@@ -123,31 +117,70 @@ pub fn publish(settings: &Settings, args: &PublishArgs) -> anyhow::Result<u8> {
         }
         outcome
     });
+    let run = Run { name: &name, topic, brokers: &brokers, started, tally, stopped, strict: args.strict };
+    Ok(finish(&producer, &bar, run))
+}
+
+/// `--dry-run` and `--strict`: every line checked before anything is
+/// sent. The exit code if nothing is to be sent.
+fn check_first(name: &str, input: &[u8], decoder: &Decoder, bar: &ProgressBar, dry_run: bool) -> Option<u8> {
+    let tally = events(name, input, decoder, bar, |bytes| checked(decoder, bar, bytes).0);
+    if dry_run || tally.rejected > 0 {
+        bar.finish_and_clear();
+        let verdict = if dry_run { "dry run, nothing sent" } else { "--strict: nothing sent" };
+        eprintln!("chiprisk: {} valid, {} rejected ({verdict})", tally.accepted, tally.rejected);
+        return Some(if tally.rejected > 0 { exit::FAILURE } else { 0 });
+    }
+    bar.reset();
+    None
+}
+
+/// What one run of `publish` did, until the broker has answered.
+struct Run<'a> {
+    name: &'a str,
+    topic: &'a str,
+    brokers: &'a str,
+    started: Instant,
+    tally: Summary,
+    /// Why sending stopped before the end of the input, if it did.
+    stopped: anyhow::Result<()>,
+    strict: bool,
+}
+
+/// Waits for the broker's acknowledgements and says what was sent; the
+/// exit code.
+fn finish(producer: &ThreadedProducer<Acks>, bar: &ProgressBar, run: Run<'_>) -> u8 {
     bar.set_message("waiting for the broker's acknowledgements");
     let flushed = producer.flush(Duration::from_secs(60));
     bar.finish_and_clear();
     let acks = producer.context();
     let (sent, failed) = (acks.sent.load(Ordering::Relaxed), acks.failed.load(Ordering::Relaxed));
-    let unacknowledged = tally.accepted - sent - failed;
-    let seconds = started.elapsed().as_secs_f64();
+    let unacknowledged = run.tally.accepted - sent - failed;
+    let seconds = run.started.elapsed().as_secs_f64();
     eprintln!(
-        "chiprisk: sent {sent} to {topic} on {brokers}, rejected {}, in {seconds:.1} s ({:.0} events/s)",
-        tally.rejected,
+        "chiprisk: sent {sent} to {} on {}, rejected {}, in {seconds:.1} s ({:.0} events/s)",
+        run.topic,
+        run.brokers,
+        run.tally.rejected,
         sent as f64 / seconds.max(1e-9)
     );
-    if let Err(e) = &stopped {
-        eprintln!("chiprisk: stopped before the end of {name}: {e:#}");
+    if let Err(e) = &run.stopped {
+        eprintln!("chiprisk: stopped before the end of {}: {e:#}", run.name);
     }
-    if failed > 0 || unacknowledged > 0 || flushed.is_err() || stopped.is_err() {
+    if failed > 0 || unacknowledged > 0 || flushed.is_err() || run.stopped.is_err() {
         let why = acks.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
         eprintln!(
             "chiprisk: {} events NOT sent (not acknowledged by the broker: {}); sending them again is safe, chiprisk ignores an id it has seen",
             failed + unacknowledged,
             why.unwrap_or_else(|| "timed out".into())
         );
-        return Ok(exit::FAILURE);
+        return exit::FAILURE;
     }
-    Ok(if tally.rejected > 0 && args.strict { exit::FAILURE } else { 0 })
+    if run.tally.rejected > 0 && run.strict {
+        exit::FAILURE
+    } else {
+        0
+    }
 }
 
 /// The whole input: a file, or stdin for `-`.
