@@ -4,7 +4,7 @@
 //! [`super::scores`]), the backfill ([`super::backfill`]) and the tests
 //! that hold the README's metrics table and the alert rules to the
 //! exports all read this table. Adding a family is one entry here (and the
-//! code that sets it); `tests/readme_metrics.rs` fails until the README
+//! code that sets it); `tests/readme_tables.rs` fails until the README
 //! says it.
 
 use prometheus::{HistogramOpts, Opts};

@@ -1,8 +1,11 @@
-//! The README's metrics table against the metric families themselves
-//! (`src/telemetry/families.rs`): every family has a row naming exactly
-//! its labels, and every row is a family. Adding a family fails here
-//! until the README says it.
+//! The README's tables against the definitions they describe: the metrics
+//! table against the metric families (`src/telemetry/families.rs`), every
+//! family a row naming exactly its labels and every row a family; and the
+//! event fields' `type` row against the event types
+//! (`src/event/kind.rs`). Adding a family or a type fails here until the
+//! README says it.
 
+use chiprisk::event::EventType;
 use chiprisk::telemetry::families::{self, ALL};
 
 /// The README's metrics table: (name, labels) per `chiprisk_` row. Labels
@@ -63,4 +66,13 @@ fn the_readme_names_every_family_with_its_labels() {
 fn the_label_reader_keeps_names_and_drops_values() {
     assert_eq!(labels("`vendor`, `kind` (`export`, `purchase`)"), ["kind", "vendor"]);
     assert_eq!(labels(""), Vec::<String>::new());
+}
+
+#[test]
+fn the_readme_lists_every_event_type_in_order() {
+    let readme = include_str!("../README.md");
+    let row = readme.lines().find(|l| l.starts_with("| `type` | yes |")).expect("the event fields' type row");
+    let cell = row.split('|').nth(3).unwrap();
+    let listed: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
+    assert_eq!(listed, EventType::ALL.map(EventType::as_str), "README.md's event fields table, row `type`");
 }
