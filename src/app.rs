@@ -12,7 +12,6 @@ use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Where the service's events come from.
 enum EventSource {
@@ -30,7 +29,7 @@ impl EventSource {
         Ok(Self::Lines(match &settings.source.file {
             Some(path) => LineSource::File {
                 follower: FileFollower::open(path, settings.limits.max_event_bytes)?,
-                poll: Duration::from_millis(settings.source.poll_interval_ms),
+                poll: settings.source.poll_interval_ms,
             },
             None => LineSource::Embedded,
         }))

@@ -110,10 +110,10 @@ async fn probes_answer_within_a_second_while_hostile_clients_hold_every_api_slot
 async fn a_client_that_never_reads_loses_its_slot_at_the_write_deadline() {
     let mut settings = test_settings();
     settings.http.max_connections = 1;
-    settings.http.write_timeout_ms = 500;
+    settings.http.write_timeout_ms = std::time::Duration::from_millis(500);
     // Only the write deadline may free the slot within this test.
-    settings.http.header_read_timeout_ms = 60_000;
-    settings.http.idle_timeout_ms = 60_000;
+    settings.http.header_read_timeout_ms = std::time::Duration::from_millis(60_000);
+    settings.http.idle_timeout_ms = std::time::Duration::from_millis(60_000);
     let mut app = spawn_with(settings).await;
     // Close the connection the readiness check left in the client's pool.
     app.client = reqwest::Client::new();
@@ -138,7 +138,7 @@ async fn a_client_that_never_reads_loses_its_slot_at_the_write_deadline() {
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_at_the_idle_timeout() {
     let mut settings = test_settings();
-    settings.http.idle_timeout_ms = 300;
+    settings.http.idle_timeout_ms = std::time::Duration::from_millis(300);
     let app = spawn_with(settings).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
     stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();

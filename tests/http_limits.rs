@@ -56,7 +56,7 @@ async fn oversized_and_too_many_headers_get_431() {
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let mut settings = test_settings();
-    settings.http.header_read_timeout_ms = 300;
+    settings.http.header_read_timeout_ms = std::time::Duration::from_millis(300);
     let app = spawn_with(settings).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
     stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
@@ -71,7 +71,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 async fn connections_beyond_the_limit_wait_and_are_then_served() {
     let mut settings = test_settings();
     settings.http.max_connections = 1;
-    settings.http.header_read_timeout_ms = 500;
+    settings.http.header_read_timeout_ms = std::time::Duration::from_millis(500);
     let app = spawn_with(settings).await;
     // An idle connection holds the only slot until the header timeout closes it.
     let _idle = TcpStream::connect(app.addr).await.unwrap();
@@ -83,7 +83,7 @@ async fn connections_beyond_the_limit_wait_and_are_then_served() {
 #[tokio::test]
 async fn odd_paths_and_queries_get_4xx_never_a_5xx() {
     let mut settings = test_settings();
-    settings.http.header_read_timeout_ms = 1000;
+    settings.http.header_read_timeout_ms = std::time::Duration::from_millis(1000);
     let app = spawn_with(settings).await;
     let long = "a".repeat(5000);
     let paths = [

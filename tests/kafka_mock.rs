@@ -29,7 +29,7 @@ fn settings(brokers: &str, group: &str) -> Settings {
     // The mock cluster has no DescribeConfigs; the retention check is
     // tested against the real broker (tests/e2e).
     s.kafka.accept_history_loss = true;
-    s.kafka.drain_timeout_ms = 2_000;
+    s.kafka.drain_timeout_ms = std::time::Duration::from_millis(2_000);
     s
 }
 

@@ -41,18 +41,21 @@ pub struct HttpSettings {
     /// in the listen backlog. (`probe_listen` has its own 16.)
     pub max_connections: usize,
     /// A client must send a request's headers within this time of the
-    /// server starting to wait for them (milliseconds); otherwise the
-    /// connection is closed.
-    pub header_read_timeout_ms: u64,
+    /// server starting to wait for them (milliseconds, or `"10s"`);
+    /// otherwise the connection is closed.
+    #[serde(with = "super::duration::millis")]
+    pub header_read_timeout_ms: Duration,
     /// A connection on which no request is in flight and nothing has been
     /// read or written for this long is closed (milliseconds). The wait
     /// for the next request's head also counts against
     /// `header_read_timeout_ms`, so the smaller of the two applies.
-    pub idle_timeout_ms: u64,
+    #[serde(with = "super::duration::millis")]
+    pub idle_timeout_ms: Duration,
     /// Once the server has to wait for a client to read its response, the
     /// client must take all of it within this time (milliseconds), or the
     /// connection is closed: a client that never reads frees its slot.
-    pub write_timeout_ms: u64,
+    #[serde(with = "super::duration::millis")]
+    pub write_timeout_ms: Duration,
     /// Requests served on one connection; the last one's response carries
     /// `Connection: close` and the connection ends, so that no client keeps
     /// a slot (and its pipeline) forever.
@@ -74,9 +77,9 @@ impl Default for HttpSettings {
             metrics_token: None,
             metrics_token_file: None,
             max_connections: 256,
-            header_read_timeout_ms: 10_000,
-            idle_timeout_ms: 5_000,
-            write_timeout_ms: 10_000,
+            header_read_timeout_ms: Duration::from_secs(10),
+            idle_timeout_ms: Duration::from_secs(5),
+            write_timeout_ms: Duration::from_secs(10),
             max_requests_per_connection: 1_000,
             max_header_bytes: 16 * 1024,
             max_headers: 64,
@@ -94,9 +97,13 @@ impl HttpSettings {
             }
         }
         check_range("http.max_connections", self.max_connections as u64, 1, 100_000)?;
-        check_range("http.header_read_timeout_ms", self.header_read_timeout_ms, 100, 600_000)?;
-        check_range("http.idle_timeout_ms", self.idle_timeout_ms, 100, 600_000)?;
-        check_range("http.write_timeout_ms", self.write_timeout_ms, 100, 600_000)?;
+        for (name, d) in [
+            ("http.header_read_timeout_ms", self.header_read_timeout_ms),
+            ("http.idle_timeout_ms", self.idle_timeout_ms),
+            ("http.write_timeout_ms", self.write_timeout_ms),
+        ] {
+            check_range(name, u64::try_from(d.as_millis()).unwrap_or(u64::MAX), 100, 600_000)?;
+        }
         check_range("http.max_requests_per_connection", self.max_requests_per_connection, 1, 1_000_000)?;
         check_range("http.max_header_bytes", self.max_header_bytes as u64, 8192, 1 << 20)?;
         check_range("http.max_headers", self.max_headers as u64, 8, 1000)?;
@@ -106,18 +113,6 @@ impl HttpSettings {
             }
         }
         Ok(())
-    }
-
-    pub fn header_read_timeout(&self) -> Duration {
-        Duration::from_millis(self.header_read_timeout_ms)
-    }
-
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_millis(self.idle_timeout_ms)
-    }
-
-    pub fn write_timeout(&self) -> Duration {
-        Duration::from_millis(self.write_timeout_ms)
     }
 
     /// The token the data endpoints require, if any (reads `api_token_file`).
@@ -224,8 +219,8 @@ mod tests {
         let d = HttpSettings::default;
         let cases = [
             (HttpSettings { max_header_bytes: 100, ..d() }, "http.max_header_bytes"),
-            (HttpSettings { idle_timeout_ms: 20, ..d() }, "http.idle_timeout_ms"),
-            (HttpSettings { write_timeout_ms: 0, ..d() }, "http.write_timeout_ms"),
+            (HttpSettings { idle_timeout_ms: Duration::from_millis(20), ..d() }, "http.idle_timeout_ms"),
+            (HttpSettings { write_timeout_ms: Duration::ZERO, ..d() }, "http.write_timeout_ms"),
             (HttpSettings { max_requests_per_connection: 0, ..d() }, "http.max_requests_per_connection"),
             (HttpSettings { probe_listen: Some("nowhere".into()), ..d() }, "http.probe_listen"),
             (HttpSettings { probe_listen: Some(d().listen), ..d() }, "must differ"),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Kafka source and sinks. Setting `brokers` switches `chiprisk run` from
 /// the event file to Kafka.
@@ -42,8 +43,10 @@ pub struct KafkaSettings {
     /// Most messages one turn of the loop reads and processes before their
     /// outputs are awaited and their offsets stored.
     pub batch_size: usize,
-    /// On shutdown, time allowed to finish deliveries and commit.
-    pub drain_timeout_ms: u64,
+    /// On shutdown, time allowed to finish deliveries and commit
+    /// (milliseconds, or `"5s"`).
+    #[serde(with = "super::duration::millis")]
+    pub drain_timeout_ms: Duration,
     /// Extra librdkafka properties (`security.protocol`, `sasl.mechanism`, ...).
     /// Values of secret-looking keys (password, secret, token, ...) are
     /// redacted wherever chiprisk prints them.
@@ -68,7 +71,7 @@ impl Default for KafkaSettings {
             replication_factor: -1,
             accept_history_loss: false,
             batch_size: 2000,
-            drain_timeout_ms: 5_000,
+            drain_timeout_ms: Duration::from_secs(5),
             properties: BTreeMap::new(),
             properties_from_files: BTreeMap::new(),
         }
@@ -128,7 +131,7 @@ impl KafkaSettings {
         if self.batch_size == 0 || self.batch_size > 100_000 {
             return Err("kafka.batch_size must be within 1..=100000".into());
         }
-        if self.drain_timeout_ms > 60_000 {
+        if self.drain_timeout_ms > Duration::from_secs(60) {
             return Err("kafka.drain_timeout_ms must be at most 60000".into());
         }
         if self.largest_record() < MIN_RECORD {

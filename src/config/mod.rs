@@ -9,7 +9,9 @@ use crate::engine::ScoringModel;
 use crate::event::Limits;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+mod duration;
 mod http;
 mod kafka;
 
@@ -40,8 +42,9 @@ pub struct SourceSettings {
     /// JSON-lines file of events that `chiprisk run` reads and follows for
     /// appended lines. Unset: the bundled history (`examples/history.jsonl`).
     pub file: Option<PathBuf>,
-    /// How often to look for appended lines, in milliseconds.
-    pub poll_interval_ms: u64,
+    /// How often to look for appended lines (milliseconds, or `"1s"`).
+    #[serde(with = "duration::millis")]
+    pub poll_interval_ms: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,7 +76,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             http: HttpSettings::default(),
-            source: SourceSettings { file: None, poll_interval_ms: 500 },
+            source: SourceSettings { file: None, poll_interval_ms: Duration::from_millis(500) },
             log: LogSettings { format: LogFormat::Text, level: "info".into() },
             explain: ExplainSettings { max_contributions: 25 },
             kafka: KafkaSettings::default(),
@@ -150,7 +153,7 @@ impl Settings {
     /// Cross-field checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate().map_err(ConfigError)?;
-        if self.source.poll_interval_ms == 0 || self.source.poll_interval_ms > 60_000 {
+        if !(1..=60_000).contains(&self.source.poll_interval_ms.as_millis()) {
             return Err(ConfigError("source.poll_interval_ms must be within 1..=60000".into()));
         }
         if self.explain.max_contributions > 10_000 {

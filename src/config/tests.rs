@@ -158,3 +158,22 @@ fn every_secret_librdkafka_property_is_redacted_however_it_was_set() {
         assert!(!kafka::is_secret(public), "{public} is not a secret");
     }
 }
+
+#[test]
+fn durations_are_milliseconds_or_carry_a_unit_in_files_and_variables() {
+    use std::time::Duration;
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    writeln!(f, "[http]\nidle_timeout_ms = \"2s\"\nwrite_timeout_ms = 7000\n[source]\npoll_interval_ms = \"250ms\"").unwrap();
+    let s = Settings::load_from(
+        Some(f.path()),
+        env(&[("CHIPRISK__KAFKA__DRAIN_TIMEOUT_MS", "3000"), ("CHIPRISK__HTTP__HEADER_READ_TIMEOUT_MS", "1m")]),
+    )
+    .unwrap();
+    assert_eq!(s.http.idle_timeout_ms, Duration::from_secs(2));
+    assert_eq!(s.http.write_timeout_ms, Duration::from_secs(7));
+    assert_eq!(s.source.poll_interval_ms, Duration::from_millis(250));
+    assert_eq!(s.kafka.drain_timeout_ms, Duration::from_secs(3));
+    assert_eq!(s.http.header_read_timeout_ms, Duration::from_secs(60));
+    let e = Settings::load_from(None, env(&[("CHIPRISK__HTTP__IDLE_TIMEOUT_MS", "5 days")])).unwrap_err().to_string();
+    assert!(e.contains("idle_timeout_ms") && e.contains("the unit must be"), "{e}");
+}

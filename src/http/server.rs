@@ -45,9 +45,9 @@ impl Limits {
     pub fn api(settings: &HttpSettings) -> Self {
         Self {
             max_connections: settings.max_connections,
-            header_read_timeout: settings.header_read_timeout(),
-            idle_timeout: settings.idle_timeout(),
-            write_timeout: settings.write_timeout(),
+            header_read_timeout: settings.header_read_timeout_ms,
+            idle_timeout: settings.idle_timeout_ms,
+            write_timeout: settings.write_timeout_ms,
             max_requests: settings.max_requests_per_connection,
             max_header_bytes: settings.max_header_bytes,
             max_headers: settings.max_headers,

@@ -86,7 +86,7 @@ pub async fn run(settings: KafkaSettings, decoder: Decoder, state: Writer, mut s
         on.run(Processor::new(decoder), stop).await
     }
     .await;
-    let drain = Duration::from_millis(s.drain_timeout_ms);
+    let drain = s.drain_timeout_ms;
     // Committing and closing wait on librdkafka: not on a tokio worker.
     tokio::task::spawn_blocking(move || {
         if result.is_ok() {

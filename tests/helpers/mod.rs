@@ -65,7 +65,7 @@ pub fn rebuilding_settings(
 pub async fn spawn_app(events: Option<&Path>) -> TestApp {
     let mut settings = test_settings();
     settings.source.file = events.map(Path::to_owned);
-    settings.source.poll_interval_ms = 20;
+    settings.source.poll_interval_ms = std::time::Duration::from_millis(20);
     spawn_with(settings).await
 }
 
@@ -95,7 +95,7 @@ pub async fn start(settings: Settings) -> TestApp {
 /// (`IncompleteMessage`), which made tests that wait out a 10 s broker
 /// outage flaky.
 pub fn http_client(settings: &Settings) -> reqwest::Client {
-    let server_closes = settings.http.idle_timeout().min(settings.http.header_read_timeout());
+    let server_closes = settings.http.idle_timeout_ms.min(settings.http.header_read_timeout_ms);
     reqwest::Client::builder().pool_idle_timeout(server_closes / 2).build().expect("http client")
 }
 
