@@ -199,7 +199,7 @@ fn run_serves_until_sigterm() {
 
 #[test]
 fn the_worked_example_in_docs_scoring_md_scores_57_2() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/worked-example.jsonl");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/worked-example.jsonl");
     let v = replay_json(&path, "2025-10-01T00:00:00Z");
     let nvidia = &v["vendors"][0];
     let close = |x: &serde_json::Value, want: f64| (x.as_f64().unwrap() - want).abs() < 5e-4;
@@ -316,7 +316,7 @@ fn backfill_refuses_a_range_that_ends_before_it_starts() {
 
 #[test]
 fn the_bundled_history_is_real_sourced_and_valid() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/history.jsonl");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/history.jsonl");
     chiprisk().args(["validate", path]).assert().success().stderr(predicate::str::contains("0 duplicates, 0 rejected"));
     let text = std::fs::read_to_string(path).unwrap();
     let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

@@ -113,7 +113,7 @@ async fn metrics_expose_scores_events_and_rejections() {
         assert!(text.contains(needle), "missing {needle}");
     }
     // The bundled history is read at start as history: rebuilt, not traffic.
-    let bundled = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/history.jsonl");
+    let bundled = concat!(env!("CARGO_MANIFEST_DIR"), "/data/history.jsonl");
     let lines = std::fs::read_to_string(bundled).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
     assert!(text.contains(&format!("chiprisk_rebuild_messages_total {lines}\n")), "{lines} lines re-read");
     app.stop().await;

@@ -40,7 +40,7 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct SourceSettings {
     /// JSON-lines file of events that `chiprisk run` reads and follows for
-    /// appended lines. Unset: the bundled history (`examples/history.jsonl`).
+    /// appended lines. Unset: the bundled history (`data/history.jsonl`).
     pub file: Option<PathBuf>,
     /// How often to look for appended lines (milliseconds, or `"1s"`).
     #[serde(with = "duration::millis")]

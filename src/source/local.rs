@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// The bundled history `chiprisk run` serves when given no event file:
 /// real, sourced policy and market events since 2019.
-pub const EMBEDDED_EVENTS: &str = include_str!("../../examples/history.jsonl");
+pub const EMBEDDED_EVENTS: &str = include_str!("../../data/history.jsonl");
 
 /// The most bytes read from the event file at a time (each line is then
 /// decoded, and applied under the write lock, one at a time).
@@ -55,7 +55,7 @@ fn load_embedded(decoder: &Decoder, state: &Writer) {
     state.set_ready();
     tracing::info!(
         events = state.summary().accepted,
-        "loaded the bundled history, examples/history.jsonl (no source.file given)"
+        "loaded the bundled history, data/history.jsonl (no source.file given)"
     );
 }
 

@@ -194,7 +194,7 @@ def synthetic(n, seed):
 
 
 def scenario():
-    return [line for line in (ROOT / "examples" / "demo-scenario.jsonl").read_bytes().splitlines() if line.strip()]
+    return [line for line in (ROOT / "data" / "demo-scenario.jsonl").read_bytes().splitlines() if line.strip()]
 
 
 # A few poison messages of different kinds, interleaved into the crash test's

@@ -12,7 +12,7 @@ from e2e_harness import BIN, ROOT, free_port, wait_for
 
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
-EVENTS = ROOT / "examples" / "history.jsonl"
+EVENTS = ROOT / "data" / "history.jsonl"
 
 
 def unix(day):

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests" / "chart"))
 from rules import render_rules  # noqa: E402
 
 STACK = Path(__file__).parent / "kube_prometheus_stack"
-HISTORY = ROOT / "examples" / "history.jsonl"
+HISTORY = ROOT / "data" / "history.jsonl"
 
 # Only durations, through the chart's values.
 VALUES = {"monitoring": {"prometheusRule": {"alerts": {

@@ -142,7 +142,7 @@ pub fn tool(name: &str, candidates: &[&str]) -> Option<PathBuf> {
 }
 
 pub fn example_scenario() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-scenario.jsonl")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo-scenario.jsonl")
 }
 
 /// One case of the bad-input matrix (`tests/data/bad-events.json`).

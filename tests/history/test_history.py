@@ -1,4 +1,4 @@
-"""Curation checks for the bundled history (examples/history.jsonl).
+"""Curation checks for the bundled history (data/history.jsonl).
 
 Run: target/test-venv/bin/python -m pytest tests/history
 Another file: HISTORY_FILE=path/to/file.jsonl target/test-venv/bin/python -m pytest tests/history
@@ -18,7 +18,7 @@ import yaml
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-HISTORY = pathlib.Path(os.environ.get("HISTORY_FILE", ROOT / "examples" / "history.jsonl"))
+HISTORY = pathlib.Path(os.environ.get("HISTORY_FILE", ROOT / "data" / "history.jsonl"))
 CURATION = yaml.safe_load((HERE / "curation.yaml").read_text(encoding="utf-8"))
 # docs/history.md describes the bundled file; HISTORY_DOC checks another copy of it.
 DOC = pathlib.Path(os.environ.get("HISTORY_DOC", ROOT / "docs" / "history.md"))

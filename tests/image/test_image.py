@@ -74,7 +74,7 @@ def test_the_image_prints_its_version_as_uid_65532_on_a_read_only_root(rootfs):
 
 
 def test_the_image_replays_the_bundled_history(rootfs):
-    history = (ROOT / "examples" / "history.jsonl").read_text()
+    history = (ROOT / "data" / "history.jsonl").read_text()
     out = in_image(rootfs, "/usr/local/bin/chiprisk", "replay", "-", "--format", "json", "--at", "2026-01-01T00:00:00Z",
                    stdin=history)
     assert out.returncode == 0, out.stderr
@@ -190,7 +190,7 @@ def test_the_build_stage_copies_every_file_the_compiler_reads():
     # passes as CHIPRISK_GIT_REVISION instead (.git stays out of the context).
     paths = {p for p in paths if not p.startswith(("target/", ".git/"))}
     assert "ENV CHIPRISK_GIT_REVISION=$CHIPRISK_GIT_REVISION" in DOCKERFILE.read_text()
-    assert "schema/event-v1.schema.json" in paths and "examples/history.jsonl" in paths, sorted(paths)
+    assert "schema/event-v1.schema.json" in paths and "data/history.jsonl" in paths, sorted(paths)
     copies = build_stage_copies()
     uncovered = [p for p in sorted(paths) if not any(p == c or p.startswith(c.rstrip("/") + "/") for c in copies)]
     assert uncovered == [], f"read by the compiler, not copied by deploy/Dockerfile: {uncovered}"

@@ -31,7 +31,7 @@ KNOWN_DIFFERENCES = {
 def good_lines():
     lines = []
     for name in ["history.jsonl", "demo-scenario.jsonl", "worked-example.jsonl"]:
-        lines += [l for l in (ROOT / "examples" / name).read_bytes().splitlines() if l.strip()]
+        lines += [l for l in (ROOT / "data" / name).read_bytes().splitlines() if l.strip()]
     generate = ROOT / "target" / "debug" / "examples" / "generate"
     if generate.exists():
         lines += subprocess.run([str(generate), "300", "9"], check=True, capture_output=True).stdout.splitlines()
