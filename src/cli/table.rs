@@ -11,7 +11,7 @@ use std::io::{self, Write};
 pub fn write(out: &mut impl Write, report: &ScoresReport, explain: bool) -> io::Result<()> {
     writeln!(out, "China-market risk as of {}", report.as_of)?;
     writeln!(out)?;
-    row(out, "VENDOR", "ORIGIN", "SCORE", Component::ALL.map(present::component_column), "BANS")?;
+    row(out, "VENDOR", "ORIGIN", "SCORE", Component::ALL.map(Component::column), "BANS")?;
     let ranked = report.ranked();
     for x in &ranked {
         let score = present::score(x.score);

@@ -164,40 +164,54 @@ impl BanKind {
     }
 }
 
-/// The named parts a score is made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Component {
+/// Declares [`Component`] and its attributes from one table.
+macro_rules! components {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident => $name:literal, $label:literal, $column:literal;
+    )*) => {
+        /// The named parts a score is made of.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Component {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Component {
+            /// Every component, in declaration order ([`Component::index`]).
+            pub const ALL: [Component; [$(Component::$variant),*].len()] = [$(Component::$variant),*];
+
+            /// The name in metrics and the API.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Component::$variant => $name,)* }
+            }
+
+            /// What the component is, for people.
+            pub const fn label(self) -> &'static str {
+                match self { $(Component::$variant => $label,)* }
+            }
+
+            /// A terminal column's heading, at most six letters.
+            pub const fn column(self) -> &'static str {
+                match self { $(Component::$variant => $column,)* }
+            }
+        }
+    };
+}
+
+components! {
     /// US export bans, their lifting, and licences.
-    ExportControls,
+    ExportControls => "export_controls", "export controls", "EXPORT";
     /// Chinese state action: purchase bans, procurement pressure, antitrust.
-    ChinaPolicy,
+    ChinaPolicy => "china_policy", "china policy", "CHINA";
     /// Buyers moving to domestic chips, and rivals' roadmaps.
-    Competition,
+    Competition => "competition", "competition", "COMPET";
     /// Manufacturing and supply constraints.
-    Supply,
+    Supply => "supply", "supply", "SUPPLY";
     /// Market signals (orders, guidance, prices).
-    Market,
+    Market => "market", "market", "MARKET";
 }
 
 impl Component {
-    pub const ALL: [Component; 5] = [
-        Component::ExportControls,
-        Component::ChinaPolicy,
-        Component::Competition,
-        Component::Supply,
-        Component::Market,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Component::ExportControls => "export_controls",
-            Component::ChinaPolicy => "china_policy",
-            Component::Competition => "competition",
-            Component::Supply => "supply",
-            Component::Market => "market",
-        }
-    }
-
     pub fn index(self) -> usize {
         self as usize
     }

@@ -242,10 +242,8 @@ fn legend(h: &mut String, f: &Frame, series: &[Series<'_>]) {
 pub fn components(score: &Score) -> String {
     const BAR: f64 = 140.0;
     let positive: f64 = Component::ALL.iter().map(|c| score.component(*c).max(0.0)).sum();
-    let label: Vec<String> = Component::ALL
-        .iter()
-        .map(|c| format!("{} {}", present::component_label(*c), decimals(score.component(*c), 2)))
-        .collect();
+    let label: Vec<String> =
+        Component::ALL.iter().map(|c| format!("{} {}", c.label(), decimals(score.component(*c), 2))).collect();
     let mut h = format!(
         "<svg class=\"components\" width=\"{BAR}\" height=\"12\" viewBox=\"0 0 {BAR} 12\" role=\"img\" aria-label=\"components: {}\">",
         label.join(", ")
@@ -259,7 +257,7 @@ pub fn components(score: &Score) -> String {
                 h,
                 "<rect x=\"{at:.1}\" y=\"0\" width=\"{w:.1}\" height=\"12\" fill=\"{}\"><title>{}: {}</title></rect>",
                 COLOURS[i],
-                present::component_label(*c),
+                c.label(),
                 present::pressure(score.component(*c))
             );
         }

@@ -5,7 +5,7 @@
 //! - escaping: [`escape_html`], for every text that came from an event;
 //! - times: [`second`] and [`day`];
 //! - numbers: [`decimals`], [`score`], [`pressure`], [`contribution`];
-//! - labels: [`component_label`] and its headings (event types and timeline
+//! - labels: [`component_heading`] (components, event types and timeline
 //!   rows have theirs in [`crate::event`]);
 //! - the report's phrasing: [`title`], [`ban`], [`relief_percent`],
 //!   [`is_explained`], in either [`Medium`].
@@ -80,34 +80,11 @@ pub fn contribution(x: f64) -> String {
     signed_decimals(x, 3)
 }
 
-/// A component in a sentence: `export controls`.
-pub const fn component_label(c: Component) -> &'static str {
-    match c {
-        Component::ExportControls => "export controls",
-        Component::ChinaPolicy => "china policy",
-        Component::Competition => "competition",
-        Component::Supply => "supply",
-        Component::Market => "market",
-    }
-}
-
 /// A component as a table's column heading: `Export controls`.
 pub fn component_heading(c: Component) -> String {
-    let label = component_label(c);
+    let label = c.label();
     let mut first = label.chars();
     first.next().map(|f| f.to_uppercase().chain(first).collect()).unwrap_or_default()
-}
-
-/// A component as a terminal column's heading, at most six letters:
-/// `EXPORT`.
-pub const fn component_column(c: Component) -> &'static str {
-    match c {
-        Component::ExportControls => "EXPORT",
-        Component::ChinaPolicy => "CHINA",
-        Component::Competition => "COMPET",
-        Component::Supply => "SUPPLY",
-        Component::Market => "MARKET",
-    }
 }
 
 /// Each component's pressure of `x`, in [`Component::ALL`]'s order: the
@@ -202,8 +179,8 @@ mod tests {
         let headings: Vec<String> = Component::ALL.into_iter().map(component_heading).collect();
         assert_eq!(headings, ["Export controls", "China policy", "Competition", "Supply", "Market"]);
         for c in Component::ALL {
-            assert_eq!(component_label(c), c.as_str().replace('_', " "));
-            assert!(component_column(c).len() <= 6, "{c}");
+            assert_eq!(c.label(), c.as_str().replace('_', " "));
+            assert!(c.column().len() <= 6, "{c}");
         }
     }
 
