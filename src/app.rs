@@ -77,7 +77,10 @@ impl Application {
         self.listeners.probe_addr()
     }
 
-    /// Serves until `signal` completes, then stops the event source. If
+    /// Serves until `signal` completes; then the HTTP servers and the event
+    /// source stop together, each finishing what it has in flight (the
+    /// requests being answered; the Kafka batch, its deliveries and the
+    /// commit), so a stop takes the longer of the two drains. If
     /// the source fails (Kafka deliveries), serving stops and the error is
     /// returned, so that the process exits and is restarted.
     ///

@@ -125,12 +125,16 @@ mod tests {
     #[tokio::test]
     async fn a_blocking_thread_waits_out_its_timeout_or_wakes_at_the_trigger() {
         let (trigger, mut shutdown) = channel();
+        // The trigger waits until the first wait is over, however late the
+        // blocking thread starts.
+        let (first_over, over) = std::sync::mpsc::channel();
         let waited = tokio::task::spawn_blocking(move || {
             let quiet = shutdown.wait_blocking(Duration::from_millis(20));
+            first_over.send(()).unwrap();
             let woken = shutdown.wait_blocking(Duration::from_secs(60));
             (quiet, woken)
         });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::task::spawn_blocking(move || over.recv()).await.unwrap().unwrap();
         let started = std::time::Instant::now();
         trigger.trigger();
         assert_eq!(waited.await.unwrap(), (false, true));

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 /// A duration as text: whole milliseconds, or a whole number and a unit.
 pub fn parse(s: &str) -> Result<Duration, String> {
+    // A leading `+`, as Rust's integer parser takes.
     let s = s.trim();
+    let s = s.strip_prefix('+').unwrap_or(s);
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
     let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration such as 5000, 500ms, 5s or 2m"))?;
@@ -52,6 +54,16 @@ pub mod millis {
             u64::try_from(v).map(Duration::from_millis).map_err(|_| E::custom("a duration cannot be negative"))
         }
 
+        /// A number with a fraction is rounded, as the settings' former
+        /// integer type took it.
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+            if v.is_finite() && v >= 0.0 && v.round() <= u64::MAX as f64 {
+                Ok(Duration::from_millis(v.round() as u64))
+            } else {
+                Err(E::custom("a duration must be a number of milliseconds, not negative"))
+            }
+        }
+
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
             super::parse(v).map_err(E::custom)
         }
@@ -65,6 +77,7 @@ mod tests {
     #[test]
     fn milliseconds_or_a_unit() {
         assert_eq!(parse("5000"), Ok(Duration::from_millis(5_000)));
+        assert_eq!(parse("+5000"), Ok(Duration::from_millis(5_000)));
         assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));

@@ -163,7 +163,8 @@ fn every_secret_librdkafka_property_is_redacted_however_it_was_set() {
 fn durations_are_milliseconds_or_carry_a_unit_in_files_and_variables() {
     use std::time::Duration;
     let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    writeln!(f, "[http]\nidle_timeout_ms = \"2s\"\nwrite_timeout_ms = 7000\n[source]\npoll_interval_ms = \"250ms\"").unwrap();
+    writeln!(f, "[http]\nidle_timeout_ms = \"2s\"\nwrite_timeout_ms = 7000.4\n[source]\npoll_interval_ms = \"250ms\"")
+        .unwrap();
     let s = Settings::load_from(
         Some(f.path()),
         env(&[("CHIPRISK__KAFKA__DRAIN_TIMEOUT_MS", "3000"), ("CHIPRISK__HTTP__HEADER_READ_TIMEOUT_MS", "1m")]),

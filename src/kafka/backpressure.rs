@@ -98,8 +98,24 @@ mod tests {
                 Ok(u32::from(record))
             }
         };
+        // Another task on the same (current-thread) runtime counts while
+        // the offer waits: a pause that blocked the thread would let it
+        // count nothing until the offer is done.
+        let ticks = std::cell::Cell::new(0u32);
+        let ticker = async {
+            loop {
+                ticks.set(ticks.get() + 1);
+                tokio::task::yield_now().await;
+            }
+        };
         let started = std::time::Instant::now();
-        assert_eq!(offer_async(7u8, send).await.unwrap(), 7);
+        let sent = tokio::select! {
+            biased;
+            sent = offer_async(7u8, send) => sent,
+            () = ticker => unreachable!("the ticker never ends"),
+        };
+        assert_eq!(sent.unwrap(), 7);
+        assert!(ticks.get() > 0, "the runtime ran other tasks during the pauses");
         assert!(started.elapsed() >= ASYNC_PAUSE * 3, "a pause after each of three refusals");
     }
 }

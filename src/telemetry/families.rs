@@ -77,7 +77,8 @@ macro_rules! families {
                 backfilled: $backfilled,
             };
         )*
-        /// Every family, in the order of the README's table.
+        /// Every family; `chiprisk backfill` writes the backfilled ones in
+        /// this order.
         pub const ALL: &[&Family] = &[$(&$id),*];
     };
 }
@@ -90,8 +91,6 @@ families! {
         "Pressure of one score component for the vendor (the score saturates their sum)";
     VENDOR_BANS_IN_FORCE: Gauge Whole true "chiprisk_vendor_bans_in_force" ["vendor", "kind"]
         "Bans in force against the vendor, by kind (one per product or vendor-wide)";
-    VENDOR_LAST_EVENT_TIMESTAMP: Gauge Whole true "chiprisk_vendor_last_event_timestamp_seconds" ["vendor"]
-        "Event time (occurred_at) of the vendor's latest event, in Unix seconds";
     VENDOR_BAN_INFO: Gauge Whole true "chiprisk_vendor_ban_info" ["vendor", "kind", "product", "event_id", "title"]
         "One series per ban in force (per vendor, kind and product): the ban event's time in Unix seconds; \
          labels carry the event id and title";
@@ -100,14 +99,16 @@ families! {
     VENDOR_LAST_LIFT_INFO: Gauge Whole true "chiprisk_vendor_last_lift_info" ["vendor", "kind", "product", "event_id", "title"]
         "The latest lift per vendor and kind that ended a ban: its event time in Unix seconds; \
          labels carry the event id and title";
-    VENDOR_LAST_EVENT_INFO: Gauge Whole true "chiprisk_vendor_last_event_info" ["vendor", "type", "event_id", "title"]
-        "The vendor's latest event (one series per vendor): its time in Unix seconds; labels carry type, id and title";
     POLICY_CHANGE_TIMESTAMP: Gauge RecentChange true "chiprisk_policy_change_timestamp_seconds"
         ["vendor", "kind", "change", "product", "event_id", "title", "source_url"]
         "One series per policy change (a ban imposed, or a lift that ended a ban) that occurred in the last 30 \
          days, per vendor: its event time in Unix seconds. The policy alerts fire on it";
     POLICY_CHANGES_FOLDED: Gauge Whole false "chiprisk_policy_changes_folded" ["vendor"]
         "Policy changes of the last 30 days without their own series: beyond the newest 10 per vendor";
+    VENDOR_LAST_EVENT_TIMESTAMP: Gauge Whole true "chiprisk_vendor_last_event_timestamp_seconds" ["vendor"]
+        "Event time (occurred_at) of the vendor's latest event, in Unix seconds";
+    VENDOR_LAST_EVENT_INFO: Gauge Whole true "chiprisk_vendor_last_event_info" ["vendor", "type", "event_id", "title"]
+        "The vendor's latest event (one series per vendor): its time in Unix seconds; labels carry type, id and title";
     // The process (registered once by `Metrics::new`).
     EVENT_LATENCY: Histogram Always false "chiprisk_event_latency_seconds" []
         "From an event's Kafka timestamp to its effect on the scores, or to finding it a duplicate \
