@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::event::{parse_step, parse_when, Decoder, Span, Timestamp};
 use crate::pipeline;
-use crate::telemetry::{score_families, Backfill};
+use crate::telemetry::{families, score_families, Backfill};
 use clap::Args;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -58,7 +58,7 @@ pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> 
         Ok(summary) => summary,
         Err(code) => return Ok(code),
     };
-    let (history, steps) = sample(&engine, (from..=to).step_by(step as usize));
+    let (series, steps) = sample(&engine, (from..=to).step_by(step as usize));
     let mut labels = args.labels.clone();
     if let Some(problem) = label_problem(&labels) {
         eprintln!("chiprisk: --label {problem}");
@@ -68,13 +68,13 @@ pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> 
         labels.push(("job".into(), "chiprisk".into()));
     }
     let mut out = BufWriter::new(io::stdout().lock());
-    match history.write(&mut out, &labels).and_then(|()| out.flush()) {
+    match series.write(&mut out, &labels).and_then(|()| out.flush()) {
         // The reader stopped early (`| head`): nothing to say.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(exit::FAILURE),
         written => written?,
     }
     print_summary(&summary);
-    eprintln!("chiprisk: {steps} steps, {} samples", history.samples());
+    eprintln!("chiprisk: {steps} steps, {} samples", series.samples());
     Ok(0)
 }
 
@@ -83,22 +83,20 @@ pub fn backfill(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<u8> 
 /// (the engine answers every family as of the time asked, the vendor's
 /// last event included).
 fn sample(engine: &Engine, steps: impl Iterator<Item = i64>) -> (Backfill, u64) {
-    let mut history = Backfill::default();
+    let mut series = Backfill::default();
     let mut count = 0;
     for t in steps {
-        history.add(&score_families(Some(engine), Timestamp::from_unix_seconds(t)), t);
+        series.add(&score_families(Some(engine), Timestamp::from_unix_seconds(t)), t);
         count += 1;
     }
-    (history, count)
+    (series, count)
 }
-
-/// Labels the series carry themselves, which `--label` cannot set.
-const OWN_LABELS: [&str; 8] = ["vendor", "component", "kind", "change", "product", "event_id", "title", "source_url"];
 
 /// Why these `--label`s cannot go on the series, if they cannot.
 fn label_problem(labels: &[(String, String)]) -> Option<String> {
     for (i, (k, _)) in labels.iter().enumerate() {
-        if OWN_LABELS.contains(&k.as_str()) {
+        // Labels the series carry themselves, which `--label` cannot set.
+        if families::backfilled_labels().any(|own| own == k) {
             return Some(format!("{k}: the series carry this label themselves"));
         }
         if labels[..i].iter().any(|(other, _)| other == k) {
@@ -220,6 +218,8 @@ mod tests {
         let l = |k: &str| (k.to_owned(), "x".to_owned());
         assert_eq!(label_problem(&[l("namespace"), l("service")]), None);
         assert!(label_problem(&[l("vendor")]).unwrap().contains("themselves"));
+        // `type` is on chiprisk_vendor_last_event_info, a backfilled family.
+        assert!(label_problem(&[l("type")]).unwrap().contains("themselves"));
         assert!(label_problem(&[l("job"), l("job")]).unwrap().contains("twice"));
     }
 }
