@@ -96,7 +96,7 @@ fn sample(engine: &Engine, steps: impl Iterator<Item = i64>) -> (Backfill, u64) 
 fn label_problem(labels: &[(String, String)]) -> Option<String> {
     for (i, (k, _)) in labels.iter().enumerate() {
         // Labels the series carry themselves, which `--label` cannot set.
-        if families::backfilled_labels().any(|own| own == k) {
+        if families::backfilled().any(|f| f.labels.contains(&k.as_str())) {
             return Some(format!("{k}: the series carry this label themselves"));
         }
         if labels[..i].iter().any(|(other, _)| other == k) {

@@ -171,14 +171,6 @@ pub fn backfilled() -> impl Iterator<Item = &'static Family> {
     ALL.iter().copied().filter(|f| f.backfilled)
 }
 
-/// Every label the backfilled series carry themselves.
-pub fn backfilled_labels() -> impl Iterator<Item = &'static str> {
-    let mut labels: Vec<&str> = backfilled().flat_map(|f| f.labels.iter().copied()).collect();
-    labels.sort_unstable();
-    labels.dedup();
-    labels.into_iter()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -111,7 +111,7 @@ impl Series {
             self.component.with_label_values(&[id, c.as_str()]).set(s.component(c));
         }
         for k in BanKind::ALL {
-            self.bans_of_kind(engine, vendor, k, at);
+            self.bans_of_kind(engine, vendor, id, k, at);
         }
         for l in engine.last_lifts(vendor, at) {
             let product = l.product.as_deref().unwrap_or("all");
@@ -120,7 +120,7 @@ impl Series {
                 .with_label_values(&[id, l.kind.as_str(), product, &l.event_id, &title])
                 .set(l.occurred_at.as_unix_seconds());
         }
-        self.policy_changes(engine, vendor, since, at);
+        self.policy_changes(engine, vendor, id, since, at);
         if let Some((kind, event_id, title, t)) = engine.last_event(vendor, at) {
             self.last_event.with_label_values(&[id]).set(t.as_unix_seconds());
             let title = label_text(title.as_deref().unwrap_or(""));
@@ -130,8 +130,7 @@ impl Series {
 
     /// The newest bans in force of one kind; the engine holds no more than
     /// that to find them, however many are in force.
-    fn bans_of_kind(&self, engine: &Engine, vendor: VendorId, k: BanKind, at: Timestamp) {
-        let id = &engine.catalog().get(vendor).id;
+    fn bans_of_kind(&self, engine: &Engine, vendor: VendorId, id: &str, k: BanKind, at: Timestamp) {
         let (in_force, newest) = engine.newest_bans_in_force(vendor, k, at, MAX_BAN_SERIES);
         self.bans.with_label_values(&[id, k.as_str()]).set(in_force as i64);
         self.ban_folded.with_label_values(&[id, k.as_str()]).set(in_force.saturating_sub(MAX_BAN_SERIES) as i64);
@@ -145,8 +144,7 @@ impl Series {
     }
 
     /// The newest policy changes within `since..=at`; the rest counted.
-    fn policy_changes(&self, engine: &Engine, vendor: VendorId, since: Timestamp, at: Timestamp) {
-        let id = &engine.catalog().get(vendor).id;
+    fn policy_changes(&self, engine: &Engine, vendor: VendorId, id: &str, since: Timestamp, at: Timestamp) {
         let (changed, recent) = engine.newest_policy_changes(vendor, since, at, MAX_POLICY_CHANGE_SERIES);
         self.changes_folded.with_label_values(&[id]).set(changed.saturating_sub(MAX_POLICY_CHANGE_SERIES) as i64);
         for c in &recent {
