@@ -142,7 +142,7 @@ mod tests {
     fn each_step_is_as_of_its_time_the_last_event_too() {
         let decoder = Decoder::new(Arc::new(Catalog::default()), Limits::default());
         let mut whole = Engine::new(decoder.catalog().clone(), ScoringModel::default());
-        let lines: Vec<Vec<u8>> = include_str!("../../data/history.jsonl")
+        let lines: Vec<Vec<u8>> = crate::source::EMBEDDED_EVENTS
             .lines()
             .filter(|l| decoder.decode(l.as_bytes()).is_ok_and(|e| whole.apply(&e) == Applied::Accepted))
             .map(|l| l.as_bytes().to_vec())

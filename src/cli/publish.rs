@@ -214,8 +214,7 @@ fn events(
 ) -> Summary {
     let report = |line: String| bar.suspend(|| eprintln!("{line}"));
     let mut tally = Tally::new(name, step, report);
-    // Reading from memory cannot fail.
-    let _ = source::ingest(&mut &input[..], decoder.limits().max_event_bytes, &mut tally);
+    source::ingest_bytes(input, decoder.limits().max_event_bytes, &mut tally);
     tally.summary
 }
 

@@ -20,8 +20,8 @@ pub struct Partition {
     pub partition: i32,
     /// The next offset to read.
     next: i64,
-    /// Offsets below this are history (the committed offset at start).
-    history_until: i64,
+    /// Offsets below this are re-read to rebuild (the committed offset at start).
+    rebuild_until: i64,
     /// The end of the log (high watermark) as last reported; `None` until
     /// the broker has answered a fetch.
     end: Option<i64>,
@@ -50,9 +50,9 @@ pub struct LogReport {
 #[derive(Debug, Default)]
 pub struct Positions {
     partitions: Vec<Partition>,
-    /// Messages read so far, and of them history.
+    /// Messages read so far, and of them re-read to rebuild.
     read: u64,
-    history_read: u64,
+    rebuilt: u64,
 }
 
 impl Positions {
@@ -65,13 +65,13 @@ impl Positions {
                 topic,
                 partition,
                 next: 0,
-                history_until: committed.unwrap_or(0).max(0),
+                rebuild_until: committed.unwrap_or(0).max(0),
                 end: None,
                 behind: 0,
                 caught_up: false,
             })
             .collect();
-        Self { partitions, read: 0, history_read: 0 }
+        Self { partitions, read: 0, rebuilt: 0 }
     }
 
     fn find(&mut self, topic: &str, partition: i32) -> Option<&mut Partition> {
@@ -84,8 +84,8 @@ impl Positions {
         self.read += 1;
         let Some(p) = self.find(topic, partition) else { return Arrival::New };
         p.next = p.next.max(offset + 1);
-        if offset < p.history_until {
-            self.history_read += 1;
+        if offset < p.rebuild_until {
+            self.rebuilt += 1;
             Arrival::Rebuild
         } else {
             Arrival::New
@@ -126,14 +126,14 @@ impl Positions {
         self.read
     }
 
-    /// Messages of history read so far.
-    pub fn history_read(&self) -> u64 {
-        self.history_read
+    /// Messages re-read to rebuild so far.
+    pub fn rebuilt(&self) -> u64 {
+        self.rebuilt
     }
 
-    /// Offsets of history to re-read in all: the committed offsets.
-    pub fn history_offsets(&self) -> u64 {
-        self.partitions.iter().map(|p| p.history_until as u64).sum()
+    /// Offsets to re-read to rebuild, in all: the committed offsets.
+    pub fn rebuild_offsets(&self) -> u64 {
+        self.partitions.iter().map(|p| p.rebuild_until as u64).sum()
     }
 
     /// Each partition with its lag: messages between the position and the
@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(p.read("e", 0, 2), Arrival::Rebuild);
         assert_eq!(p.read("e", 0, 3), Arrival::New);
         assert_eq!(p.read("e", 1, 0), Arrival::New, "nothing committed: all new");
-        assert_eq!(p.history_read(), 1);
+        assert_eq!(p.rebuilt(), 1);
         assert_eq!(p.messages_read(), 3);
     }
 

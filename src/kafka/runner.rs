@@ -77,7 +77,7 @@ pub async fn run(settings: KafkaSettings, decoder: Decoder, state: Writer, mut s
         tracing::info!(
             topics = ?s.topics,
             partitions = partitions.len(),
-            history_offsets = positions.history_offsets(),
+            history_offsets = positions.rebuild_offsets(),
             "reading every partition from the beginning; ready once caught up"
         );
         let (began, logged, held) = (Instant::now(), Instant::now(), Vec::new());
@@ -327,7 +327,7 @@ impl Loop<'_> {
             state.set_ready();
             let s = state.summary();
             let (accepted, duplicates, rejected) = (s.accepted, s.duplicates, s.rejected);
-            let history = positions.history_read();
+            let history = positions.rebuilt();
             tracing::info!(seconds, history, accepted, duplicates, rejected, "caught up with the event log; ready");
             return;
         }

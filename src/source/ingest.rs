@@ -41,6 +41,15 @@ pub fn ingest(input: &mut dyn Read, limit: usize, sink: &mut impl Sink) -> io::R
     Ok(())
 }
 
+/// [`ingest`] for input already in memory (the bundled history, a file
+/// read whole): the lines are split from it in place, not copied.
+pub fn ingest_bytes(input: &[u8], limit: usize, sink: &mut impl Sink) {
+    let mut splitter = LineSplitter::new(limit);
+    let mut on_line = |line_no: u64, line: Line<'_>| deliver(sink, limit, line_no, line);
+    splitter.push(input, &mut on_line);
+    splitter.finish(&mut on_line);
+}
+
 /// One line into `sink`: its outcome, and a rejection reported.
 pub(super) fn deliver(sink: &mut impl Sink, limit: usize, line_no: u64, line: Line<'_>) {
     let outcome = match line {
@@ -93,5 +102,8 @@ mod tests {
         assert_eq!(sink.events, ["ok", "bad", "ok"], "blank lines skipped, the last line without its end kept");
         assert_eq!(sink.too_long, 1);
         assert_eq!(sink.rejected, [(3, RejectReason::MalformedJson), (4, RejectReason::TooLarge)]);
+        let mut whole = Recorder::default();
+        ingest_bytes(input.as_bytes(), 32, &mut whole);
+        assert_eq!((whole.events, whole.too_long, whole.rejected), (sink.events, sink.too_long, sink.rejected));
     }
 }

@@ -51,7 +51,7 @@ impl LineSource {
 fn load_embedded(decoder: &Decoder, state: &Writer) {
     let mut sink = BoardSink { decoder, state, origin: "embedded", arrival: Arrival::Rebuild };
     // Reading from memory cannot fail.
-    let _ = ingest::ingest(&mut EMBEDDED_EVENTS.as_bytes(), decoder.limits().max_event_bytes, &mut sink);
+    ingest::ingest_bytes(EMBEDDED_EVENTS.as_bytes(), decoder.limits().max_event_bytes, &mut sink);
     state.set_ready();
     tracing::info!(
         events = state.summary().accepted,

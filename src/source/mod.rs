@@ -13,6 +13,6 @@ pub mod lines;
 pub mod local;
 
 pub use file::FileFollower;
-pub use ingest::{ingest, Sink};
+pub use ingest::{ingest, ingest_bytes, Sink};
 pub use lines::{Line, LineSplitter};
 pub use local::{LineSource, EMBEDDED_EVENTS};
